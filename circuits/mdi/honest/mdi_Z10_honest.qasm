@@ -1,0 +1,12 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+bit[2] bsm;
+qubit[2] photon;
+x photon[0];
+id photon[0];
+id photon[1];
+cx photon[0], photon[1];
+h photon[0];
+bsm[0] = measure photon[0];
+bsm[1] = measure photon[1];
+

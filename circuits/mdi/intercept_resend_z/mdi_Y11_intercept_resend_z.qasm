@@ -1,0 +1,19 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+bit[2] bsm;
+qubit[2] photon;
+qubit[1] relay;
+x photon[0];
+h photon[0];
+s photon[0];
+x photon[1];
+h photon[1];
+s photon[1];
+id photon[0];
+id photon[1];
+cx photon[0], relay[0];
+cx photon[0], photon[1];
+h photon[0];
+bsm[0] = measure photon[0];
+bsm[1] = measure photon[1];
+

@@ -1,0 +1,14 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+bit[2] bsm;
+qubit[2] photon;
+qubit[1] relay;
+h photon[0];
+h photon[1];
+id photon[0];
+id photon[1];
+cx photon[0], photon[1];
+h relay[0];
+bsm[0] = measure relay[0];
+bsm[1] = measure photon[1];
+

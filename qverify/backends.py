@@ -1,0 +1,167 @@
+"""The one place that runs Qiskit Aer.
+
+Small circuits (≤ :data:`MAX_EXACT_QUBITS` qubits, terminal measurements only) get their exact
+outcome distribution from Aer's density-matrix method; counts for any number of shots are then one
+multinomial draw per circuit. Larger circuits use Aer's own sampling methods. ``device="auto"``
+picks the GPU when ``qiskit-aer-gpu`` sees one and falls back to the CPU silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qverify.errors import BackendError, ChoiceError, CircuitError
+
+MAX_EXACT_QUBITS = 12
+"""Largest circuit (qubits) given an exact density-matrix distribution."""
+
+Method = Literal["auto", "exact", "sampled"]
+
+
+@cache
+def available_device() -> str:
+    """``"GPU"`` if Aer can use one here, else ``"CPU"``."""
+    from qiskit_aer import AerSimulator
+
+    return "GPU" if "GPU" in AerSimulator().available_devices() else "CPU"
+
+
+def _simulator(method: str, noise_model: Any, device: str, seed: int | None = None) -> Any:
+    from qiskit_aer import AerSimulator
+
+    dev = available_device() if device == "auto" else device
+    if dev not in ("CPU", "GPU"):
+        raise ChoiceError("device", device, ("auto", "CPU", "GPU"))
+    opts: dict[str, Any] = {"method": method, "device": dev, "noise_model": noise_model}
+    if seed is not None:
+        opts["seed_simulator"] = seed
+    return AerSimulator(**opts)
+
+
+_TRANSPILE_BASIS = ("id", "x", "y", "z", "h", "s", "sdg", "rz", "ry", "rx", "sx", "u", "cx", "cz", "swap", "ccx")
+
+
+def _native(circuits: Sequence[QuantumCircuit], sim: Any) -> list[QuantumCircuit]:
+    """Circuits in the simulator's gate set; transpiled (level 0, keeps ``id``) only when needed."""
+    from qiskit import transpile
+
+    supported = set(sim.configuration().basis_gates) | {"measure", "barrier", "reset"}
+    out = []
+    for qc in circuits:
+        names = {inst.operation.name for inst in qc.data}
+        if names <= supported:
+            out.append(qc)
+        else:
+            out.append(transpile(qc, basis_gates=list(_TRANSPILE_BASIS), optimization_level=0))
+    return out
+
+
+def _run(sim: Any, circuits: list[QuantumCircuit], shots: int) -> Any:
+    result = sim.run(circuits, shots=shots).result()
+    if not result.success:
+        raise BackendError(f"Aer could not run the circuits: {result.status}")
+    return result
+
+
+def _measured_qubits(qc: QuantumCircuit) -> list[int]:
+    """Qubit index measured into each clbit, in clbit order; requires terminal measurements."""
+    qubit_of: dict[int, int] = {}
+    measured_done: set[int] = set()
+    for inst in qc.data:
+        qubits = [qc.find_bit(q).index for q in inst.qubits]
+        if inst.operation.name == "measure":
+            clbit = qc.find_bit(inst.clbits[0]).index
+            qubit_of[clbit] = qubits[0]
+            measured_done.add(qubits[0])
+        elif inst.operation.name != "barrier" and measured_done.intersection(qubits):
+            raise CircuitError(f"circuit {qc.name!r}: exact mode needs measurements at the end")
+    if sorted(qubit_of) != list(range(qc.num_clbits)):
+        raise CircuitError(f"circuit {qc.name!r}: every classical bit must be written by one measurement")
+    return [qubit_of[c] for c in range(qc.num_clbits)]
+
+
+def exact_distributions(
+    circuits: Sequence[QuantumCircuit], noise_model: Any = None, device: str = "auto"
+) -> np.ndarray:
+    """Exact outcome probabilities, shape ``(len(circuits), 2**num_clbits)``.
+
+    Index ``k`` of a row is the classical outcome whose bit ``i`` (little-endian, as in Qiskit's
+    count keys) is clbit ``i``. All circuits must share ``num_clbits``.
+    """
+    if not circuits:
+        return np.zeros((0, 1))
+    widths = {qc.num_clbits for qc in circuits}
+    if len(widths) != 1:
+        raise CircuitError(f"num_clbits differs between circuits: {sorted(widths)}")
+    sim = _simulator("density_matrix", noise_model, device)
+    prepared = []
+    for qc in _native(circuits, sim):
+        if qc.num_qubits > MAX_EXACT_QUBITS:
+            raise BackendError(
+                f"circuit {qc.name!r} has {qc.num_qubits} qubits; exact mode allows at most "
+                f"{MAX_EXACT_QUBITS} (use method='sampled')"
+            )
+        qubits = _measured_qubits(qc)
+        bare = qc.remove_final_measurements(inplace=False)
+        bare.save_probabilities(qubits, label="p")  # type: ignore[attr-defined]
+        prepared.append(bare)
+    result = _run(sim, prepared, shots=1)
+    probs = np.array([np.asarray(result.data(i)["p"], dtype=float) for i in range(len(prepared))])
+    probs = np.clip(probs, 0.0, None)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Outcome counts of several circuits.
+
+    Attributes:
+        counts: int array ``(n_circuits, 2**num_clbits)``; index = little-endian outcome.
+        shots: shots per circuit.
+        method: ``"exact"`` (density matrix + multinomial draw) or ``"sampled"`` (Aer sampling).
+        probabilities: the exact distributions when ``method == "exact"``, else ``None``.
+    """
+
+    counts: np.ndarray
+    shots: int
+    method: str
+    probabilities: np.ndarray | None = None
+
+
+def sample_counts(
+    circuits: Sequence[QuantumCircuit],
+    shots: int,
+    rng: np.random.Generator,
+    noise_model: Any = None,
+    method: str = "auto",
+    device: str = "auto",
+) -> Counts:
+    """Counts for ``shots`` shots of each circuit, reproducible from ``rng``.
+
+    ``method="auto"`` is exact when every circuit has ≤ :data:`MAX_EXACT_QUBITS` qubits.
+    """
+    if method not in ("auto", "exact", "sampled"):
+        raise ChoiceError("method", method, ("auto", "exact", "sampled"))
+    if not isinstance(shots, int | np.integer) or shots < 1:
+        raise BackendError(f"shots = {shots!r} is outside the allowed range [1, inf) (integer)")
+    if method == "auto":
+        method = "exact" if all(qc.num_qubits <= MAX_EXACT_QUBITS for qc in circuits) else "sampled"
+    if method == "exact":
+        probs = exact_distributions(circuits, noise_model, device)
+        counts = np.stack([rng.multinomial(int(shots), p) for p in probs]) if len(probs) else probs
+        return Counts(counts.astype(np.int64), int(shots), "exact", probs)
+    seed = int(rng.integers(0, 2**31 - 1))
+    sim = _simulator("automatic", noise_model, device, seed)
+    result = _run(sim, _native(circuits, sim), shots=int(shots))
+    width = circuits[0].num_clbits
+    out = np.zeros((len(circuits), 2**width), dtype=np.int64)
+    for i in range(len(circuits)):
+        for key, value in result.get_counts(i).items():
+            out[i, int(key.replace(" ", ""), 2)] = value
+    return Counts(out, int(shots), "sampled", None)

@@ -1,0 +1,284 @@
+"""Command-line interface: a thin shell over the library (parse, call, print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qverify import __version__
+from qverify.errors import ChoiceError, ParameterError, QverifyError
+
+app = typer.Typer(
+    help="qverify: verify QKD protocol circuits and reproduce the ABFT-DRA experiment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
+
+
+def _link_params(
+    preset: str,
+    loss_db_per_km: float | None,
+    e_mis: float | None,
+    eta_det: float | None,
+    p_dark: float | None,
+    f_ec: float | None,
+    mu: float | None,
+    nu: float | None,
+    clock_hz: float | None,
+    relay_fraction: float | None,
+    sift_factor: float | None,
+    double_click: str | None,
+) -> Any:
+    from qverify.physics import PRESETS
+
+    if preset not in PRESETS:
+        raise ChoiceError("preset", preset, sorted(PRESETS))
+    changes = {
+        k: v
+        for k, v in {
+            "loss_db_per_km": loss_db_per_km,
+            "e_mis": e_mis,
+            "eta_det": eta_det,
+            "p_dark": p_dark,
+            "f_ec": f_ec,
+            "nu": nu,
+            "clock_hz": clock_hz,
+            "relay_fraction": relay_fraction,
+            "sift_factor": sift_factor,
+            "double_click": double_click,
+        }.items()
+        if v is not None
+    }
+    params = PRESETS[preset].replace(**changes)
+    if mu is not None:
+        params = replace(params, source=replace(params.source, mu=mu))
+    return params
+
+
+def _parse_sweep(text: str) -> np.ndarray:
+    try:
+        start, stop, step = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ParameterError("sweep_km", text, "START:STOP:STEP in km, e.g. 0:300:10") from None
+    if step <= 0 or stop < start or start < 0:
+        raise ParameterError("sweep_km", text, "0 ≤ START ≤ STOP, STEP > 0")
+    return np.arange(start, stop + step / 2, step)
+
+
+@app.command()
+def link(
+    distance_km: Annotated[float, typer.Option(help="Alice–Bob fibre length in km (≥ 0).")] = 50.0,
+    protocol: Annotated[str, typer.Option(help="mdi (MDI-QKD) or bb84 (decoy BB84).")] = "mdi",
+    decoys: Annotated[str, typer.Option(help="infinite or vacuum+weak.")] = "infinite",
+    preset: Annotated[str, typer.Option(help="Parameter set: lcq2012 or gys2004.")] = "lcq2012",
+    loss_db_per_km: Annotated[Optional[float], typer.Option(help="Fibre loss, dB/km.")] = None,
+    e_mis: Annotated[Optional[float], typer.Option(help="Misalignment error, [0, 0.5].")] = None,
+    eta_det: Annotated[Optional[float], typer.Option(help="Detector efficiency, (0, 1].")] = None,
+    p_dark: Annotated[Optional[float], typer.Option(help="Dark counts per detector per pulse.")] = None,
+    f_ec: Annotated[Optional[float], typer.Option(help="Error-correction inefficiency ≥ 1.")] = None,
+    mu: Annotated[Optional[float], typer.Option(help="Signal mean photon number (default: optimised).")] = None,
+    nu: Annotated[Optional[float], typer.Option(help="Weak-decoy mean photon number.")] = None,
+    clock_hz: Annotated[Optional[float], typer.Option(help="Pulse rate in Hz for bit/s.")] = None,
+    relay_fraction: Annotated[Optional[float], typer.Option(help="MDI relay position, [0, 1].")] = None,
+    sift_factor: Annotated[Optional[float], typer.Option(help="Sifting factor, (0, 1].")] = None,
+    double_click: Annotated[Optional[str], typer.Option(help="BB84 double clicks: squash|discard.")] = None,
+    sweep_km: Annotated[Optional[str], typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Secret-key rate, QBER and optimal μ of one link (closed forms, Ma–Razavi / GLLP)."""
+    from qverify.physics import DECOYS, PROTOCOLS, link_rate, max_distance_km
+
+    params = _link_params(
+        preset, loss_db_per_km, e_mis, eta_det, p_dark, f_ec, mu, nu, clock_hz, relay_fraction,
+        sift_factor, double_click,
+    )  # fmt: skip
+    if protocol not in PROTOCOLS:
+        raise ChoiceError("protocol", protocol, PROTOCOLS)
+    if decoys not in DECOYS:
+        raise ChoiceError("decoys", decoys, DECOYS)
+    provenance = {"params": {**params.to_dict(), "decoys": decoys}, "qverify_version": __version__}
+    if sweep_km is not None:
+        if plot is not None and not plot.parent.exists():
+            raise QverifyError(f"plot folder {str(plot.parent)!r} does not exist")
+        d = _parse_sweep(sweep_km)
+        curves = {p: link_rate(d, params, p, decoys) for p in PROTOCOLS}
+        if plot is not None:
+            from qverify.experiments.link_report import plot_rates
+
+            plot_rates(
+                {
+                    "distances_km": d.tolist(),
+                    "curves": {f"{p}/{decoys}": {"key_rate": c.key_rate.tolist()} for p, c in curves.items()},
+                },
+                plot,
+            )
+        if as_json:
+            _emit_json(
+                {
+                    **provenance,
+                    "distances_km": d.tolist(),
+                    **{p: {k: v.tolist() for k, v in c._asdict().items()} for p, c in curves.items()},
+                    "plot": str(plot) if plot else None,
+                }
+            )
+            return
+        table = Table(title=f"Key rate vs distance ({decoys} decoys, preset {preset})")
+        for col in ("km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"):
+            table.add_column(col, justify="right")
+        for i, dist in enumerate(d):
+            m, b = curves["mdi"], curves["bb84"]
+            table.add_row(
+                f"{dist:g}",
+                f"{m.key_rate[i]:.3e}",
+                f"{m.key_rate_bps[i]:.3e}",
+                f"{b.key_rate[i]:.3e}",
+                f"{b.key_rate_bps[i]:.3e}",
+            )
+        out.print(table)
+        if plot is not None:
+            out.print(f"plot written to {plot}")
+        return
+    r = link_rate(np.array(distance_km), params, protocol, decoys)
+    res = {
+        "distance_km": distance_km,
+        "protocol": protocol,
+        "key_rate_per_pulse": float(r.key_rate),
+        "key_rate_bps": float(r.key_rate_bps),
+        "qber": float(r.qber),
+        "mu_opt": float(r.mu),
+        "gain": float(r.gain),
+        "max_distance_km": max_distance_km(params, protocol, decoys),
+    }
+    if as_json:
+        _emit_json({**provenance, **res})
+        return
+    table = Table(title=f"{protocol.upper()} link, {distance_km:g} km, {decoys} decoys (preset {preset})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("key rate (bit/pulse)", f"{res['key_rate_per_pulse']:.4e}")
+    table.add_row(f"key rate (bit/s at {params.source.clock_hz:.3g} Hz)", f"{res['key_rate_bps']:.4e}")
+    table.add_row("QBER (signal)", f"{res['qber']:.4%}")
+    table.add_row("μ (optimal)" if params.source.mu is None else "μ", f"{res['mu_opt']:.4f}")
+    table.add_row("maximum distance (km)", f"{res['max_distance_km']:.1f}")
+    out.print(table)
+
+
+@app.command()
+def bsm(
+    e_mis: Annotated[float, typer.Option(help="Misalignment on Alice's input, [0, 0.5].")] = 0.015,
+    gate_error: Annotated[float, typer.Option(help="Depolarising error of Charlie's gates.")] = 0.0,
+    amp_damping: Annotated[float, typer.Option(help="Amplitude damping γ on both inputs.")] = 0.0,
+    relay: Annotated[
+        str, typer.Option(help="honest|intercept_resend|intercept_resend_z|intercept_resend_x|z_measure|inject")
+    ] = "honest",
+    inject_prob: Annotated[float, typer.Option(help="Injection probability for relay=inject.")] = 1.0,
+    shots: Annotated[int, typer.Option(help="Shots per round setting (12 settings).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the multinomial draws.")] = 0,
+    confidence: Annotated[float, typer.Option(help="Confidence level of intervals, (0, 1).")] = 0.95,
+    method: Annotated[str, typer.Option(help="auto|exact|sampled.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Simulate Charlie's Bell-state measurement in Aer: e11 per basis, ψ± split, Bell fidelity."""
+    from qverify.protocols.mdi import BSMNoise
+    from qverify.verify.bsm import run_bsm
+
+    if shots < 1:
+        raise ParameterError("shots", shots, "[1, inf)")
+    res = run_bsm(BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method)
+    if as_json:
+        _emit_json({**res.to_dict(), "qverify_version": __version__})
+        return
+    table = Table(title=f"MDI BSM, relay={relay}, {shots} shots × 12 settings, {confidence:.0%} CI")
+    for col in ("quantity", "estimate", "interval", "exact"):
+        table.add_column(col, justify="right")
+    for name in ("e_z", "e_x", "e_y", "psi_minus_fraction", "success", "fidelity"):
+        e = getattr(res, name)
+        exact = "" if e.exact is None else f"{e.exact:.6f}"
+        table.add_row(name, f"{e.value:.5f}", f"[{e.low:.5f}, {e.high:.5f}]", exact)
+    out.print(table)
+
+
+@app.command("export-circuits")
+def export_circuits_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
+) -> None:
+    """Write the canonical protocol circuits as OpenQASM 3 files."""
+    from qverify.protocols.export import export_circuits
+
+    paths = export_circuits(directory)
+    out.print(f"wrote {len(paths)} circuits under {directory}")
+
+
+@app.command()
+def reproduce(
+    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path("results"),
+    run: Annotated[Optional[str], typer.Option(help="Run folder name (default: a timestamp).")] = None,
+    quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json to stdout too.")] = False,
+) -> None:
+    """Run the paper's experiment and write results/<run>/report.md, figures and metrics.json.
+
+    This version runs the link level: MDI-QKD and decoy-BB84 key rates with published anchors, and
+    the Aer BSM circuits checked against the closed forms, honest and attacked relays.
+    """
+    from qverify.experiments.link_report import LinkStudyConfig, check_output_dir, run_link_study, write_report
+
+    name = run or time.strftime("%Y%m%d-%H%M%S")
+    target = out_dir / name
+    check_output_dir(target)
+    config = LinkStudyConfig(seed=seed)
+    if quick:
+        config = replace(config, distances_km=tuple(float(d) for d in range(0, 301, 20)), shots=2000)
+    steps = 4 + len(config.e_mis_values) + 4
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as bar:
+        task = bar.add_task("link study", total=steps)
+        metrics = run_link_study(config, lambda msg: bar.update(task, advance=1, description=msg))
+    write_report(metrics, target)
+    if as_json:
+        _emit_json(metrics)
+    else:
+        out.print(f"report written to {target / 'report.md'}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"qverify {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console entry point: bad input prints one line and exits with status 2."""
+    try:
+        app()
+    except QverifyError as exc:
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

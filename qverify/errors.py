@@ -1,0 +1,48 @@
+"""Exceptions raised by qverify.
+
+Every error that comes from bad input is a :class:`QverifyError` whose message names the field, the
+value received and the allowed range, so that a user never sees a traceback from deep inside numpy
+or Qiskit. The CLI prints the message on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class QverifyError(ValueError):
+    """Base class of every qverify input error."""
+
+
+class ParameterError(QverifyError):
+    """A parameter lies outside its allowed range.
+
+    >>> raise ParameterError("eta_det", 1.5, "(0, 1]")
+    Traceback (most recent call last):
+    ...
+    qverify.errors.ParameterError: eta_det = 1.5 is outside the allowed range (0, 1]
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field} = {value!r} is outside the allowed range {allowed}")
+
+
+class ChoiceError(QverifyError):
+    """A value is not one of the allowed names."""
+
+    def __init__(self, field: str, value: Any, choices: list[str] | tuple[str, ...]) -> None:
+        self.field = field
+        self.value = value
+        self.choices = tuple(choices)
+        super().__init__(f"{field} = {value!r} is not one of: {', '.join(self.choices)}")
+
+
+class CircuitError(QverifyError):
+    """A circuit or QASM file cannot be used as asked."""
+
+
+class BackendError(QverifyError):
+    """The simulator could not run a circuit (e.g. too many qubits for the exact method)."""

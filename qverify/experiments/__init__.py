@@ -1,0 +1,1 @@
+"""Experiments behind ``qverify reproduce``: scenario runs, the report and its figures."""

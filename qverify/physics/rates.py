@@ -1,0 +1,209 @@
+"""Key rate of a point-to-point link versus distance, with μ optimised per distance.
+
+This is the entry point most users want::
+
+    >>> from qverify.physics import LCQ_2012, link_rate
+    >>> r = link_rate(50.0, LCQ_2012, protocol="mdi")
+    >>> bool(r.key_rate > 0), 0.0 < float(r.mu) < 1.0
+    (True, True)
+
+``distance_km`` may be an array; everything is vectorised (numpy float64, or jax when jax arrays
+are passed). MDI-QKD distances are Alice–Bob; Charlie sits at ``params.relay_fraction``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, NamedTuple
+
+import numpy as np
+
+from qverify.errors import ChoiceError
+from qverify.physics import bb84, mdi
+from qverify.physics._validate import check_range
+from qverify.physics._xp import namespace
+from qverify.physics.params import LinkParams
+
+Protocol = Literal["mdi", "bb84"]
+Decoys = Literal["infinite", "vacuum+weak"]
+Gains_ = mdi.Gains
+PROTOCOLS = ("mdi", "bb84")
+DECOYS = ("infinite", "vacuum+weak")
+
+MU_MIN = 1e-4
+"""Lower end of the μ search (mean photon number)."""
+MU_MAX = 2.0
+"""Upper end of the μ search (mean photon number)."""
+
+
+class LinkRate(NamedTuple):
+    """Result of :func:`link_rate`; arrays shaped like ``distance_km``.
+
+    Attributes:
+        key_rate: secret key per pulse (per pulse pair for MDI-QKD), ≥ 0.
+        key_rate_bps: ``key_rate × clock_hz`` in bit/s.
+        qber: observed QBER of the signal (Z basis for MDI-QKD) at the chosen μ.
+        mu: signal mean photon number used (optimised unless fixed in ``params.source``).
+        gain: probability per pulse of a detection (MDI: of an announced ψ±).
+    """
+
+    key_rate: Any
+    key_rate_bps: Any
+    qber: Any
+    mu: Any
+    gain: Any
+
+
+def _check(protocol: str, decoys: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ChoiceError("protocol", protocol, PROTOCOLS)
+    if decoys not in DECOYS:
+        raise ChoiceError("decoys", decoys, DECOYS)
+
+
+def _etas(distance_km: Any, params: LinkParams, protocol: str, xp: Any) -> tuple[Any, Any]:
+    loss = params.channel.loss_db_per_km
+    eta_det = params.detector.eta_det
+    if protocol == "bb84":
+        eta = eta_det * 10.0 ** (-loss * distance_km / 10.0)
+        return eta, eta
+    f = params.relay_fraction
+    eta_a = eta_det * 10.0 ** (-loss * distance_km * f / 10.0)
+    eta_b = eta_det * 10.0 ** (-loss * distance_km * (1 - f) / 10.0)
+    return eta_a, eta_b
+
+
+def rate_function(
+    distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite"
+) -> Callable[..., tuple[Any, Gains_]]:
+    """Return ``fn(mu, clip=True) -> (key_rate_per_pulse, signal Gains)`` at fixed distances.
+
+    With ``clip=False`` the rate may be negative; the optimiser maximises that smooth function so
+    it still finds the best μ where the positive window is narrow (near the cutoff).
+    """
+    _check(protocol, decoys)
+    xp, _ = namespace(distance_km)
+    eta_a, eta_b = _etas(distance_km, params, protocol, xp)
+    p_dark = params.detector.p_dark
+    e_mis = params.channel.e_mis
+    f_ec = params.ec.f_ec
+    sift = params.source.sift_factor
+    nu = params.source.nu
+    dead = params.detector.dead_time_slots
+
+    def fn(mu: Any, clip: bool = True) -> tuple[Any, Gains_]:
+        if protocol == "mdi":
+            g = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e_mis)
+            if decoys == "infinite":
+                r = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
+            else:
+                r = mdi.key_rate_vacuum_weak(mu, nu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
+        else:
+            if params.detector.double_click == "discard":
+                g = bb84.gains_per_slot(mu, eta_a, p_dark, e_mis, "discard")
+            else:
+                g = bb84.gains(mu, eta_a, p_dark, e_mis)
+            if decoys == "infinite":
+                r = bb84.key_rate_infinite(mu, eta_a, p_dark, e_mis, f_ec, sift, clip)
+            else:
+                r = bb84.key_rate_vacuum_weak(mu, nu, eta_a, p_dark, e_mis, f_ec, sift, clip)
+        if dead:
+            # Non-paralysable dead time of `dead` slots after each detection.
+            r = r / (1 + g.gain * dead)
+        return r, g
+
+    return fn
+
+
+
+
+def optimise_mu(
+    fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = 24, iters: int = 36
+) -> Any:
+    """Maximise ``fn(mu, clip=False)[0]`` over μ ∈ [mu_min, MU_MAX] for every element, in log μ.
+
+    A coarse log grid brackets the maximum; golden-section search then narrows it (``iters``
+    steps shrink the bracket by 0.618**iters). Works for numpy and jax (fixed iteration count).
+    """
+    xp, _ = namespace(shape_like)
+    shape_like = xp.asarray(shape_like, dtype=float)
+    lo0 = xp.log(xp.asarray(mu_min, dtype=float))
+    hi0 = np.log(MU_MAX)
+    steps = xp.linspace(0.0, 1.0, grid).reshape((grid,) + (1,) * shape_like.ndim)
+    logs = lo0 + (hi0 - lo0) * steps + 0.0 * shape_like
+    rates = fn(xp.exp(logs), clip=False)[0]
+    best = xp.argmax(rates, axis=0)
+    lo = xp.take_along_axis(logs, xp.clip(best - 1, 0, grid - 1)[None], axis=0)[0]
+    hi = xp.take_along_axis(logs, xp.clip(best + 1, 0, grid - 1)[None], axis=0)[0]
+    g = (np.sqrt(5.0) - 1) / 2
+    c = hi - g * (hi - lo)
+    d = lo + g * (hi - lo)
+    fc = fn(xp.exp(c), clip=False)[0]
+    fd = fn(xp.exp(d), clip=False)[0]
+    for _ in range(iters):
+        left = fc >= fd
+        hi = xp.where(left, d, hi)
+        lo = xp.where(left, lo, c)
+        new = xp.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
+        fnew = fn(xp.exp(new), clip=False)[0]
+        c, d, fc, fd = (
+            xp.where(left, new, d),
+            xp.where(left, c, new),
+            xp.where(left, fnew, fd),
+            xp.where(left, fc, fnew),
+        )
+    mu = xp.where(fc >= fd, xp.exp(c), xp.exp(d))
+    # Keep the best of the grid and the refined point, so optimisation never loses to the grid.
+    grid_best = xp.exp(xp.take_along_axis(logs, best[None], axis=0)[0])
+    return xp.where(fn(mu, clip=False)[0] >= xp.max(rates, axis=0), mu, grid_best)
+
+
+def link_rate(
+    distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite"
+) -> LinkRate:
+    """Secret-key rate of one link at ``distance_km`` (array-like, km ≥ 0).
+
+    Args:
+        distance_km: fibre length Alice–Bob in km.
+        params: link parameters; ``params.source.mu = None`` optimises μ per distance.
+        protocol: ``"mdi"`` (Lo–Curty–Qi with Ma–Razavi gains) or ``"bb84"`` (decoy BB84, GLLP).
+        decoys: ``"infinite"`` or ``"vacuum+weak"`` (weak decoy ``params.source.nu``).
+    """
+    _check(protocol, decoys)
+    xp, _ = namespace(distance_km)
+    if xp is np:
+        check_range("distance_km", distance_km, 0.0, float("inf"))
+        distance_km = np.asarray(distance_km, dtype=float)
+    fn = rate_function(distance_km, params, protocol, decoys)
+    if params.source.mu is None:
+        mu_min = max(MU_MIN, params.source.nu * 1.0001) if decoys == "vacuum+weak" else MU_MIN
+        mu = optimise_mu(fn, distance_km, mu_min)
+    else:
+        mu = params.source.mu + 0.0 * distance_km
+    rate, g = fn(mu)
+    ok = g.gain > 0
+    qber = xp.where(ok, g.error_gain / xp.where(ok, g.gain, 1.0), 0.5)
+    return LinkRate(rate, rate * params.source.clock_hz, qber, mu, g.gain)
+
+
+def max_distance_km(
+    params: LinkParams, protocol: str = "mdi", decoys: str = "infinite", upper_km: float = 2000.0, tol_km: float = 1e-3
+) -> float:
+    """Largest distance (km) with a positive key rate, by bisection on the optimised rate.
+
+    >>> from qverify.physics import GYS_2004
+    >>> 130 < max_distance_km(GYS_2004, "bb84") < 150
+    True
+    """
+    _check(protocol, decoys)
+    lo, hi = 0.0, float(upper_km)
+    if float(link_rate(np.array(lo), params, protocol, decoys).key_rate) <= 0:
+        return 0.0
+    if float(link_rate(np.array(hi), params, protocol, decoys).key_rate) > 0:
+        return hi
+    while hi - lo > tol_km:
+        mid = 0.5 * (lo + hi)
+        if float(link_rate(np.array(mid), params, protocol, decoys).key_rate) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return lo
