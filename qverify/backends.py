@@ -44,7 +44,24 @@ def _simulator(method: str, noise_model: Any, device: str, seed: int | None = No
     return AerSimulator(**opts)
 
 
-_TRANSPILE_BASIS = ("id", "x", "y", "z", "h", "s", "sdg", "rz", "ry", "rx", "sx", "u", "cx", "cz", "swap", "ccx")
+_TRANSPILE_BASIS = (
+    "id",
+    "x",
+    "y",
+    "z",
+    "h",
+    "s",
+    "sdg",
+    "rz",
+    "ry",
+    "rx",
+    "sx",
+    "u",
+    "cx",
+    "cz",
+    "swap",
+    "ccx",
+)
 
 
 def _native(circuits: Sequence[QuantumCircuit], sim: Any) -> list[QuantumCircuit]:
@@ -109,7 +126,7 @@ def exact_distributions(
             )
         qubits = _measured_qubits(qc)
         bare = qc.remove_final_measurements(inplace=False)
-        bare.save_probabilities(qubits, label="p")  # type: ignore[attr-defined]
+        bare.save_probabilities(qubits, label="p")
         prepared.append(bare)
     result = _run(sim, prepared, shots=1)
     probs = np.array([np.asarray(result.data(i)["p"], dtype=float) for i in range(len(prepared))])

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -88,19 +88,19 @@ def link(
     protocol: Annotated[str, typer.Option(help="mdi (MDI-QKD) or bb84 (decoy BB84).")] = "mdi",
     decoys: Annotated[str, typer.Option(help="infinite or vacuum+weak.")] = "infinite",
     preset: Annotated[str, typer.Option(help="Parameter set: lcq2012 or gys2004.")] = "lcq2012",
-    loss_db_per_km: Annotated[Optional[float], typer.Option(help="Fibre loss, dB/km.")] = None,
-    e_mis: Annotated[Optional[float], typer.Option(help="Misalignment error, [0, 0.5].")] = None,
-    eta_det: Annotated[Optional[float], typer.Option(help="Detector efficiency, (0, 1].")] = None,
-    p_dark: Annotated[Optional[float], typer.Option(help="Dark counts per detector per pulse.")] = None,
-    f_ec: Annotated[Optional[float], typer.Option(help="Error-correction inefficiency ≥ 1.")] = None,
-    mu: Annotated[Optional[float], typer.Option(help="Signal mean photon number (default: optimised).")] = None,
-    nu: Annotated[Optional[float], typer.Option(help="Weak-decoy mean photon number.")] = None,
-    clock_hz: Annotated[Optional[float], typer.Option(help="Pulse rate in Hz for bit/s.")] = None,
-    relay_fraction: Annotated[Optional[float], typer.Option(help="MDI relay position, [0, 1].")] = None,
-    sift_factor: Annotated[Optional[float], typer.Option(help="Sifting factor, (0, 1].")] = None,
-    double_click: Annotated[Optional[str], typer.Option(help="BB84 double clicks: squash|discard.")] = None,
-    sweep_km: Annotated[Optional[str], typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
+    loss_db_per_km: Annotated[float | None, typer.Option(help="Fibre loss, dB/km.")] = None,
+    e_mis: Annotated[float | None, typer.Option(help="Misalignment error, [0, 0.5].")] = None,
+    eta_det: Annotated[float | None, typer.Option(help="Detector efficiency, (0, 1].")] = None,
+    p_dark: Annotated[float | None, typer.Option(help="Dark counts per detector per pulse.")] = None,
+    f_ec: Annotated[float | None, typer.Option(help="Error-correction inefficiency ≥ 1.")] = None,
+    mu: Annotated[float | None, typer.Option(help="Signal mean photon number (default: optimised).")] = None,
+    nu: Annotated[float | None, typer.Option(help="Weak-decoy mean photon number.")] = None,
+    clock_hz: Annotated[float | None, typer.Option(help="Pulse rate in Hz for bit/s.")] = None,
+    relay_fraction: Annotated[float | None, typer.Option(help="MDI relay position, [0, 1].")] = None,
+    sift_factor: Annotated[float | None, typer.Option(help="Sifting factor, (0, 1].")] = None,
+    double_click: Annotated[str | None, typer.Option(help="BB84 double clicks: squash|discard.")] = None,
+    sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Secret-key rate, QBER and optimal μ of one link (closed forms, Ma–Razavi / GLLP)."""
@@ -187,7 +187,8 @@ def bsm(
     gate_error: Annotated[float, typer.Option(help="Depolarising error of Charlie's gates.")] = 0.0,
     amp_damping: Annotated[float, typer.Option(help="Amplitude damping γ on both inputs.")] = 0.0,
     relay: Annotated[
-        str, typer.Option(help="honest|intercept_resend|intercept_resend_z|intercept_resend_x|z_measure|inject")
+        str,
+        typer.Option(help="honest|intercept_resend|intercept_resend_z|intercept_resend_x|z_measure|inject"),
     ] = "honest",
     inject_prob: Annotated[float, typer.Option(help="Injection probability for relay=inject.")] = 1.0,
     shots: Annotated[int, typer.Option(help="Shots per round setting (12 settings).")] = 10_000,
@@ -202,7 +203,9 @@ def bsm(
 
     if shots < 1:
         raise ParameterError("shots", shots, "[1, inf)")
-    res = run_bsm(BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method)
+    res = run_bsm(
+        BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method
+    )
     if as_json:
         _emit_json({**res.to_dict(), "qverify_version": __version__})
         return
@@ -218,7 +221,9 @@ def bsm(
 
 @app.command("export-circuits")
 def export_circuits_cmd(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
+    directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path(
+        "circuits"
+    ),
 ) -> None:
     """Write the canonical protocol circuits as OpenQASM 3 files."""
     from qverify.protocols.export import export_circuits
@@ -229,8 +234,10 @@ def export_circuits_cmd(
 
 @app.command()
 def reproduce(
-    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path("results"),
-    run: Annotated[Optional[str], typer.Option(help="Run folder name (default: a timestamp).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path(
+        "results"
+    ),
+    run: Annotated[str | None, typer.Option(help="Run folder name (default: a timestamp).")] = None,
     quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json to stdout too.")] = False,
@@ -240,7 +247,12 @@ def reproduce(
     This version runs the link level: MDI-QKD and decoy-BB84 key rates with published anchors, and
     the Aer BSM circuits checked against the closed forms, honest and attacked relays.
     """
-    from qverify.experiments.link_report import LinkStudyConfig, check_output_dir, run_link_study, write_report
+    from qverify.experiments.link_report import (
+        LinkStudyConfig,
+        check_output_dir,
+        run_link_study,
+        write_report,
+    )
 
     name = run or time.strftime("%Y%m%d-%H%M%S")
     target = out_dir / name

@@ -50,9 +50,7 @@ class LinkStudyConfig:
     table_km: tuple[float, ...] = field(default=(0.0, 25.0, 50.0, 100.0, 150.0, 200.0))
 
 
-def run_link_study(
-    config: LinkStudyConfig, progress: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+def run_link_study(config: LinkStudyConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Compute every link-level figure of the report; returns a JSON-serialisable dict."""
     tick = progress or (lambda _msg: None)
     params = config.params

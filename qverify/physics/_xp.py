@@ -7,8 +7,9 @@ imported only when a jax array is actually passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 
 def _is_jax(x: Any) -> bool:

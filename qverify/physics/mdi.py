@@ -105,7 +105,14 @@ def _safe_div(num: Any, den: Any, xp: Any, fallback: float) -> Any:
 
 
 def key_rate_infinite(
-    mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis: Any, f_ec: Any, sift_factor: Any = 1.0, clip: bool = True
+    mu: Any,
+    eta_a: Any,
+    eta_b: Any,
+    p_dark: Any,
+    e_mis: Any,
+    f_ec: Any,
+    sift_factor: Any = 1.0,
+    clip: bool = True,
 ) -> Any:
     """Lo–Curty–Qi key rate per pulse pair with infinitely many decoys, PRL 108, 130503, Eq. (1).
 

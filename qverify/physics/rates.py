@@ -13,7 +13,8 @@ are passed). MDI-QKD distances are Alice–Bob; Charlie sits at ``params.relay_f
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -114,10 +115,8 @@ def rate_function(
     return fn
 
 
-
-
 def optimise_mu(
-    fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = 24, iters: int = 36
+    fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = 32, iters: int = 24
 ) -> Any:
     """Maximise ``fn(mu, clip=False)[0]`` over μ ∈ [mu_min, MU_MAX] for every element, in log μ.
 
@@ -186,7 +185,11 @@ def link_rate(
 
 
 def max_distance_km(
-    params: LinkParams, protocol: str = "mdi", decoys: str = "infinite", upper_km: float = 2000.0, tol_km: float = 1e-3
+    params: LinkParams,
+    protocol: str = "mdi",
+    decoys: str = "infinite",
+    upper_km: float = 2000.0,
+    tol_km: float = 1e-3,
 ) -> float:
     """Largest distance (km) with a positive key rate, by bisection on the optimised rate.
 

@@ -27,7 +27,6 @@ from qverify.errors import ChoiceError
 from qverify.protocols.mdi import BASES, RELAYS, BSMNoise, mdi_circuits, mdi_noise_model, round_labels
 from qverify.verify.stats import Estimate
 
-
 RUN_RELAYS: tuple[str, ...] = ("intercept_resend", *RELAYS)
 """Relays :func:`run_bsm` accepts: ``"intercept_resend"`` intercepts every photon of Alice in a
 basis drawn uniformly from {Z, X} (an equal mixture of the two fixed-basis circuits); theory gives
@@ -143,4 +142,4 @@ def run_bsm(
     params = {**asdict(noise), "relay": relay, "shots": shots, "seed": seed, "confidence": confidence}
     if relay == "inject":
         params["inject_prob"] = inject_prob
-    return BSMResult(relay=relay, params=params, **est)  # type: ignore[arg-type]
+    return BSMResult(relay=relay, params=params, **est)

@@ -1,0 +1,64 @@
+"""`qverify reproduce --quick`: the report, its files and the bad-input paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qverify.errors import QverifyError
+from qverify.experiments.link_report import LinkStudyConfig, run_link_study, write_report
+
+
+def test_reproduce_quick_writes_report(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-c", "from qverify.cli import main; main()", "reproduce", "--quick",
+         "--out", str(tmp_path), "--run", "ci"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "ci"
+    assert {p.name for p in run.iterdir()} == {"report.md", "rates.png", "metrics.json"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["params"]["p_dark"] == 3e-6 and metrics["seed"] == 0
+    report = (run / "report.md").read_text()
+    assert "| paper's claim | measured | holds? |" in report
+    # The exact-mode circuit e11 equals the closed form (Ma–Razavi (A10) at p_d = 0).
+    for row in metrics["circuit_cross_check"]:
+        assert row["circuit_e_z"]["exact"] == pytest.approx(row["closed_form_e11"], abs=1e-9)
+    # The claim row is computed: with e_mis = 1.5 % a 1 % QBER threshold cannot hold.
+    assert metrics["claims"]["qber_below_1pct"]["holds"] is False
+
+
+def test_existing_run_folder_is_refused_and_untouched(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("keep")
+    with pytest.raises(QverifyError, match="exists already"):
+        write_report({}, tmp_path / "x")
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["keep.txt"]
+
+
+def test_unwritable_output_is_refused_before_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = subprocess.run(
+        [sys.executable, "-c", "from qverify.cli import main; main()", "reproduce", "--quick",
+         "--out", str(blocker / "sub")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2 and "cannot be created" in r.stderr
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    metrics = run_link_study(LinkStudyConfig(distances_km=(0.0, 50.0), e_mis_values=(0.0,), shots=100))
+    import qverify.experiments.link_report as lr
+
+    def boom(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lr, "render_markdown", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(metrics, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []

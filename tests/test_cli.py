@@ -1,0 +1,65 @@
+"""The CLI: output, --json provenance, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from qverify.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_link_json_has_params_and_rate():
+    r = run("link", "--distance-km", "50", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["params"]["eta_det"] == 0.145
+    assert data["key_rate_per_pulse"] > 0 and 0 < data["mu_opt"] < 1
+    assert data["key_rate_bps"] == pytest.approx(data["key_rate_per_pulse"] * data["params"]["clock_hz"])
+
+
+def test_link_sweep_plot(tmp_path):
+    png = tmp_path / "rates.png"
+    r = run("link", "--sweep-km", "0:300:50", "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.stat().st_size > 1000
+    assert "BB84" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("link", "--distance-km", "-1"), "distance_km"),
+        (("link", "--eta-det", "1.5"), "eta_det"),
+        (("link", "--p-dark", "1"), "p_dark"),
+        (("link", "--e-mis", "0.6"), "e_mis"),
+        (("link", "--mu", "0"), "mu"),
+        (("link", "--protocol", "b92"), "protocol"),
+        (("link", "--sweep-km", "10:0:5"), "sweep_km"),
+        (("bsm", "--relay", "evil"), "relay"),
+        (("bsm", "--confidence", "1.5"), "confidence"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, needle):
+    r = run(*args)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bsm_json():
+    r = run("bsm", "--relay", "intercept_resend", "--e-mis", "0", "--shots", "500", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["e_z"]["exact"] == pytest.approx(0.25)
+    assert data["params"]["relay"] == "intercept_resend"
