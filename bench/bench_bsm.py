@@ -127,7 +127,7 @@ def bench_rates() -> None:
             for name, params in (("fixed mu", fixed), ("optimised mu", LCQ_2012)):
                 fn = jax.jit(lambda x, p=params: link_rate(x, p, "mdi").key_rate)
                 fn(d).block_until_ready()
-                t = best_of(lambda fn=fn: fn(d).block_until_ready(), repeat=3)
+                t = best_of(lambda fn=fn, d=d: fn(d).block_until_ready(), repeat=3)
                 print(f"  MDI key rate, {name:12s} {label}: {n / t:12.3e} evaluations/s")
     d_np = np.linspace(0.0, 300.0, n)
     t = best_of(lambda: link_rate(d_np, fixed, "mdi"), repeat=3)
@@ -135,7 +135,9 @@ def bench_rates() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--naive-shots", type=int, default=2000, help="shots actually run by naive Aer")
     args = parser.parse_args()
     bench_counts(args.naive_shots)
