@@ -135,9 +135,7 @@ def bench_rates() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--naive-shots", type=int, default=2000, help="shots actually run by naive Aer")
     args = parser.parse_args()
     bench_counts(args.naive_shots)

@@ -203,9 +203,7 @@ def bsm(
 
     if shots < 1:
         raise ParameterError("shots", shots, "[1, inf)")
-    res = run_bsm(
-        BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method
-    )
+    res = run_bsm(BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method)
     if as_json:
         _emit_json({**res.to_dict(), "qverify_version": __version__})
         return
@@ -221,9 +219,7 @@ def bsm(
 
 @app.command("export-circuits")
 def export_circuits_cmd(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path(
-        "circuits"
-    ),
+    directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
 ) -> None:
     """Write the canonical protocol circuits as OpenQASM 3 files."""
     from qverify.protocols.export import export_circuits
@@ -234,9 +230,7 @@ def export_circuits_cmd(
 
 @app.command()
 def reproduce(
-    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path(
-        "results"
-    ),
+    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path("results"),
     run: Annotated[str | None, typer.Option(help="Run folder name (default: a timestamp).")] = None,
     quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
@@ -276,6 +270,69 @@ def reproduce(
         _emit_json(metrics)
     else:
         out.print(f"report written to {target / 'report.md'}")
+
+
+@app.command()
+def consensus(
+    nodes: Annotated[int, typer.Option(help="Number of replicas n (≥ 3f + 1).")] = 10,
+    faulty: Annotated[int, typer.Option(help="Byzantine replicas f tolerated (and injected).")] = 3,
+    scenario: Annotated[str, typer.Option(help="Adversary scenario; see --help of the library.")] = "sleeper",
+    rounds: Annotated[int, typer.Option(help="Consensus instances (client requests) per run.")] = 200,
+    seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0..K-1).")] = 1,
+    weighting: Annotated[str, typer.Option(help="abft (fidelity-weighted) or equal (plain PBFT).")] = "abft",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Run weighted PBFT under an adversary: agreement violations, decisions, latency vs fault-free.
+
+    Scenarios: fault_free, equivocating_leader, silent_heavy, liars, slanderers, sleeper, vote_delay,
+    amnesia, weight_race, duplicate_votes, partition, drops, f_plus_one (f + 1 faults: the checker
+    must report the fork).
+    """
+    from qverify.consensus.scenarios import SCENARIOS, WEIGHTINGS, run_scenario
+
+    if scenario not in SCENARIOS:
+        raise ChoiceError("scenario", scenario, SCENARIOS)
+    if weighting not in WEIGHTINGS:
+        raise ChoiceError("weighting", weighting, WEIGHTINGS)
+    if nodes < 1:
+        raise ParameterError("nodes", nodes, "[1, inf)")
+    if faulty < 0 or nodes < 3 * faulty + 1:
+        raise ParameterError("faulty", faulty, f"[0, {(nodes - 1) // 3}] for {nodes} nodes (n ≥ 3f + 1)")
+    if rounds < 1:
+        raise ParameterError("rounds", rounds, "[1, inf)")
+    if seeds < 1:
+        raise ParameterError("seeds", seeds, "[1, inf)")
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"{scenario} n={nodes} f={faulty}", total=seeds)
+        for seed in range(seeds):
+            results.append(run_scenario(scenario, nodes, faulty, seed, rounds, weighting))
+            bar.update(task, advance=1)
+    summary = {
+        "violations": sum(r.violations for r in results),
+        "decided": sum(r.decided for r in results),
+        "requests": sum(r.requests for r in results),
+        "rounds_to_decision": float(np.mean([r.rounds_to_decision for r in results])),
+        "latency_ratio": float(np.mean([r.latency_ratio for r in results])),
+    }
+    params = {"nodes": nodes, "faulty": faulty, "scenario": scenario, "rounds": rounds, "seeds": seeds,
+              "weighting": weighting}  # fmt: skip
+    if as_json:
+        _emit_json({"params": params, "qverify_version": __version__, "summary": summary,
+                    "runs": [r.to_dict() for r in results]})  # fmt: skip
+        return
+    table = Table(title=f"Weighted PBFT, scenario {scenario}, n={nodes}, f={faulty}, {seeds} seed(s)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("agreement violations", str(summary["violations"]))
+    table.add_row("decided / requests", f"{summary['decided']} / {summary['requests']}")
+    table.add_row("rounds to decision (mean)", f"{summary['rounds_to_decision']:.2f}")
+    table.add_row("latency relative to fault-free", f"{summary['latency_ratio']:.2f}x")
+    table.add_row("final weights (seed 0)", " ".join(map(str, results[0].weights[-1])))
+    out.print(table)
 
 
 @app.callback(invoke_without_command=True)

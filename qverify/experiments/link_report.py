@@ -185,8 +185,7 @@ def render_markdown(m: dict[str, Any], plot_name: str = "rates.png") -> str:
         "",
         "### Published anchors",
         "",
-        f"- Decoy BB84, GYS parameters (Ma et al. PRA 72, 012326): {a['bb84_gys2004_km']:.1f} km "
-        "(published ≈ 142 km).",
+        f"- Decoy BB84, GYS parameters (Ma et al. PRA 72, 012326): {a['bb84_gys2004_km']:.1f} km (published ≈ 142 km).",
         f"- MDI-QKD, Lo–Curty–Qi parameters with p_dark = 3e-6 per detector: {a['mdi_lcq2012_km']:.1f} km; "
         f"with p_dark = 6e-6 per detector: {a['mdi_lcq2012_pdark_6e-6_km']:.1f} km. The often-quoted "
         "≈ 200 km (≈ 40 dB) corresponds to the second reading; the dark-count figure decides it.",

@@ -104,9 +104,7 @@ def key_rate_vacuum_weak(
     g_mu = gains(mu, eta, p_dark, e_mis)
     g_nu = gains(nu, eta, p_dark, e_mis)
     y1_low = (mu / (mu * nu - nu * nu)) * (
-        g_nu.gain * xp.exp(nu)
-        - g_mu.gain * xp.exp(mu) * nu * nu / (mu * mu)
-        - (mu * mu - nu * nu) / (mu * mu) * y0
+        g_nu.gain * xp.exp(nu) - g_mu.gain * xp.exp(mu) * nu * nu / (mu * mu) - (mu * mu - nu * nu) / (mu * mu) * y0
     )
     y1_low = xp.maximum(y1_low, 0.0)
     ok = y1_low > 0

@@ -156,9 +156,7 @@ def optimise_mu(
     return xp.where(fn(mu, clip=False)[0] >= xp.max(rates, axis=0), mu, grid_best)
 
 
-def link_rate(
-    distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite"
-) -> LinkRate:
+def link_rate(distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite") -> LinkRate:
     """Secret-key rate of one link at ``distance_km`` (array-like, km ≥ 0).
 
     Args:

@@ -72,9 +72,7 @@ def _outcome_tables(labels: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.
     return herald, error
 
 
-def analyse_bsm(
-    counts: Counts, labels: list[tuple[str, int, int]], confidence: float = 0.95
-) -> dict[str, Estimate]:
+def analyse_bsm(counts: Counts, labels: list[tuple[str, int, int]], confidence: float = 0.95) -> dict[str, Estimate]:
     """Error rates, ψ− fraction, herald probability and fidelity from the 12 rounds' counts."""
     herald, error = _outcome_tables(labels)
     basis_of = np.array([lab[0] for lab in labels])

@@ -130,6 +130,4 @@ def test_wcp_gains_match_click_model(mu_a, mu_b, eta_a, eta_b, pd, e_mis, basis)
 def test_single_photon_yield_and_error_match_fock_model(eta_a, eta_b, pd, e_mis, basis):
     bg, be = brute_single(eta_a, eta_b, pd, e_mis, basis)
     assert float(mdi.y11(eta_a, eta_b, pd)) == pytest.approx(bg, rel=1e-9)
-    assert float(mdi.e11(eta_a, eta_b, pd, e_mis, basis) * mdi.y11(eta_a, eta_b, pd)) == pytest.approx(
-        be, rel=1e-9
-    )
+    assert float(mdi.e11(eta_a, eta_b, pd, e_mis, basis) * mdi.y11(eta_a, eta_b, pd)) == pytest.approx(be, rel=1e-9)

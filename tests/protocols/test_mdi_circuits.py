@@ -124,9 +124,7 @@ def test_builder_validation():
 
 def test_exported_circuits_match_builders():
     files = canonical_circuits()
-    on_disk = {
-        str(p.relative_to(ROOT / "circuits")): p.read_text() for p in (ROOT / "circuits").rglob("*.qasm")
-    }
+    on_disk = {str(p.relative_to(ROOT / "circuits")): p.read_text() for p in (ROOT / "circuits").rglob("*.qasm")}
     assert on_disk == files, "run `qverify export-circuits` to regenerate circuits/"
 
 

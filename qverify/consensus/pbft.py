@@ -1,0 +1,546 @@
+"""Message-level weighted PBFT (Castro–Liskov 1999) with epoch-tagged weight vectors.
+
+A deterministic discrete-event simulation: every message gets a delay drawn from a seeded
+``numpy.random.Generator``; drops and partitions come from the :class:`NetConfig`. Replicas run
+pre-prepare / prepare / commit, checkpoints, and view change with NewView verification. Quorums are
+*weighted*: a set of replicas is a quorum for sequence number ``s`` when its weight reaches
+``Q = W − T_f`` under the weight vector of ``s``'s epoch, and also under the previous epoch's vector
+until the new epoch's first stable checkpoint (joint quorums). View changes require a quorum under
+every vector in the schedule, which all correct replicas evaluate identically.
+
+Signatures are modelled by the simulator itself: it records every (sender, kind, view, seq, value)
+actually sent, and a prepared certificate carried in a ViewChange is accepted only if those
+messages exist (Byzantine replicas cannot forge votes of others).
+
+Byzantine replicas follow a :class:`Behaviour`; :func:`agreement_violations` is the checker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qverify.consensus.weights import WeightVector
+from qverify.errors import ParameterError
+
+NULL = "<null>"
+"""Value proposed for a sequence number that a view change finds empty."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """During ``[start, end)`` messages cross between ``groups`` only inside a group."""
+
+    start: float
+    end: float
+    groups: tuple[frozenset[int], ...]
+
+    def blocks(self, t: float, a: int, b: int) -> bool:
+        if not self.start <= t < self.end:
+            return False
+        return not any(a in g and b in g for g in self.groups)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network model (times in units of one nominal message delay).
+
+    Attributes:
+        delay_min, delay_max: uniform one-way delay range, ``0 < delay_min ≤ delay_max``.
+        drop_prob: probability a message is lost, in [0, 1).
+        partitions: partitions in force at given times.
+        timeout: base view-change timeout; view v waits ``timeout·2^(v − v0)``.
+    """
+
+    delay_min: float = 1.0
+    delay_max: float = 1.0
+    drop_prob: float = 0.0
+    partitions: tuple[Partition, ...] = ()
+    timeout: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.delay_min <= self.delay_max:
+            raise ParameterError("delay_min", self.delay_min, f"(0, delay_max = {self.delay_max}]")
+        if not 0 <= self.drop_prob < 1:
+            raise ParameterError("drop_prob", self.drop_prob, "[0, 1)")
+        if self.timeout <= 0:
+            raise ParameterError("timeout", self.timeout, "(0, inf)")
+
+
+@dataclass(frozen=True)
+class Msg:
+    """One protocol message. ``kind`` ∈ pre-prepare, prepare, commit, checkpoint, view-change,
+    new-view, request."""
+
+    kind: str
+    sender: int
+    view: int = 0
+    seq: int = 0
+    value: str = ""
+    payload: Any = None
+
+
+@dataclass
+class Behaviour:
+    """How a Byzantine replica deviates (all default to honest).
+
+    Attributes:
+        silent: send nothing (from ``active_from`` on).
+        equivocate: as leader, propose different values to the two halves of the replicas; as a
+            voter, vote for every value it sees, to everyone.
+        extra_delay: added to every message it sends.
+        duplicate: send every message this many times.
+        active_from: time at which the deviation starts (sleepers); before, it acts honestly.
+        amnesia_at: time at which it forgets its log and then votes again for anything it sees.
+    """
+
+    silent: bool = False
+    equivocate: bool = False
+    extra_delay: float = 0.0
+    duplicate: int = 1
+    active_from: float = 0.0
+    amnesia_at: float | None = None
+
+
+@dataclass
+class Replica:
+    """State of one replica (honest logic; a Byzantine one is steered by its behaviour)."""
+
+    idx: int
+    view: int = 0
+    in_view_change: bool = False
+    pre_prepared: dict[tuple[int, int], str] = field(default_factory=dict)
+    prepares: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    commits: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    sent_commit: set[tuple[int, int, str]] = field(default_factory=set)
+    prepared: dict[int, tuple[int, str]] = field(default_factory=dict)
+    committed: dict[int, str] = field(default_factory=dict)
+    executed: dict[int, str] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)
+    next_seq: int = 1
+    view_changes: dict[int, dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
+    checkpoints: dict[tuple[int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    stable: int = 0
+    timer_token: int = 0
+    timer_active: bool = False
+    proposed: set[tuple[int, str]] = field(default_factory=set)
+    new_view_sent: set[int] = field(default_factory=set)
+    failed_views: int = 0
+    future: list[Msg] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Weight vectors per epoch; epoch e covers sequence numbers ``e·epoch_len + 1 …``.
+
+    The first ``checkpoint_interval`` sequence numbers of epoch e ≥ 1 need joint quorums under
+    epochs e − 1 and e (until the epoch's first stable checkpoint).
+    """
+
+    vectors: tuple[WeightVector, ...]
+    epoch_len: int = 1_000_000
+    checkpoint_interval: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.vectors:
+            raise ParameterError("vectors", "()", "at least one weight vector")
+        n = {len(v.weights) for v in self.vectors}
+        if len(n) != 1:
+            raise ParameterError("vectors", sorted(n), "weight vectors of one length (same nodes)")
+        if self.epoch_len % self.checkpoint_interval:
+            raise ParameterError("epoch_len", self.epoch_len, "a multiple of checkpoint_interval")
+
+    @property
+    def n(self) -> int:
+        return len(self.vectors[0].weights)
+
+    def epoch_of(self, seq: int) -> int:
+        return min((max(seq, 1) - 1) // self.epoch_len, len(self.vectors) - 1)
+
+    def vectors_for(self, seq: int) -> list[WeightVector]:
+        e = self.epoch_of(seq)
+        joint = e >= 1 and seq <= e * self.epoch_len + self.checkpoint_interval
+        return [self.vectors[e - 1], self.vectors[e]] if joint else [self.vectors[e]]
+
+    def is_quorum(self, nodes: set[int], seq: int) -> bool:
+        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors_for(seq))
+
+    def is_view_quorum(self, nodes: set[int]) -> bool:
+        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors)
+
+    def is_weak(self, nodes: set[int]) -> bool:
+        """At least ``T_f + 1`` under every vector: the set contains a correct replica."""
+        return all(v.weight_of(nodes) >= v.quorum.weak for v in self.vectors)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes:
+        executed: per replica, sequence number → executed value.
+        decide_time: per request value, time at which the first correct replica executed it.
+        messages: number of messages delivered.
+        end_time: simulated time at the end.
+        views: final view per replica.
+    """
+
+    executed: dict[int, dict[int, str]]
+    decide_time: dict[str, float]
+    messages: int
+    end_time: float
+    views: dict[int, int]
+    byzantine: frozenset[int]
+
+
+class Simulation:
+    """Event loop of one weighted-PBFT run; use :func:`simulate`."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        byzantine: dict[int, Behaviour],
+        net: NetConfig,
+        rng: np.random.Generator,
+    ) -> None:
+        self.s = schedule
+        self.n = schedule.n
+        self.byz = byzantine
+        self.net = net
+        self.rng = rng
+        self.replicas = [Replica(i) for i in range(self.n)]
+        self.queue: list[tuple[float, int, int, Msg]] = []
+        self.counter = itertools.count()
+        self.now = 0.0
+        self.sent: set[tuple[int, str, int, int, str]] = set()
+        self.delivered = 0
+        self.decide_time: dict[str, float] = {}
+        self.timers: list[tuple[float, int, int, int]] = []
+        self.requests: set[str] = set()
+
+    # ---- network -------------------------------------------------------------------------
+    def leader(self, view: int) -> int:
+        return view % self.n
+
+    def _deviating(self, i: int) -> Behaviour | None:
+        b = self.byz.get(i)
+        return b if b is not None and self.now >= b.active_from else None
+
+    def send(self, src: int, dst: int, msg: Msg) -> None:
+        b = self._deviating(src)
+        if b is not None and b.silent:
+            return
+        self.sent.add((src, msg.kind, msg.view, msg.seq, msg.value))
+        copies = b.duplicate if b is not None else 1
+        for _ in range(copies):
+            if self.net.drop_prob and self.rng.random() < self.net.drop_prob:
+                continue
+            if any(p.blocks(self.now, src, dst) for p in self.net.partitions):
+                continue
+            delay = self.rng.uniform(self.net.delay_min, self.net.delay_max)
+            if b is not None:
+                delay += b.extra_delay
+            heapq.heappush(self.queue, (self.now + (0.0 if src == dst else delay), next(self.counter), dst, msg))
+
+    def broadcast(self, src: int, msg: Msg) -> None:
+        for dst in range(self.n):
+            self.send(src, dst, msg)
+
+    # ---- client --------------------------------------------------------------------------
+    def request(self, value: str, at: float) -> None:
+        self.requests.add(value)
+        for dst in range(self.n):
+            heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
+
+    # ---- replica logic -------------------------------------------------------------------
+    def on_request(self, r: Replica, value: str) -> None:
+        if value in r.executed.values() or value in r.pending:
+            return
+        r.pending[value] = self.now
+        self._arm_timer(r)
+        if self.leader(r.view) == r.idx and not r.in_view_change:
+            self.propose(r, value)
+
+    def propose(self, r: Replica, value: str) -> None:
+        if (r.view, value) in r.proposed:
+            return
+        b = self._deviating(r.idx)
+        others = sorted(v for v in r.pending if v != value and (r.view, v) not in r.proposed)
+        if b is not None and b.equivocate and not others:
+            return  # an equivocating leader waits until it holds two requests to split
+        r.proposed.add((r.view, value))
+        seq = r.next_seq
+        r.next_seq += 1
+        if b is not None and b.equivocate:
+            # Two real requests for one sequence number, alternating over the replicas; colluding
+            # Byzantine replicas get both so they can vote for both.
+            alt = others[0]
+            r.proposed.add((r.view, alt))
+            for dst in range(self.n):
+                if dst in self.byz:
+                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, value))
+                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, alt))
+                else:
+                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, value if dst % 2 == 0 else alt))
+        else:
+            self.broadcast(r.idx, Msg("pre-prepare", r.idx, r.view, seq, value))
+
+    def on_pre_prepare(self, r: Replica, m: Msg) -> None:
+        if m.sender != self.leader(m.view) or m.view != r.view or r.in_view_change:
+            return
+        if m.value not in self.requests:
+            return  # requests carry client signatures: a leader cannot invent one
+        key = (m.view, m.seq)
+        if key in r.pre_prepared and r.pre_prepared[key] != m.value and not self._equivocating_voter(r):
+            return
+        r.pre_prepared.setdefault(key, m.value)
+        r.next_seq = max(r.next_seq, m.seq + 1)
+        self.broadcast(r.idx, Msg("prepare", r.idx, m.view, m.seq, m.value))
+        self._check_prepared(r, m.view, m.seq, m.value)
+
+    def _equivocating_voter(self, r: Replica) -> bool:
+        b = self._deviating(r.idx)
+        return b is not None and (b.equivocate or (b.amnesia_at is not None and self.now >= b.amnesia_at))
+
+    def on_prepare(self, r: Replica, m: Msg) -> None:
+        if m.view != r.view:
+            return
+        r.prepares[(m.view, m.seq, m.value)].add(m.sender)
+        self._check_prepared(r, m.view, m.seq, m.value)
+
+    def _check_prepared(self, r: Replica, view: int, seq: int, value: str) -> None:
+        if r.pre_prepared.get((view, seq)) != value and not self._equivocating_voter(r):
+            return
+        voters = r.prepares[(view, seq, value)] | {self.leader(view)}
+        if not self.s.is_quorum(voters, seq):
+            return
+        key = (view, seq, value)
+        if key in r.sent_commit:
+            return
+        r.sent_commit.add(key)
+        if seq not in r.prepared or r.prepared[seq][0] < view:
+            r.prepared[seq] = (view, value)
+        self.broadcast(r.idx, Msg("commit", r.idx, view, seq, value))
+        self._check_committed(r, view, seq, value)
+
+    def on_commit(self, r: Replica, m: Msg) -> None:
+        r.commits[(m.view, m.seq, m.value)].add(m.sender)
+        self._check_committed(r, m.view, m.seq, m.value)
+
+    def _check_committed(self, r: Replica, view: int, seq: int, value: str) -> None:
+        if (view, seq, value) not in r.sent_commit or seq in r.committed:
+            return
+        if not self.s.is_quorum(r.commits[(view, seq, value)], seq):
+            return
+        r.committed[seq] = value
+        self._execute(r)
+
+    def _execute(self, r: Replica) -> None:
+        nxt = len(r.executed) + 1
+        while nxt in r.committed:
+            value = r.committed[nxt]
+            r.executed[nxt] = value
+            r.pending.pop(value, None)
+            r.failed_views = 0
+            if r.idx not in self.byz and value != NULL:
+                self.decide_time.setdefault(value, self.now)
+            if nxt % self.s.checkpoint_interval == 0:
+                log = "\x1f".join(r.executed[k] for k in range(1, nxt + 1))
+                digest = hashlib.sha256(log.encode()).hexdigest()[:16]
+                self.broadcast(r.idx, Msg("checkpoint", r.idx, seq=nxt, value=digest))
+            nxt += 1
+        if r.pending:
+            self._arm_timer(r, restart=True)
+        else:
+            self._cancel_timer(r)
+
+    def on_checkpoint(self, r: Replica, m: Msg) -> None:
+        key = (m.seq, m.value)
+        r.checkpoints[key].add(m.sender)
+        if m.seq > r.stable and self.s.is_quorum(r.checkpoints[key], m.seq):
+            r.stable = m.seq
+
+    # ---- view change ---------------------------------------------------------------------
+    def _arm_timer(self, r: Replica, restart: bool = False) -> None:
+        if r.timer_active and not restart:
+            return
+        r.timer_token += 1
+        r.timer_active = True
+        # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
+        wait = self.net.timeout * 2 ** min(r.failed_views, 8)
+        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.idx, r.timer_token))
+
+    def _cancel_timer(self, r: Replica) -> None:
+        r.timer_token += 1
+        r.timer_active = False
+
+    def on_timeout(self, r: Replica, token: int) -> None:
+        if token != r.timer_token:
+            return
+        r.timer_active = False
+        if r.pending or r.in_view_change:
+            self.start_view_change(r, r.view + 1)
+
+    def start_view_change(self, r: Replica, new_view: int) -> None:
+        if new_view < r.view or (new_view == r.view and r.in_view_change):
+            return
+        r.view = new_view
+        r.in_view_change = True
+        r.failed_views += 1
+        certs = tuple(sorted((s, v, val) for s, (v, val) in r.prepared.items()))
+        self.broadcast(r.idx, Msg("view-change", r.idx, new_view, payload=certs))
+        self._arm_timer(r, restart=True)
+
+    def _valid_cert(self, seq: int, view: int, value: str) -> bool:
+        if (self.leader(view), "pre-prepare", view, seq, value) not in self.sent:
+            return False
+        voters = {i for i in range(self.n) if (i, "prepare", view, seq, value) in self.sent}
+        return self.s.is_quorum(voters | {self.leader(view)}, seq)
+
+    def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
+        best: dict[int, tuple[int, str]] = {}
+        for m in vcs.values():
+            for seq, view, value in m.payload:
+                if self._valid_cert(seq, view, value) and (seq not in best or best[seq][0] < view):
+                    best[seq] = (view, value)
+        top = max(best, default=0)
+        return tuple((s, best[s][1] if s in best else NULL) for s in range(1, top + 1))
+
+    def on_view_change(self, r: Replica, m: Msg) -> None:
+        if m.view < r.view:
+            return
+        r.view_changes[m.view][m.sender] = m
+        senders = set(r.view_changes[m.view])
+        if m.view > r.view and self.s.is_weak(senders):
+            self.start_view_change(r, m.view)
+        if (
+            self.leader(m.view) == r.idx
+            and r.view == m.view
+            and r.in_view_change
+            and m.view not in r.new_view_sent
+            and self.s.is_view_quorum(senders)
+        ):
+            r.new_view_sent.add(m.view)
+            vcs = dict(r.view_changes[m.view])
+            proposals = self._proposals(vcs)
+            for seq, value in proposals:
+                # The NewView carries the new view's pre-prepares (PBFT's set O), signed by the leader.
+                self.sent.add((r.idx, "pre-prepare", m.view, seq, value))
+            self.broadcast(r.idx, Msg("new-view", r.idx, m.view, payload=(vcs, proposals)))
+
+    def on_new_view(self, r: Replica, m: Msg) -> None:
+        if m.sender != self.leader(m.view) or m.view < r.view:
+            return
+        vcs, proposals = m.payload
+        if not self.s.is_view_quorum(set(vcs)) or proposals != self._proposals(vcs):
+            return  # a NewView whose proposals do not follow from its ViewChange set is ignored
+        r.view = m.view
+        r.in_view_change = False
+        for seq, value in proposals:
+            r.pre_prepared[(m.view, seq)] = value
+            self.broadcast(r.idx, Msg("prepare", r.idx, m.view, seq, value))
+            self._check_prepared(r, m.view, seq, value)
+        # Every committed sequence number is ≤ len(proposals) (a correct replica of the ViewChange
+        # quorum holds its prepared certificate), so new proposals continue right after.
+        r.next_seq = len(proposals) + 1
+        if r.idx == self.leader(m.view):
+            assigned = set(r.executed.values()) | {val for _s, val in proposals}
+            for value in sorted(r.pending, key=r.pending.__getitem__):
+                if value not in assigned:
+                    self.propose(r, value)
+        if r.pending:
+            self._arm_timer(r, restart=True)
+        else:
+            self._cancel_timer(r)
+        early, r.future = r.future, []
+        for msg in early:
+            self.handle(r.idx, msg)
+
+    # ---- loop ----------------------------------------------------------------------------
+    def handle(self, dst: int, m: Msg) -> None:
+        r = self.replicas[dst]
+        b = self.byz.get(dst)
+        if b is not None and b.amnesia_at is not None and self.now >= b.amnesia_at:
+            b.amnesia_at = None
+            self.replicas[dst] = r = Replica(dst, view=r.view)
+            b.equivocate = True
+        handler: dict[str, Callable[[Replica, Msg], None]] = {
+            "pre-prepare": self.on_pre_prepare,
+            "prepare": self.on_prepare,
+            "commit": self.on_commit,
+            "checkpoint": self.on_checkpoint,
+            "view-change": self.on_view_change,
+            "new-view": self.on_new_view,
+        }
+        if m.kind == "request":
+            self.on_request(r, m.value)
+        elif m.kind in ("pre-prepare", "prepare", "commit") and (
+            m.view > r.view or (m.view == r.view and r.in_view_change)
+        ):
+            r.future.append(m)  # arrived before this replica entered view m.view: keep it
+        else:
+            handler[m.kind](r, m)
+
+    def run(self, until: float, max_events: int = 2_000_000) -> None:
+        events = 0
+        while (self.queue or self.timers) and events < max_events:
+            t_msg = self.queue[0][0] if self.queue else np.inf
+            t_tim = self.timers[0][0] if self.timers else np.inf
+            if min(t_msg, t_tim) > until:
+                break
+            if t_tim < t_msg:
+                self.now, _, idx, token = heapq.heappop(self.timers)
+                self.on_timeout(self.replicas[idx], token)
+            else:
+                self.now, _, dst, m = heapq.heappop(self.queue)
+                self.delivered += 1
+                self.handle(dst, m)
+            events += 1
+
+
+def simulate(
+    schedule: Schedule,
+    requests: Sequence[tuple[float, str]],
+    byzantine: dict[int, Behaviour] | None = None,
+    net: NetConfig | None = None,
+    seed: int = 0,
+    until: float = 10_000.0,
+) -> RunResult:
+    """Run weighted PBFT on ``requests`` (time, value) and return what each replica executed.
+
+    >>> from qverify.consensus.weights import WeightVector
+    >>> s = Schedule((WeightVector(0, (1, 1, 1, 1), f=1),))
+    >>> res = simulate(s, [(0.0, "a"), (0.0, "b")])
+    >>> sorted(res.executed[0].values()), agreement_violations(res)
+    (['a', 'b'], 0)
+    """
+    sim = Simulation(schedule, dict(byzantine or {}), net or NetConfig(), np.random.default_rng(seed))
+    for t, value in requests:
+        sim.request(value, t)
+    sim.run(until)
+    return RunResult(
+        executed={r.idx: dict(r.executed) for r in sim.replicas},
+        decide_time=dict(sim.decide_time),
+        messages=sim.delivered,
+        end_time=sim.now,
+        views={r.idx: r.view for r in sim.replicas},
+        byzantine=frozenset(sim.byz),
+    )
+
+
+def agreement_violations(result: RunResult) -> int:
+    """Number of sequence numbers at which two correct replicas executed different values."""
+    by_seq: dict[int, set[str]] = defaultdict(set)
+    for idx, log in result.executed.items():
+        if idx in result.byzantine:
+            continue
+        for seq, value in log.items():
+            by_seq[seq].add(value)
+    return sum(1 for values in by_seq.values() if len(values) > 1)

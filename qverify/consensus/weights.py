@@ -1,0 +1,215 @@
+"""Scores → safe integer weights, as small composable steps (sanitise, update, project, check).
+
+1. :func:`link_errors` — a link's error is the *worse* of its two endpoints' reports, so a liar
+   cannot clean its own links.
+2. :func:`node_losses` — a node's loss is the median of its link errors after dropping its f worst
+   links (robust to ≤ f slanderers), normalised by the abort QBER (11 %) and capped at 1.
+3. :func:`update_scores` — the paper's multiplicative rule in log form,
+   ``s_i += ln(1 − α ℓ_i)``, re-centred so the best node has score 0, floored.
+4. :func:`project_wheat` / :func:`project_box` — scores → positive integer weights.
+5. :func:`check_weights` — the invariant ``W ≥ 3·T_f + 1`` in integers; returns the quorums.
+
+A weight vector is only ever used through :class:`WeightVector`, whose construction enforces 5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qverify.errors import ParameterError, QverifyError
+
+ABORT_QBER = 0.11
+"""QBER at which BB84-type protocols abort (Shor–Preskill bound ≈ 11 %); losses are normalised by it."""
+
+
+class UnsafeWeightsError(QverifyError):
+    """A weight vector violates ``W ≥ 3·T_f + 1`` or has a non-positive weight."""
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """Quorum sizes of a weight vector (all in weight units, integers).
+
+    Attributes:
+        total: ``W``, the sum of all weights.
+        t_f: ``T_f``, the largest weight any f nodes hold together.
+        quorum: ``Q = W − T_f``; any two quorums overlap in weight ``≥ T_f + 1``.
+        weak: ``T_f + 1``; a set this heavy contains a correct node (PBFT's ``f + 1``).
+    """
+
+    total: int
+    t_f: int
+    quorum: int
+    weak: int
+
+
+def check_weights(weights: Sequence[int], f: int) -> Quorum:
+    """Check the BFT invariant in integers and return the quorums.
+
+    Raises :class:`UnsafeWeightsError` unless every weight is a positive integer and
+    ``W ≥ 3·T_f + 1``. With equal weights this is ``n ≥ 3f + 1`` and ``Q = 2f + 1``.
+
+    >>> check_weights([1, 1, 1, 1], f=1)
+    Quorum(total=4, t_f=1, quorum=3, weak=2)
+    >>> check_weights([1, 1, 1], f=1)
+    Traceback (most recent call last):
+    ...
+    qverify.consensus.weights.UnsafeWeightsError: weights [1, 1, 1] with f = 1: W = 3 < 3·T_f + 1 = 4
+    """
+    w = [int(x) for x in weights]
+    if any(int(x) != x for x in weights):
+        raise UnsafeWeightsError(f"weights {list(weights)} must be integers")
+    if f < 0 or f >= len(w):
+        raise ParameterError("f", f, f"[0, {len(w) - 1}] for n = {len(w)} nodes")
+    bad = [x for x in w if x <= 0]
+    if bad:
+        raise UnsafeWeightsError(f"weights {w}: every weight must be ≥ 1 (got {bad[0]})")
+    total = sum(w)
+    t_f = sum(sorted(w, reverse=True)[:f])
+    if total < 3 * t_f + 1:
+        raise UnsafeWeightsError(f"weights {w} with f = {f}: W = {total} < 3·T_f + 1 = {3 * t_f + 1}")
+    return Quorum(total=total, t_f=t_f, quorum=total - t_f, weak=t_f + 1)
+
+
+@dataclass(frozen=True)
+class WeightVector:
+    """An epoch's weights, valid by construction.
+
+    Attributes:
+        epoch: epoch number (≥ 0).
+        weights: positive integer weight per node, in node order.
+        f: number of Byzantine nodes tolerated.
+    """
+
+    epoch: int
+    weights: tuple[int, ...]
+    f: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", tuple(int(x) for x in self.weights))
+        check_weights(self.weights, self.f)
+
+    @property
+    def quorum(self) -> Quorum:
+        return check_weights(self.weights, self.f)
+
+    def weight_of(self, nodes: Any) -> int:
+        """Total weight of a set of node indices (each counted once)."""
+        return sum(self.weights[i] for i in set(nodes))
+
+
+def naive_weights(errors: Sequence[float], alpha: float, rounds: int = 1) -> list[float]:
+    """The paper's rule ``w_i ← w_i (1 − α |err_i|)`` from ``w_i = 1``, applied ``rounds`` times.
+
+    Provided to show why it is unsafe (see :func:`check_weights`): honest nodes on noisy links decay
+    while liars that report no error keep weight 1.
+
+    >>> [round(x, 3) for x in naive_weights([0.6, 0.0], alpha=1.0)]
+    [0.4, 1.0]
+    """
+    check_range01("alpha", alpha)
+    return [(1 - alpha * abs(e)) ** rounds for e in errors]
+
+
+def check_range01(field: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ParameterError(field, value, "[0, 1]")
+
+
+def link_errors(reports: Mapping[tuple[int, int], Mapping[int, float]]) -> dict[tuple[int, int], float]:
+    """Per link ``(i, j)`` (i < j), the worse of the endpoints' reported QBERs.
+
+    ``reports[(i, j)]`` maps the reporting endpoint (i or j) to its QBER in [0, 0.5]; a missing
+    report counts as the worst value 0.5 (a silent endpoint cannot clean a link).
+    """
+    out: dict[tuple[int, int], float] = {}
+    for (i, j), by_node in reports.items():
+        a, b = (i, j) if i < j else (j, i)
+        for node, q in by_node.items():
+            if node not in (a, b):
+                raise ParameterError("reporter", node, f"one of the link's endpoints {a}, {b}")
+            if not 0 <= q <= 0.5:
+                raise ParameterError("qber", q, "[0, 0.5]")
+        out[(a, b)] = max(by_node.get(a, 0.5), by_node.get(b, 0.5))
+    return out
+
+
+def node_losses(errors: Mapping[tuple[int, int], float], n: int, f: int, abort_qber: float = ABORT_QBER) -> np.ndarray:
+    """Loss in [0, 1] per node: trimmed median of its link errors over ``abort_qber``.
+
+    The f largest errors of each node are dropped before the median when the node has more than
+    f links, so up to f slandering neighbours cannot move it (with ≤ f links, the smallest error
+    is used). A node with no reported link gets the worst loss 1: silence is never rewarded.
+    """
+    per_node: list[list[float]] = [[] for _ in range(n)]
+    for (i, j), e in errors.items():
+        per_node[i].append(e)
+        per_node[j].append(e)
+    out = np.ones(n)
+    for k, errs in enumerate(per_node):
+        if not errs:
+            continue
+        kept = sorted(errs)[: len(errs) - f] if len(errs) > f else sorted(errs)[:1]
+        out[k] = min(1.0, float(np.median(kept)) / abort_qber)
+    return out
+
+
+def update_scores(scores: np.ndarray, losses: np.ndarray, alpha: float, floor: float = -5.0) -> np.ndarray:
+    """Log-form multiplicative update ``s += ln(1 − α ℓ)``, re-centred to max 0, floored.
+
+    ``α`` in [0, 1) keeps the logarithm finite; ``floor`` < 0 bounds how far a node can sink, so
+    scores (and weights) never reach 0.
+    """
+    if not 0 <= alpha < 1:
+        raise ParameterError("alpha", alpha, "[0, 1)")
+    s = np.asarray(scores, dtype=float) + np.log1p(-alpha * np.clip(losses, 0.0, 1.0))
+    s = s - s.max()
+    return np.maximum(s, floor)
+
+
+def project_wheat(scores: np.ndarray, f: int) -> list[int]:
+    """WHEAT/AWARE weights: with ``n = 3f + 1 + Δ``, the 2f best get ``f + Δ``, the rest ``f``.
+
+    Sitjà et al. (WHEAT, SRDS 2015) / Berger et al. (AWARE, SRDS 2019): ``Vmax = 1 + Δ/f``,
+    ``Vmin = 1``, scaled by f to integers. Ties are broken by node index.
+    """
+    n = len(scores)
+    delta = n - 3 * f - 1
+    if delta < 0:
+        raise ParameterError("f", f, f"[0, {(n - 1) // 3}] for n = {n} nodes (n ≥ 3f + 1)")
+    if f == 0:
+        return [1] * n
+    order = sorted(range(n), key=lambda i: (-scores[i], i))
+    heavy = set(order[: 2 * f])
+    return [f + delta if i in heavy else f for i in range(n)]
+
+
+def box_ratio_limit(n: int, f: int) -> float:
+    """The bound ``(n − f)/(2f)`` that ``Vmax/Vmin`` must stay below in box mode."""
+    return math.inf if f == 0 else (n - f) / (2 * f)
+
+
+def project_box(scores: np.ndarray, f: int, vmin: int = 10, vmax: int | None = None) -> list[int]:
+    """Weights in ``[vmin, vmax]`` linear in the score; ``vmax/vmin < (n − f)/(2f)``.
+
+    With every weight in the box, ``T_f ≤ f·vmax`` and ``W ≥ (n − f)·vmin + T_f``, so
+    ``W ≥ 3 T_f + 1`` holds when ``(n − f)·vmin > 2 f·vmax``. The default ``vmax`` is the largest
+    integer that keeps the strict inequality.
+    """
+    n = len(scores)
+    limit = box_ratio_limit(n, f)
+    if vmin < 1:
+        raise ParameterError("vmin", vmin, "[1, inf)")
+    if vmax is None:
+        vmax = vmin if math.isinf(limit) else max(vmin, math.ceil(limit * vmin) - 1)
+    if vmax < vmin or (not math.isinf(limit) and vmax / vmin >= limit):
+        raise ParameterError("vmax/vmin", vmax / vmin, f"[1, {limit:g}) for n = {n}, f = {f}")
+    s = np.asarray(scores, dtype=float)
+    lo, hi = float(s.min()), float(s.max())
+    frac = np.zeros(n) if hi == lo else (s - lo) / (hi - lo)
+    return [int(vmin + round(x * (vmax - vmin))) for x in frac]

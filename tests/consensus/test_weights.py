@@ -1,0 +1,136 @@
+"""Weights: the BFT invariant, quorum intersection, the naive rule's counterexample."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from qverify.consensus.weights import (
+    UnsafeWeightsError,
+    WeightVector,
+    box_ratio_limit,
+    check_weights,
+    link_errors,
+    naive_weights,
+    node_losses,
+    project_box,
+    project_wheat,
+    update_scores,
+)
+from qverify.errors import ParameterError
+
+
+@given(st.lists(st.integers(1, 20), min_size=1, max_size=12), st.integers(0, 4))
+def test_every_accepted_vector_has_intersecting_quorums(weights, f):
+    assume(f < len(weights))
+    try:
+        q = check_weights(weights, f)
+    except UnsafeWeightsError:
+        return
+    # Any two quorums overlap in more than T_f (so in a correct node); correct nodes form a quorum.
+    assert 2 * q.quorum - q.total > q.t_f
+    assert q.total - q.t_f >= q.quorum
+
+
+def _quorums(weights: list[int], threshold: int) -> list[frozenset[int]]:
+    n = len(weights)
+    out = []
+    for mask in range(1, 2**n):
+        members = frozenset(i for i in range(n) if mask >> i & 1)
+        if sum(weights[i] for i in members) >= threshold:
+            out.append(members)
+    return out
+
+
+@pytest.mark.parametrize("n", range(4, 10))
+def test_exhaustive_quorum_intersection_small_n(n):
+    rng = np.random.default_rng(n)
+    f = (n - 1) // 3
+    tried = 0
+    vectors = [project_wheat(rng.normal(size=n), f), project_box(rng.normal(size=n), f), [1] * n]
+    for w in vectors:
+        q = check_weights(w, f)
+        quorums = _quorums(w, q.quorum)
+        minimal = [a for a in quorums if not any(b < a for b in quorums)]
+        for a, b in itertools.combinations_with_replacement(minimal, 2):
+            common = a & b
+            # The intersection outweighs every set of f nodes: it holds a correct node.
+            assert sum(w[i] for i in common) > q.t_f
+            assert len(common) >= f + 1
+        # Liveness: the n − f lightest-case correct nodes still form a quorum, whoever is faulty.
+        for faulty in itertools.combinations(range(n), f):
+            correct = set(range(n)) - set(faulty)
+            assert sum(w[i] for i in correct) >= q.quorum
+        tried += 1
+    assert tried == 3
+
+
+def test_naive_rule_counterexample_n7_f2():
+    # DESIGN.md "ABFT": five honest nodes on noisy links decay to 0.4, two liars keep weight 1.
+    w = naive_weights([0.6] * 5 + [0.0] * 2, alpha=1.0)
+    assert w == pytest.approx([0.4] * 5 + [1.0] * 2)
+    total, t_f = sum(w), 2.0
+    # Two "quorums" of weight W - T_f = 2 can be {liars} ∪ {3 honest} and {liars} ∪ {2 other honest}:
+    q1, q2 = {0, 1, 2, 5, 6}, {3, 4, 5, 6}
+    assert sum(w[i] for i in q1) >= total - t_f and sum(w[i] for i in q2) >= total - t_f
+    assert q1 & q2 == {5, 6}  # they meet only in Byzantine nodes: a fork is possible
+    # The library refuses such a vector (scaled to integers: 2 per honest node, 5 per liar).
+    with pytest.raises(UnsafeWeightsError):
+        check_weights([2] * 5 + [5] * 2, f=2)
+
+
+def test_wheat_shape_and_box_ratio():
+    n, f = 9, 2
+    w = project_wheat(np.arange(n, dtype=float), f)
+    assert sorted(w) == [f] * (n - 2 * f) + [f + n - 3 * f - 1] * (2 * f)
+    assert w[-1] == w[-2] == f + 2  # best two scores are the heaviest
+    b = project_box(np.arange(n, dtype=float), f)
+    assert max(b) / min(b) < box_ratio_limit(n, f)
+    check_weights(b, f)
+    with pytest.raises(ParameterError, match="vmax/vmin"):
+        project_box(np.arange(n, dtype=float), f, vmin=10, vmax=20)
+
+
+def test_equal_weights_need_n_above_3f():
+    check_weights([1] * 7, 2)
+    with pytest.raises(UnsafeWeightsError):
+        check_weights([1] * 6, 2)
+    with pytest.raises(UnsafeWeightsError, match="≥ 1"):
+        check_weights([1, 1, 0, 1, 1], 1)
+    with pytest.raises(ParameterError, match="f"):
+        WeightVector(0, (1, 1, 1, 1), f=4)
+
+
+def test_link_error_is_worse_endpoint_and_missing_is_worst():
+    errs = link_errors({(0, 1): {0: 0.0, 1: 0.05}, (1, 2): {1: 0.02}})
+    assert errs[(0, 1)] == 0.05  # a liar cannot clean its own link
+    assert errs[(1, 2)] == 0.5
+
+
+@settings(max_examples=50)
+@given(st.integers(0, 2), st.floats(0.02, 0.5))  # link error = worse endpoint, so ≥ honest
+def test_trimmed_median_resists_f_slanderers(f, slander):
+    n = 8
+    honest = 0.02
+    # Node 0 has 2f + 1 links; f of them are slandered by their other endpoint.
+    errors = {(0, k): (slander if k <= f else honest) for k in range(1, 2 * f + 2)}
+    loss = node_losses(errors, n, f)
+    assert loss[0] == pytest.approx(honest / 0.11)
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=2, max_size=10),
+    st.floats(0.0, 0.99),
+)
+def test_scores_recentred_floored_finite(losses, alpha):
+    s = update_scores(np.zeros(len(losses)), np.array(losses), alpha, floor=-5.0)
+    assert s.max() == 0.0 and s.min() >= -5.0 and np.all(np.isfinite(s))
+
+
+def test_bad_alpha():
+    with pytest.raises(ParameterError, match="alpha"):
+        update_scores(np.zeros(3), np.zeros(3), 1.0)
