@@ -63,3 +63,35 @@ def test_bsm_json():
     data = json.loads(r.stdout)
     assert data["e_z"]["exact"] == pytest.approx(0.25)
     assert data["params"]["relay"] == "intercept_resend"
+
+
+def test_network_list_and_show(tmp_path):
+    r = run("network", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {t["name"] for t in json.loads(r.stdout)["topologies"]} >= {"secoqc", "tokyo", "cambridge"}
+    png = tmp_path / "net.png"
+    r = run("network", "show", "secoqc", "--plot", str(png))
+    assert r.returncode == 0 and png.stat().st_size > 1000
+
+
+def test_simulate_json_and_errors():
+    r = run("simulate", "--topology", "secoqc", "--slots", "50", "--byzantine", "0.2", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["params"]["adversary"]["fraction"] == 0.2 and "availability" in data["summary"]
+    for args, needle in (
+        (("simulate", "--topology", "arpanet"), "secoqc"),
+        (("simulate", "--byzantine", "1.0"), "byzantine fraction"),
+        (("simulate", "--behaviours", "inject,teleport"), "behaviour"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and needle in r.stderr, r.stderr
+
+
+def test_consensus_cli():
+    r = run("consensus", "--nodes", "7", "--faulty", "2", "--scenario", "sleeper", "--rounds", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["summary"]["violations"] == 0 and data["summary"]["decided"] == 20
+    r = run("consensus", "--nodes", "6", "--faulty", "2")
+    assert r.returncode == 2 and "faulty" in r.stderr

@@ -1,0 +1,165 @@
+"""Control-plane policies for the network simulator whose decisions go through weighted PBFT.
+
+Every ``epoch_slots`` slots the control plane:
+
+1. orders the link reports of the epoch (mean QBER each endpoint reported) — they are the input
+   of the consensus instance, so every correct node folds the same reports;
+2. updates the fidelity scores and weight vector (:class:`FidelityWeightedVoting`, fail-closed);
+3. computes the decision — usable links, route table, relay commit — deterministically from the
+   ordered reports;
+4. runs one weighted-PBFT instance per decision among the network's nodes (faulty replicas
+   equivocate), with the epoch's weight vector; a decision takes effect only when committed, and
+   the agreement checker must find no violation.
+
+:class:`ABFTPolicy` sanitises reports (a link's error is its worse endpoint's report; nodes are
+scored by a trimmed median) and routes around low-score nodes. With ``weighting="equal"`` and
+``sanitise=False`` it is the *equal-weight PBFT* baseline: agreement, but every report trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
+from qverify.consensus.voting import FidelityWeightedVoting
+from qverify.consensus.weights import WeightVector
+from qverify.errors import ChoiceError, ParameterError
+from qverify.network.policy import Context, Decision, Observation
+
+MAX_PBFT_NODES = 64
+"""Above this many nodes the per-epoch PBFT run is skipped (decisions counted as agreed) for speed."""
+
+
+class ABFTPolicy:
+    """Fidelity-weighted control plane (see module docstring).
+
+    Args:
+        epoch_slots: slots per control-plane epoch (≥ 1).
+        alpha: the paper's damping α for the score update, in [0, 1).
+        weighting: ``"abft"`` (WHEAT weights from scores) or ``"equal"``.
+        sanitise: use the worse endpoint report per link and avoid low-score nodes; ``False``
+            trusts the mean of the reports, as the baseline does.
+        suspect_loss: node loss (trimmed-median QBER / abort QBER) above which a node is avoided
+            as a relay, in (0, 1].
+    """
+
+    def __init__(
+        self,
+        epoch_slots: int = 10,
+        alpha: float = 0.5,
+        weighting: str = "abft",
+        sanitise: bool = True,
+        suspect_loss: float = 0.6,
+    ) -> None:
+        if epoch_slots < 1:
+            raise ParameterError("epoch_slots", epoch_slots, "[1, inf)")
+        if weighting not in ("abft", "equal"):
+            raise ChoiceError("weighting", weighting, ("abft", "equal"))
+        if not 0 < suspect_loss <= 1:
+            raise ParameterError("suspect_loss", suspect_loss, "(0, 1]")
+        self.epoch_slots = epoch_slots
+        self.alpha = alpha
+        self.weighting = weighting
+        self.sanitise = sanitise
+        self.suspect_loss = suspect_loss
+        self.name = "abft" if weighting == "abft" and sanitise else "pbft_equal"
+        self.extras: dict[str, Any] = {}
+
+    def reset(self, ctx: Context) -> None:
+        self.ctx = ctx
+        n = ctx.links.n_nodes
+        self.f = max(0, (n - 1) // 3)
+        self.voting = FidelityWeightedVoting(list(ctx.links.nodes), self.f, alpha=self.alpha)
+        self.sum_rep = np.zeros((ctx.links.n_links, 2))
+        self.count = 0
+        e = ctx.links.n_links
+        self.usable = np.ones(e, dtype=bool)
+        self.route = np.zeros(len(ctx.demands), dtype=np.int64)
+        self.suspect = np.zeros(n, dtype=bool)
+        self.weights_history: list[tuple[int, ...]] = [self.voting.weights().weights]
+        self.violations = 0
+        self.instances = 0
+        self.committed = 0
+        self.latency: list[float] = []
+        self.extras = {}
+
+    # ---- decision computation (deterministic in the ordered reports) ------------------------
+    def _decide(self, mean_rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        links = self.ctx.links
+        if self.sanitise:
+            link_err = mean_rep.max(axis=1)
+        else:
+            link_err = mean_rep.mean(axis=1)
+        usable = link_err < self.ctx.qber_threshold
+        suspect = np.zeros(links.n_nodes, dtype=bool)
+        if self.sanitise:
+            for k, (i, j) in enumerate(zip(links.a.tolist(), links.b.tolist(), strict=True)):
+                self.voting.report_link(links.nodes[i], links.nodes[j], float(mean_rep[k, 0]), float(mean_rep[k, 1]))
+            scores_before = self.voting.scores
+            change = self.voting.end_epoch()
+            del scores_before, change
+            from qverify.consensus.weights import link_errors, node_losses
+
+            errs = link_errors({(int(i), int(j)): {int(i): float(r[0]), int(j): float(r[1])}
+                                for i, j, r in zip(links.a, links.b, mean_rep, strict=True)})  # fmt: skip
+            loss = node_losses(errs, links.n_nodes, self.f)
+            suspect = loss >= self.suspect_loss
+        paths = self.ctx.paths
+        has = paths.links >= 0
+        lk = np.where(has, paths.links, 0)
+        path_ok = np.where(has, usable[lk], True).all(axis=2) & paths.valid
+        inner = paths.inner
+        hi = np.where(inner >= 0, inner, 0)
+        path_clean = ~np.where(inner >= 0, suspect[hi], False).any(axis=2)
+        score = np.where(path_ok & path_clean, 0.0, np.where(path_ok, 1.0, 2.0)) * 1e9 + paths.length_km
+        route = np.argmin(np.where(paths.valid, score, np.inf), axis=1)
+        return usable, route, suspect
+
+    def _agree(self, slot: int) -> bool:
+        """One weighted-PBFT run deciding this epoch's three control-plane values."""
+        n = self.ctx.links.n_nodes
+        self.instances += 3
+        if n < 4 or n > MAX_PBFT_NODES:
+            self.committed += 3
+            return True
+        vec = self.voting.weights() if self.weighting == "abft" else WeightVector(0, (1,) * n, self.f)
+        schedule = Schedule((vec,))
+        faulty = self.ctx.faulty
+        byz: dict[int, Behaviour] = {}
+        if faulty is not None and slot >= self.ctx.faulty_from_slot:
+            byz = {int(i): Behaviour(equivocate=True) for i in np.flatnonzero(faulty)[: self.f]}
+        tag = f"e{slot // self.epoch_slots}"
+        reqs = [(0.0, f"{tag}:usable"), (0.0, f"{tag}:routes"), (0.0, f"{tag}:relay-commit")]
+        res = simulate(schedule, reqs, byz, NetConfig(0.5, 1.5, timeout=20.0), seed=slot, until=2_000.0)
+        self.violations += agreement_violations(res)
+        decided = [v for _t, v in reqs if v in res.decide_time]
+        self.committed += len(decided)
+        self.latency += [res.decide_time[v] for v in decided]
+        return len(decided) == len(reqs)
+
+    # ---- policy interface ---------------------------------------------------------------------
+    def decide(self, obs: Observation) -> Decision:
+        if obs.slot > 0:
+            self.sum_rep += obs.reported_qber
+            self.count += 1
+        if obs.slot > 0 and obs.slot % self.epoch_slots == 0 and self.count:
+            usable, route, suspect = self._decide(self.sum_rep / self.count)
+            if self._agree(obs.slot):
+                self.usable, self.route, self.suspect = usable, route, suspect
+            self.weights_history.append(self.voting.weights().weights)
+            self.sum_rep[:] = 0
+            self.count = 0
+            self.extras = {
+                "control_violations": self.violations,
+                "control_instances": self.instances,
+                "control_committed": self.committed,
+                "control_rounds_mean": float(np.mean(self.latency)) if self.latency else 0.0,
+            }
+        return Decision(self.usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self.route)
+
+
+def equal_weight_pbft(epoch_slots: int = 10) -> ABFTPolicy:
+    """The equal-weight PBFT baseline: agreement on decisions, but every report trusted."""
+    return ABFTPolicy(epoch_slots=epoch_slots, weighting="equal", sanitise=False)

@@ -1,0 +1,1 @@
+"""The QKD network: topologies, link physics, key pools and relay, Byzantine nodes, simulation."""

@@ -1,0 +1,97 @@
+"""The policy interface the control plane plugs into, and the baseline policy.
+
+Each slot the simulator hands a policy an :class:`Observation` (what the control plane can know:
+the QBER each endpoint *reports*, pool levels, last key rates) and applies its :class:`Decision`
+(which links are usable, the source intensity and protocol per link, the route of every demand).
+Policies never see ground truth (true QBERs, who is Byzantine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from qverify.network.keys import Paths
+from qverify.network.links import LinkArrays
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a policy knows before the run: links, candidate paths, nominal settings, threshold.
+
+    ``faulty`` and ``faulty_from_slot`` tell a control-plane *simulation* which replicas to run as
+    Byzantine inside its agreement protocol; a policy must never base a decision on them.
+    """
+
+    links: LinkArrays
+    paths: Paths
+    demands: np.ndarray
+    nominal_mu: np.ndarray
+    qber_threshold: float
+    faulty: np.ndarray | None = None
+    faulty_from_slot: int = 0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the control plane sees at the start of a slot.
+
+    Attributes:
+        slot: slot index.
+        reported_qber: (E, 2) QBER reported by endpoint ``a`` and endpoint ``b`` of each link (last
+            slot's measurement; a Byzantine endpoint may lie).
+        pool_bits: (E,) key bits in each link's pool.
+        key_rate_bps: (E,) last slot's secret-key rate per link.
+    """
+
+    slot: int
+    reported_qber: np.ndarray
+    pool_bits: np.ndarray
+    key_rate_bps: np.ndarray
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Control-plane decision for one slot.
+
+    Attributes:
+        usable: (E,) links keys may be relayed over.
+        mu: (E,) signal mean photon number per link.
+        use_mdi: (E,) protocol per link (True: MDI-QKD, False: decoy BB84).
+        route: (D,) index of the candidate path each demand uses (single-path relay).
+    """
+
+    usable: np.ndarray
+    mu: np.ndarray
+    use_mdi: np.ndarray
+    route: np.ndarray
+
+
+class Policy(Protocol):
+    """A control-plane policy: ``reset`` once per run, ``decide`` every slot."""
+
+    name: str
+
+    def reset(self, ctx: Context) -> None: ...
+
+    def decide(self, obs: Observation) -> Decision: ...
+
+
+class BaselinePolicy:
+    """Single shortest path, static source settings, every report trusted.
+
+    A link is usable when the mean of its endpoints' reports is below the QBER threshold; each
+    demand always uses its shortest path; μ stays at the nominal optimum, the protocol as built.
+    """
+
+    name = "baseline"
+
+    def reset(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._route = np.zeros(len(ctx.demands), dtype=np.int64)
+
+    def decide(self, obs: Observation) -> Decision:
+        usable = obs.reported_qber.mean(axis=1) < self.ctx.qber_threshold
+        return Decision(usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self._route)

@@ -1,0 +1,139 @@
+"""Network simulator: physics agreement, reproducibility, adversaries, relays, bad input."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from qverify.consensus.control import ABFTPolicy
+from qverify.errors import ParameterError
+from qverify.network.adversary import Adversary, injected_error
+from qverify.network.links import compile_links, link_state, nominal_mu
+from qverify.network.sim import Fluctuation, SimConfig, simulate
+from qverify.network.topology import grid, load_builtin, random_geometric
+from qverify.physics import LCQ_2012, link_rate
+from qverify.physics import mdi as mdi_formulas
+
+QUIET = Fluctuation.off()
+
+
+def test_link_rates_equal_physics_closed_form():
+    g = load_builtin("secoqc")
+    links = compile_links(g)
+    mu = nominal_mu(links, LCQ_2012)
+    st = link_state(links, LCQ_2012, mu, links.is_mdi)
+    ref = link_rate(links.length_km, LCQ_2012, "mdi")
+    np.testing.assert_allclose(st.key_rate_bps, ref.key_rate_bps, rtol=1e-12)
+    np.testing.assert_allclose(st.qber, ref.qber, rtol=1e-12)
+
+
+def test_injected_error_calibrated_from_circuit():
+    # Replacing a photon by a maximally mixed state with probability p flips the bit with p/2.
+    assert injected_error(0.3) == pytest.approx(0.15, abs=1e-9)
+
+
+def test_attacked_links_show_the_circuit_qber():
+    g = load_builtin("secoqc")
+    cfg = SimConfig(fluctuation=QUIET, adversary=Adversary(fraction=0.2, behaviours=("inject",), inject_prob=0.4))
+    r = simulate(g, cfg, 5, seed=3)
+    links = compile_links(g)
+    bad = r.byzantine[links.a] | r.byzantine[links.b]
+    assert bad.any()
+    x = injected_error(0.4)
+    expected = link_state(links, LCQ_2012, nominal_mu(links, LCQ_2012), links.is_mdi, extra_error=x * bad)
+    np.testing.assert_allclose(r.qber_mean, expected.qber, rtol=1e-12)
+    # and the MDI closed form with e_mis composed with the injected flip (e + x - 2ex)
+    k = int(np.flatnonzero(bad & links.is_mdi)[0])
+    e = LCQ_2012.channel.e_mis
+    eta = LCQ_2012.detector.eta_det * 10 ** (-0.2 * links.length_km[k] / 2 / 10)
+    mu = nominal_mu(links, LCQ_2012)[k]
+    g_z = mdi_formulas.gains_z(mu, mu, eta, eta, LCQ_2012.detector.p_dark, e + x - 2 * e * x)
+    assert r.qber_mean[k] == pytest.approx(g_z.error_gain / g_z.gain, rel=1e-9)
+    assert np.all(r.qber_mean[~bad] < r.qber_mean[bad].min())
+
+
+def test_same_seed_same_result_and_seed_matters():
+    g = random_geometric(25, seed=4)
+    cfg = SimConfig(n_demands=6, adversary=Adversary(fraction=0.2))
+    a, b = simulate(g, cfg, 60, seed=5), simulate(g, cfg, 60, seed=5)
+    np.testing.assert_array_equal(a.delivered_bits, b.delivered_bits)
+    np.testing.assert_array_equal(a.qber_series, b.qber_series)
+    c = simulate(g, cfg, 60, seed=6)
+    assert not np.array_equal(a.qber_series, c.qber_series)
+
+
+def test_honest_quiet_network_serves_everything():
+    r = simulate(load_builtin("secoqc"), SimConfig(fluctuation=QUIET), 50, seed=0)
+    assert r.summary()["availability"] == 1.0
+    assert r.exposed_bits.sum() == 0
+
+
+def test_fades_reduce_key_and_raise_qber_variance():
+    g = load_builtin("secoqc")
+    calm = simulate(g, SimConfig(fluctuation=QUIET), 400, seed=1)
+    rough = simulate(g, SimConfig(fluctuation=Fluctuation(fade_rate=0.05, fade_db=15.0)), 400, seed=1)
+    assert rough.qber_var.mean() > calm.qber_var.mean()
+    assert rough.pool_mean_bits.mean() < calm.pool_mean_bits.mean()
+
+
+def _line_with_bypass() -> nx.Graph:
+    """A–B–C plus a disjoint A–D–C path, and an isolated node E."""
+    g = grid(1, 2)
+    g.clear()
+    for n, x in (("A", 0), ("B", 10), ("C", 20), ("D", 10), ("E", 50)):
+        g.add_node(n, x_km=float(x), y_km=0.0 if n != "D" else 5.0, trusted=True, label=n)
+    for u, v, km in (("A", "B", 10.0), ("B", "C", 10.0), ("A", "D", 11.0), ("D", "C", 11.0)):
+        g.add_edge(u, v, length_km=km, protocol="mdi", relay_fraction=0.5)
+    return g
+
+
+def test_exposure_single_vs_xor_multipath(monkeypatch):
+    import qverify.network.sim as sim_mod
+
+    g = _line_with_bypass()
+    # Force the demand A→C and make B the only Byzantine node (a passive relay that learns keys).
+    monkeypatch.setattr(sim_mod, "choose_demands", lambda *a, **k: np.array([[0, 2]]))
+    monkeypatch.setattr(sim_mod, "choose_byzantine", lambda n, f, rng: np.array([False, True, False, False, False]))
+    adv = Adversary(fraction=0.2, behaviours=("lie",))
+    single = simulate(g, SimConfig(n_demands=1, fluctuation=QUIET, adversary=adv, paths=1), 20, seed=0)
+    assert single.delivered_bits.sum() > 0
+    assert single.exposed_bits.sum() == pytest.approx(single.delivered_bits.sum())
+    xor = simulate(g, SimConfig(n_demands=1, fluctuation=QUIET, adversary=adv, relay="xor", paths=2), 20, seed=0)
+    assert xor.served.all() and xor.exposed_bits.sum() == 0
+    assert xor.learned_bits[1] > 0  # B learned a share, which alone is useless
+
+
+def test_disconnected_demand_is_unservable_not_a_crash(monkeypatch):
+    import qverify.network.sim as sim_mod
+
+    monkeypatch.setattr(sim_mod, "choose_demands", lambda *a, **k: np.array([[0, 4]]))
+    r = simulate(_line_with_bypass(), SimConfig(n_demands=1, fluctuation=QUIET), 5, seed=0)
+    assert r.unservable.tolist() == [True]
+    assert r.summary()["unservable_demands"] == 1
+
+
+def test_abft_control_plane_is_safe_and_helps():
+    g = random_geometric(30, radius_km=30.0, seed=3)
+    cfg = SimConfig(n_demands=10, adversary=Adversary(fraction=0.1, behaviours=("inject", "drop", "lie")))
+    base = simulate(g, cfg, 200, seed=1).summary()
+    abft = simulate(g, cfg, 200, seed=1, policy=ABFTPolicy()).summary()
+    assert abft["control_violations"] == 0
+    assert abft["control_committed"] == abft["control_instances"] > 0
+    assert abft["availability"] > base["availability"]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Adversary(fraction=1.0), "byzantine fraction"),
+        (lambda: Adversary(fraction=-0.1), "byzantine fraction"),
+        (lambda: SimConfig(demand_bits=0), "demand_bits"),
+        (lambda: Fluctuation(fade_rate=2.0), "fade_rate"),
+    ],
+)
+def test_bad_input(make, field):
+    with pytest.raises(ParameterError, match=field):
+        make()
+    with pytest.raises(ParameterError, match="slots"):
+        simulate(load_builtin("secoqc"), SimConfig(), 0)
