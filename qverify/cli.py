@@ -450,6 +450,154 @@ def simulate(
     out.print(table)
 
 
+def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, steps: int, seed: int) -> Any:
+    from qverify.dra import env as E
+    from qverify.network.adversary import Adversary
+    from qverify.network.sim import Fluctuation, SimConfig
+    from qverify.network.topology import resolve
+
+    if steps < 1:
+        raise ParameterError("steps", steps, "[1, inf)")
+    cfg = SimConfig(n_demands=demands, demand_bits=demand_bits, fluctuation=Fluctuation(fade_rate=0.02),
+                    adversary=Adversary(fraction=byzantine))  # fmt: skip
+    return E.from_network(resolve(topology), cfg, seed=seed, max_steps=steps)
+
+
+@app.command()
+def train(
+    topology: Annotated[str, typer.Option(help="Built-in name or a .graphml / .json file.")] = "secoqc",
+    episodes: Annotated[int, typer.Option(help="Training episodes per seed.")] = 500,
+    seeds: Annotated[int, typer.Option(help="Agents trained in parallel (vmap over seeds).")] = 4,
+    byzantine: Annotated[float, typer.Option(help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
+    demands: Annotated[int, typer.Option(help="Node pairs requesting key.")] = 3,
+    demand_bits: Annotated[float, typer.Option(help="Key bits per demand per slot.")] = 3e6,
+    steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the instance and of training.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for policy and learning curve.")] = Path("policies"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Train the branching DQN (prioritised replay, Adam 1e-3, γ 0.99): policy file + learning-curve PNG."""
+    from qverify.dra import dqn
+    from qverify.dra import train as T
+
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed)
+    config = dqn.DQNConfig()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QverifyError(f"output folder {str(out_dir)!r} cannot be created: {exc.strerror}") from None
+    with Progress(
+        TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} episodes"),
+        TimeElapsedColumn(), console=err, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("train", total=episodes)
+        res = T.train(env_params, config, episodes, seeds, seed, progress=lambda k: bar.update(task, completed=k))
+    refs = T.reference_returns(env_params, dqn.eval_keys(config))
+    best = int(np.argmax(res.eval_return[:, -1]))
+    stem = out_dir / f"dqn_{topology.replace('/', '_')}_seed{seed}"
+    meta = {"topology": topology, "byzantine": byzantine, "demands": demands, "demand_bits": demand_bits,
+            "steps": steps, "seed": seed, "episodes": episodes, "qverify_version": __version__}  # fmt: skip
+    dqn.save_policy(stem.with_suffix(".msgpack"), T.params_of_seed(res.params, best), env_params, config, meta)
+    png = stem.with_suffix(".png")
+    _plot_curves(res.eval_return, refs, png)
+    summary: dict[str, Any] = {
+        "final_eval_return_mean": float(res.eval_return[:, -1].mean()),
+        "references": refs,
+        "seconds": res.seconds,
+        "policy": str(stem.with_suffix(".msgpack")),
+        "curve_png": str(png),
+    }
+    if "optimum" in refs:
+        summary["episodes_to_95pct_optimum"] = [T.episodes_to_reach(c, 0.95 * refs["optimum"]) for c in res.eval_return]
+    if as_json:
+        _emit_json({"params": meta, "summary": summary, "eval_return": res.eval_return.tolist()})
+        return
+    table = Table(title=f"DQN on {topology}: {episodes} episodes x {seeds} seeds ({res.seconds:.0f} s)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("final greedy return (mean over seeds)", f"{summary['final_eval_return_mean']:.2f}")
+    for k, v in refs.items():
+        table.add_row(f"reference: {k}", f"{v:.2f}")
+    if "episodes_to_95pct_optimum" in summary:
+        table.add_row("episodes to 95 % of optimum", str(summary["episodes_to_95pct_optimum"]))
+    table.add_row("policy", summary["policy"])
+    table.add_row("learning curve", summary["curve_png"])
+    out.print(table)
+
+
+def _plot_curves(curves: np.ndarray, refs: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    x = np.arange(1, curves.shape[1] + 1)
+    for i, c in enumerate(curves):
+        ax.plot(x, c, lw=1, alpha=0.8, label=f"DQN seed {i}")
+    for name, v in refs.items():
+        if name in ("static", "greedy", "optimum", "random"):
+            colour = {"static": "gray", "greedy": "orange", "optimum": "k", "random": "red"}[name]
+            ax.axhline(v, ls="--", lw=1, color=colour, label=name)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("greedy return (fixed evaluation episodes)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@app.command()
+def evaluate(
+    policy: Annotated[Path, typer.Argument(help="A .msgpack policy written by `qverify train`.")],
+    topology: Annotated[str, typer.Option(help="Topology the policy is evaluated on.")] = "secoqc",
+    byzantine: Annotated[float, typer.Option(help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
+    demands: Annotated[int, typer.Option(help="Node pairs requesting key.")] = 3,
+    demand_bits: Annotated[float, typer.Option(help="Key bits per demand per slot.")] = 3e6,
+    steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of the instance and the episodes.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Evaluate a trained policy against static, random and greedy baselines (same episodes)."""
+    import jax
+
+    from qverify.dra import baselines as B
+    from qverify.dra import dqn
+    from qverify.dra import train as T
+
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed)
+    params, config, _meta = dqn.load_policy(policy, env_params)
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1000), episodes)
+    rows: dict[str, dict[str, float]] = {}
+    for name, pol in (
+        ("dqn", T.dqn_policy(params, env_params, config.hidden)),
+        ("static", B.static_policy(env_params)),
+        ("random", B.random_policy(env_params)),
+        ("greedy", B.greedy_policy(env_params)),
+    ):
+        ev = B.evaluate(pol, env_params, keys)
+        rows[name] = {
+            "return": float(ev["returns"].mean()),
+            "return_std": float(ev["returns"].std(ddof=1)) if episodes > 1 else 0.0,
+            "delivered_bits": float(ev["delivered_bits"].mean()),
+            "served": float(ev["served"].mean()),
+            "qber_var": float(np.nanmean(ev["qber_var"])),
+            "violations": float(ev["violations"].mean()),
+        }
+    if as_json:
+        _emit_json({"params": {"topology": topology, "byzantine": byzantine, "episodes": episodes, "seed": seed},
+                    "results": rows, "qverify_version": __version__})  # fmt: skip
+        return
+    table = Table(title=f"Policy evaluation on {topology}, {episodes} episodes")
+    for col in ("policy", "return", "delivered (bit/episode)", "served", "QBER variance", "violations"):
+        table.add_column(col, justify="right")
+    for name, r in rows.items():
+        table.add_row(name, f"{r['return']:.2f} ± {r['return_std']:.2f}", f"{r['delivered_bits']:.3e}",
+                      f"{r['served']:.3f}", f"{r['qber_var']:.3e}", f"{r['violations']:.2f}")  # fmt: skip
+    out.print(table)
+
+
 def _make_policy(name: str) -> Any:
     from qverify.network.policy import BaselinePolicy
 

@@ -1,0 +1,1 @@
+"""Dynamic resource allocation: a pure-JAX network environment, a branching DQN, baselines."""

@@ -1,0 +1,166 @@
+"""Baseline allocation policies and policy evaluation, all in JAX.
+
+A policy here is ``policy(key, obs, state) -> branch choices`` (a flat int vector, one entry per
+action branch; see :func:`qverify.dra.env.branch_sizes`).
+
+* :func:`static_policy` — the static defaults (middle μ level, protocol as built, shortest path);
+* :func:`random_policy` — uniform over every branch;
+* :func:`greedy_policy` — per link, the (μ, protocol) with the highest key rate under last slot's
+  conditions among those below the QBER threshold; per demand, the path with the largest bottleneck
+  of (pool + last rate) that avoids links above the threshold;
+* ``evaluate(..., oracle=True)`` — the per-step optimum by enumeration: every joint action is
+  tried on the *same* next-slot randomness and the best step reward is taken (clairvoyant, myopic);
+* :func:`best_static` — the best fixed joint action in hindsight, by enumeration over all joint
+  actions on the same episodes.
+
+Both enumerations need at most :data:`MAX_JOINT_ACTIONS` joint actions. Neither is the optimum of
+the episodic return of a fluctuating network (pools carry over between slots, so that optimum is a
+stochastic control problem no enumeration reaches); the larger of the two is the reference that
+learning is measured against, and it is a lower bound on the true optimum.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qverify.dra import env as E
+from qverify.errors import QverifyError
+
+PolicyFn = Callable[[jax.Array, jax.Array, E.EnvState], jax.Array]
+MAX_JOINT_ACTIONS = 100_000
+
+
+def static_policy(params: E.EnvParams) -> PolicyFn:
+    fixed = E.branches_from_action(E.static_action(params))
+
+    def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
+        return fixed
+
+    return policy
+
+
+def random_policy(params: E.EnvParams) -> PolicyFn:
+    sizes = jnp.asarray(E.branch_sizes(params))
+
+    def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
+        return jax.random.randint(key, sizes.shape, 0, sizes).astype(jnp.int32)
+
+    return policy
+
+
+def greedy_policy(params: E.EnvParams) -> PolicyFn:
+    k = params.mu_levels.shape[0]
+    e = params.length_km.shape[0]
+
+    def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
+        inject = params.byzantine[params.link_a] | params.byzantine[params.link_b]
+        extra = params.inject_error * inject
+
+        def eval_combo(mu: jax.Array, mdi_flag: jax.Array) -> tuple[jax.Array, jax.Array]:
+            fade = params.fade_db * (state.fade_left > 0)
+            return E.link_physics(
+                params, jnp.full(e, mu), jnp.full(e, mdi_flag), state.excess_db + fade,
+                jnp.exp(state.log_eta), jnp.exp(state.log_src), extra,
+            )  # fmt: skip
+
+        mus = jnp.repeat(params.mu_levels, 2)
+        flags = jnp.tile(jnp.array([True, False]), k)
+        rates, qbers = jax.vmap(eval_combo)(mus, flags)  # (2K, E)
+        ok = qbers < params.qber_threshold
+        score = jnp.where(ok, rates, -1.0 - qbers)
+        best = jnp.argmax(score, axis=0)
+        mu_level = (best // 2).astype(jnp.int32)
+        protocol = (best % 2).astype(jnp.int32)  # 0 = MDI (flag True first)
+        link_rate = jnp.take_along_axis(rates, best[None], axis=0)[0]
+        link_ok = jnp.take_along_axis(ok, best[None], axis=0)[0]
+        has = params.path_links >= 0
+        lk = jnp.where(has, params.path_links, 0)
+        cap = jnp.where(link_ok, state.pool + link_rate * params.slot_s, -1.0)
+        bottleneck = jnp.where(has, cap[lk], jnp.inf).min(axis=2)
+        bottleneck = jnp.where(params.path_valid, bottleneck, -jnp.inf)
+        route = jnp.argmax(bottleneck, axis=1).astype(jnp.int32)
+        return jnp.concatenate([mu_level, protocol, route])
+
+    return policy
+
+
+def joint_actions(params: E.EnvParams) -> np.ndarray:
+    """Every joint action as rows of branch choices; raises if there are too many."""
+    sizes = E.branch_sizes(params)
+    total = int(np.prod(sizes, dtype=np.float64))
+    if total > MAX_JOINT_ACTIONS:
+        raise QverifyError(f"{total} joint actions; exact enumeration allows at most {MAX_JOINT_ACTIONS}")
+    return np.array(list(itertools.product(*[range(s) for s in sizes])), dtype=np.int32)
+
+
+def rollout(policy: PolicyFn, params: E.EnvParams, key: jax.Array, oracle: bool = False) -> dict[str, jax.Array]:
+    """One episode; returns per-step reward, delivered bits, served fraction, QBER of links in use."""
+    k_reset, k_run = jax.random.split(key)
+    obs, state = E.reset(k_reset, params)
+    table = jnp.asarray(joint_actions(params)) if oracle else None
+
+    def body(carry: tuple[jax.Array, E.EnvState], k: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
+        o, s = carry
+        k_pol, k_env = jax.random.split(k)
+        if table is not None:
+            rewards = jax.vmap(lambda a: E.step(k_env, s, E.action_from_branches(a, params), params)[2])(table)
+            branches = table[jnp.argmax(rewards)]
+        else:
+            branches = policy(k_pol, o, s)
+        o2, s2, r, _d, info = E.step(k_env, s, E.action_from_branches(branches, params), params)
+        return (o2, s2), {
+            "reward": r,
+            "delivered_bits": info["delivered_bits"],
+            "served": info["served"],
+            "violations": info["violations"],
+            "qber_in_use": info["qber_in_use"],
+        }
+
+    _, out = jax.lax.scan(body, (obs, state), jax.random.split(k_run, params.max_steps))
+    return out
+
+
+def evaluate(
+    policy: PolicyFn | None, params: E.EnvParams, keys: jax.Array, oracle: bool = False
+) -> dict[str, np.ndarray]:
+    """Evaluate over episodes (one per key, vmapped): returns, delivered key, QBER variance, ...
+
+    ``qber_var`` is the variance over time of the QBER of each link while it is in use, averaged
+    over links and episodes (the paper's "variance of QBER during fluctuation").
+    """
+    fn = jax.jit(jax.vmap(lambda k: rollout(policy or (lambda *_: None), params, k, oracle)))  # type: ignore[arg-type]
+    out = jax.tree.map(np.asarray, fn(keys))
+    q = out["qber_in_use"]  # (episodes, steps, E) with NaN where unused
+    import warnings
+
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # links never in use have no variance
+        used = np.isfinite(q).sum(axis=1) >= 2
+        var = np.where(used, np.nanvar(np.where(np.isfinite(q), q, np.nan), axis=1), np.nan)
+    return {
+        "returns": out["reward"].sum(axis=1),
+        "delivered_bits": out["delivered_bits"].sum(axis=1),
+        "served": out["served"].mean(axis=1),
+        "violations": out["violations"].sum(axis=1),
+        "qber_var": np.array([np.mean(v[np.isfinite(v)]) if np.isfinite(v).any() else np.nan for v in var]),
+        "qber_mean": np.array([np.mean(x[np.isfinite(x)]) if np.isfinite(x).any() else np.nan for x in q]),
+    }
+
+
+def best_static(params: E.EnvParams, keys: jax.Array, chunk: int = 512) -> tuple[np.ndarray, float]:
+    """The fixed joint action with the highest mean return over ``keys`` (exact enumeration)."""
+    table = joint_actions(params)
+
+    def ret(a: jax.Array, k: jax.Array) -> jax.Array:
+        return rollout(lambda *_: a, params, k)["reward"].sum()
+
+    fn = jax.jit(jax.vmap(lambda a: jax.vmap(lambda k: ret(a, k))(keys).mean()))
+    means = np.concatenate([np.asarray(fn(jnp.asarray(table[i : i + chunk]))) for i in range(0, len(table), chunk)])
+    best = int(np.argmax(means))
+    return table[best], float(means[best])

@@ -1,0 +1,123 @@
+"""Training and evaluation entry points used by the CLI, the notebooks and ``qverify reproduce``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import networkx as nx
+import numpy as np
+
+from qverify.dra import baselines as B
+from qverify.dra import dqn
+from qverify.dra import env as E
+from qverify.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes:
+        eval_return: (seeds, episodes) greedy return on the fixed evaluation episodes.
+        train_return: (seeds, episodes) ε-greedy training return (mean over parallel envs).
+        loss: (seeds, episodes) mean TD loss.
+        params: trained network parameters, one pytree per seed (leading axis = seed).
+        seconds: wall-clock training time (compilation included).
+    """
+
+    eval_return: np.ndarray
+    train_return: np.ndarray
+    loss: np.ndarray
+    params: Any
+    seconds: float
+
+
+def train(
+    env_params: E.EnvParams,
+    config: dqn.DQNConfig,
+    episodes: int,
+    seeds: int = 1,
+    seed: int = 0,
+    chunks: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train ``seeds`` agents in parallel (``vmap``) for ``episodes`` episodes.
+
+    The loop runs as one jitted program per chunk of episodes (so a progress bar can move between
+    chunks); ``progress(done_episodes)`` is called after each chunk.
+    """
+    import time
+
+    if episodes < 1:
+        raise ParameterError("episodes", episodes, "[1, inf)")
+    if seeds < 1:
+        raise ParameterError("seeds", seeds, "[1, inf)")
+    E.check_params(env_params)
+    t0 = time.perf_counter()
+    init, run = dqn.make_train(config, env_params)
+    state = jax.vmap(init)(jax.random.split(jax.random.PRNGKey(seed), seeds))
+    chunk = max(1, -(-episodes // max(chunks, 1)))
+    run_v = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
+    parts: list[dict[str, np.ndarray]] = []
+    done = 0
+    while done < episodes:
+        n = min(chunk, episodes - done)
+        state, metrics = run_v(state, n)
+        parts.append(jax.tree.map(np.asarray, metrics))
+        done += n
+        if progress is not None:
+            progress(done)
+    cat = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    return TrainResult(cat["eval_return"], cat["train_return"], cat["loss"], state.params, time.perf_counter() - t0)
+
+
+def episodes_to_reach(curve: np.ndarray, target: float) -> int | None:
+    """First episode (1-based) from which the running best of ``curve`` reaches ``target``."""
+    hit = np.flatnonzero(np.maximum.accumulate(curve) >= target)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def reference_returns(env_params: E.EnvParams, keys: jax.Array) -> dict[str, float]:
+    """Mean returns of the baselines on ``keys`` (and the enumerated optima when small enough)."""
+    out = {}
+    for name, pol in (
+        ("static", B.static_policy(env_params)),
+        ("random", B.random_policy(env_params)),
+        ("greedy", B.greedy_policy(env_params)),
+    ):
+        out[name] = float(B.evaluate(pol, env_params, keys)["returns"].mean())
+    try:
+        out["oracle_per_step"] = float(B.evaluate(None, env_params, keys, oracle=True)["returns"].mean())
+        out["best_static"] = B.best_static(env_params, keys)[1]
+        out["optimum"] = max(out["oracle_per_step"], out["best_static"], out["greedy"])
+    except Exception as exc:  # too many joint actions: no enumerated optimum
+        if "joint actions" not in str(exc):
+            raise
+    return out
+
+
+def params_of_seed(params: Any, i: int) -> Any:
+    """The parameters of seed ``i`` from a seed-batched pytree."""
+    return jax.tree.map(lambda x: x[i], params)
+
+
+def dqn_policy(params: Any, env_params: E.EnvParams, hidden: int) -> B.PolicyFn:
+    """A trained network as a baseline-style policy ``(key, obs, state) -> branches``."""
+    net = dqn.greedy_policy(params, env_params, hidden)
+    return lambda key, obs, state: net(obs, state)
+
+
+def small_instance(g: nx.Graph | None = None, seed: int = 0, **sim_kwargs: Any) -> E.EnvParams:
+    """The default small DRA instance (Cambridge network, 3 demands near capacity, fades on).
+
+    4 μ levels × 2 protocols per link and 2 paths per demand: 4096 joint actions, so the optimum
+    references can be enumerated.
+    """
+    from qverify.network.sim import Fluctuation, SimConfig
+    from qverify.network.topology import load_builtin
+
+    cfg = SimConfig(**{"n_demands": 3, "demand_bits": 3e6, "fluctuation": Fluctuation(fade_rate=0.02), **sim_kwargs})
+    return E.from_network(g if g is not None else load_builtin("cambridge"), cfg, seed=seed, max_steps=50)
