@@ -182,3 +182,19 @@ def sample_counts(
         for key, value in result.get_counts(i).items():
             out[i, int(key.replace(" ", ""), 2)] = value
     return Counts(out, int(shots), "sampled", None)
+
+
+def exact_density_matrix(circuit: QuantumCircuit, noise_model: Any = None, device: str = "auto") -> np.ndarray:
+    """Final density matrix of ``circuit`` (measurements removed), as a (2^n, 2^n) array.
+
+    Qubit ordering is Qiskit's (qubit 0 is the least significant index).
+    """
+    if circuit.num_qubits > MAX_EXACT_QUBITS:
+        raise BackendError(
+            f"circuit {circuit.name!r} has {circuit.num_qubits} qubits; exact mode allows at most {MAX_EXACT_QUBITS}"
+        )
+    sim = _simulator("density_matrix", noise_model, device)
+    bare = _native([circuit.remove_final_measurements(inplace=False)], sim)[0]
+    bare.save_density_matrix(label="rho")
+    result = _run(sim, [bare], shots=1)
+    return np.asarray(result.data(0)["rho"])

@@ -217,6 +217,124 @@ def bsm(
     out.print(table)
 
 
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="OpenQASM 2 or 3 file (see circuits/).")],
+    protocol: Annotated[str, typer.Option(help="ghz | qss | bsm | qds.")] = "ghz",
+    shots: Annotated[int, typer.Option(help="Rounds / shots of the test.")] = 10_000,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the interval, (0, 1).")] = 0.99,
+    threshold: Annotated[float, typer.Option(help="Fidelity (ghz) or 1 − error (bsm, qds) required.")] = 0.9,
+    p_depol: Annotated[float, typer.Option(help="Depolarising noise on every qubit the source emits.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled rounds.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Verify a protocol circuit: estimate, confidence interval, the test that produced it, verdict.
+
+    ghz: the file prepares an n-party state; the X/Y test of Pappa et al. (2012) gives the pass rate
+    and the fidelity bound 2P − 1. qss: the file is a 5-qubit ((3,5)) encoder (secret on qubit 0);
+    every 3-share set must reconstruct, every pair must carry no information. bsm: an MDI round
+    circuit named mdi_<basis><a><b>_*.qasm; reports the herald rate and error rate. qds: a
+    signature position circuit qds_<basis><bit>_<basis>.qasm; reports the error rate.
+    """
+    import re
+
+    from qverify.errors import CircuitError
+    from qverify.physics._validate import check_range
+    from qverify.verify.qasm import load_qasm
+
+    protocols = ("ghz", "qss", "bsm", "qds")
+    if protocol not in protocols:
+        raise ChoiceError("protocol", protocol, protocols)
+    check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    check_range("threshold", threshold, 0.0, 1.0)
+    if shots < 1:
+        raise ParameterError("shots", shots, "[1, inf)")
+    qc = load_qasm(file)
+    result: dict[str, Any]
+    if protocol == "ghz":
+        from qverify.verify.ghz import verify_ghz
+
+        n = qc.num_qubits
+        if not 3 <= n <= 64:
+            raise CircuitError(f"{file}: the GHZ test needs 3 to 64 parties (qubits); the circuit has {n}")
+        r = verify_ghz(n, p_depol=p_depol, rounds=shots, seed=seed, confidence=confidence, threshold=threshold,
+                       state=qc)  # fmt: skip
+        result = {"test": "GHZ X/Y test (Pappa et al., PRL 108, 260502, 2012)", "estimate": r.fidelity_bound.to_dict(),
+                  "pass_probability": r.pass_probability.to_dict(), "exact_fidelity": r.fidelity,
+                  "accepted": r.accepted, "params": r.params}  # fmt: skip
+    elif protocol == "qss":
+        from qverify.verify.sharing import verify_qss
+
+        if qc.num_qubits != 5:
+            raise CircuitError(f"{file}: a ((3,5)) encoder acts on 5 qubits; the circuit has {qc.num_qubits}")
+        r2 = verify_qss(secrets=4, seed=seed, p_depol=p_depol, encoder=qc)
+        result = {"test": "((3,5)) threshold sharing: all 10 authorised sets, all 10 pairs (exact)",
+                  "estimate": {"value": r2.min_fidelity, "low": r2.min_fidelity, "high": r2.min_fidelity,
+                               "method": "exact", "confidence": 1.0, "trials": r2.secrets},
+                  "max_unauthorised_distance": r2.max_unauthorised_distance, "accepted": r2.accepted,
+                  "params": r2.params}  # fmt: skip
+    else:
+        from qverify.backends import sample_counts
+        from qverify.verify.stats import Estimate
+
+        stem = file.stem
+        m = (
+            re.match(r"mdi_([ZXY])([01])([01])_", stem)
+            if protocol == "bsm"
+            else re.match(r"qds_([ZX])([01])_([ZX])", stem)
+        )
+        if m is None:
+            pattern = "mdi_<Z|X|Y><0|1><0|1>_<relay>.qasm" if protocol == "bsm" else "qds_<Z|X><0|1>_<Z|X>.qasm"
+            raise CircuitError(f"{file}: cannot tell the round's setting; expected a name like {pattern}")
+        if qc.num_clbits != (2 if protocol == "bsm" else 1):
+            raise CircuitError(f"{file}: a {protocol} circuit has {2 if protocol == 'bsm' else 1} classical bits")
+        counts = sample_counts([qc], shots, np.random.default_rng(seed))
+        c = counts.counts[0]
+        p = None if counts.probabilities is None else counts.probabilities[0]
+        if protocol == "bsm":
+            basis, a, b = m.group(1), int(m.group(2)), int(m.group(3))
+            herald = c[2] + c[3]
+            if basis == "Z":
+                errors = herald if a == b else 0
+                ex = (p[2] + p[3]) if (p is not None and a == b) else 0.0
+            else:
+                wrong_minus = a == b  # ψ− with equal bits, or ψ+ with different bits, is an error
+                errors = c[3] if wrong_minus else c[2]
+                ex = None if p is None else float(p[3] if wrong_minus else p[2])
+            ex_err = None if p is None or (p[2] + p[3]) == 0 else float(ex / (p[2] + p[3]))
+            est = Estimate.binomial(int(errors), int(herald), confidence, counts.method, ex_err)
+            result = {"test": f"MDI BSM round ({basis} basis, bits {a}{b}): error rate among heralds",
+                      "estimate": est.to_dict(), "herald_rate": float(herald / shots),
+                      "accepted": bool(est.high <= 1 - threshold), "params": {"shots": shots, "seed": seed}}  # fmt: skip
+        else:
+            sb, bit, mb = m.group(1), int(m.group(2)), m.group(3)
+            if sb != mb:
+                raise CircuitError(f"{file}: bases differ ({sb} vs {mb}); the outcome carries no check")
+            errors = int(c[1 - bit])
+            est = Estimate.binomial(errors, shots, confidence, counts.method, None if p is None else float(p[1 - bit]))
+            result = {"test": "QDS position: error rate in the matching basis", "estimate": est.to_dict(),
+                      "accepted": bool(est.high <= 1 - threshold), "params": {"shots": shots, "seed": seed}}  # fmt: skip
+    result["protocol"] = protocol
+    result["file"] = str(file)
+    result["qverify_version"] = __version__
+    if as_json:
+        _emit_json(result)
+        return
+    e = result["estimate"]
+    table = Table(title=f"{protocol}: {file.name}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("test", result["test"])
+    table.add_row("estimate", f"{e['value']:.6f}")
+    table.add_row(f"interval ({e.get('confidence', confidence):.0%})", f"[{e['low']:.6f}, {e['high']:.6f}]")
+    table.add_row("method", str(e.get("method")))
+    for key in ("exact_fidelity", "max_unauthorised_distance", "herald_rate"):
+        if key in result and result[key] is not None:
+            table.add_row(key.replace("_", " "), f"{result[key]:.3g}")
+    table.add_row("verdict", "ACCEPTED" if result["accepted"] else "REJECTED")
+    out.print(table)
+
+
 @app.command("export-circuits")
 def export_circuits_cmd(
     directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
@@ -233,41 +351,65 @@ def reproduce(
     out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path("results"),
     run: Annotated[str | None, typer.Option(help="Run folder name (default: a timestamp).")] = None,
     quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json to stdout too.")] = False,
+    full: Annotated[bool, typer.Option(help="Larger scale: 20 seeds, longer runs and training.")] = False,
+    topology: Annotated[str | None, typer.Option(help="Topology (default: the embedded SECOQC network).")] = None,
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local one).")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
+    resume: Annotated[bool, typer.Option(help="Continue the run folder --run, skipping finished tasks.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the link-level draws.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the claims as JSON too.")] = False,
 ) -> None:
-    """Run the paper's experiment and write results/<run>/report.md, figures and metrics.json.
+    """Run the paper's experiment end to end and write results/<run>/report.md, report.html, figures, metrics.json.
 
-    This version runs the link level: MDI-QKD and decoy-BB84 key rates with published anchors, and
-    the Aer BSM circuits checked against the closed forms, honest and attacked relays.
+    Link level (key rates, anchors, Aer BSM circuits), DRA agents, DQN convergence on an enumerable
+    instance, and the scenario grid: Byzantine fraction 0/10/20/30 %, two behaviour sets, fluctuation
+    on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus the ABFT sensitivity analysis.
     """
-    from qverify.experiments.link_report import (
-        LinkStudyConfig,
-        check_output_dir,
-        run_link_study,
-        write_report,
-    )
+    import sys as _sys
 
-    name = run or time.strftime("%Y%m%d-%H%M%S")
-    target = out_dir / name
-    check_output_dir(target)
-    config = LinkStudyConfig(seed=seed)
+    from qverify.experiments.grid import GridConfig
+    from qverify.experiments.link_report import LinkStudyConfig
+    from qverify.experiments.reproduce import prepare_run_dir
+    from qverify.experiments.reproduce import reproduce as run_reproduce
+    from qverify.experiments.runner import EXECUTORS, check_ray_address
+
+    if quick and full:
+        raise QverifyError("--quick and --full exclude each other")
+    if executor not in EXECUTORS:
+        raise ChoiceError("executor", executor, EXECUTORS)
+    if workers < 1:
+        raise ParameterError("workers", workers, "[1, inf)")
+    if resume and run is None:
+        raise QverifyError("--resume needs --run NAME (the run folder to continue)")
+    config = GridConfig.quick() if quick else (GridConfig.full() if full else GridConfig())
+    if topology is not None:
+        from qverify.network.topology import resolve
+
+        resolve(topology)
+        config = replace(config, topology=topology)
+    if executor == "ray":
+        check_ray_address(address)
+    link_cfg = LinkStudyConfig(seed=seed)
     if quick:
-        config = replace(config, distances_km=tuple(float(d) for d in range(0, 301, 20)), shots=2000)
-    steps = 4 + len(config.e_mis_values) + 4
+        link_cfg = replace(link_cfg, distances_km=tuple(float(d) for d in range(0, 301, 20)), shots=2000)
+    name = run or time.strftime("%Y%m%d-%H%M%S")
+    target = prepare_run_dir(out_dir, name, resume)
+    command = "qverify " + " ".join(_sys.argv[1:])
     with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    ) as bar:
-        task = bar.add_task("link study", total=steps)
-        metrics = run_link_study(config, lambda msg: bar.update(task, advance=1, description=msg))
-    write_report(metrics, target)
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err, transient=as_json,
+    ) as bar:  # fmt: skip
+        ids: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in ids:
+                ids[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(ids[stage], completed=done if total else 1, total=max(total, 1))
+
+        metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick)
     if as_json:
-        _emit_json(metrics)
+        _emit_json({"run": str(target), "claims": metrics["claims"], "qverify_version": __version__})
     else:
         out.print(f"report written to {target / 'report.md'}")
 

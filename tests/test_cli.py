@@ -95,3 +95,37 @@ def test_consensus_cli():
     assert data["summary"]["violations"] == 0 and data["summary"]["decided"] == 20
     r = run("consensus", "--nodes", "6", "--faulty", "2")
     assert r.returncode == 2 and "faulty" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (("verify", "circuits/ghz/ghz_5.qasm", "--protocol", "ghz", "--shots", "2000", "--json"), "pass_probability"),
+        (("verify", "circuits/sharing/qss35_encode.qasm", "--protocol", "qss", "--json"), "max_unauthorised_distance"),
+        (("verify", "circuits/mdi/honest/mdi_X01_honest.qasm", "--protocol", "bsm", "--json"), "herald_rate"),
+        (("verify", "circuits/signatures/qds_Z1_Z.qasm", "--protocol", "qds", "--json"), "estimate"),
+    ],
+)
+def test_verify_cli(args, key):
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, "-c", "from qverify.cli import main; main()", *args],
+        capture_output=True, text=True, check=False, cwd=root,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["accepted"] is True and key in data and "interval" in data["estimate"]) or "low" in data["estimate"]
+
+
+def test_verify_cli_bad_input(tmp_path):
+    bad = tmp_path / "x.qasm"
+    bad.write_text("hello")
+    for args, needle in (
+        (("verify", str(bad)), "not OpenQASM"),
+        (("verify", str(bad), "--protocol", "zkp"), "protocol"),
+        (("verify", str(bad), "--confidence", "0"), "confidence"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and needle in r.stderr, r.stderr

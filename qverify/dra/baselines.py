@@ -59,7 +59,7 @@ def greedy_policy(params: E.EnvParams) -> PolicyFn:
     e = params.length_km.shape[0]
 
     def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
-        inject = params.byzantine[params.link_a] | params.byzantine[params.link_b]
+        inject = state.byzantine[params.link_a] | state.byzantine[params.link_b]
         extra = params.inject_error * inject
 
         def eval_combo(mu: jax.Array, mdi_flag: jax.Array) -> tuple[jax.Array, jax.Array]:

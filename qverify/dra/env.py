@@ -69,6 +69,7 @@ class EnvParams:
     drift_theta: float = struct.field(pytree_node=True, default=0.01)
     drop_keys: bool = struct.field(pytree_node=True, default=True)
     max_steps: int = struct.field(pytree_node=False, default=100)
+    random_byzantine: int = struct.field(pytree_node=False, default=0)
 
 
 @struct.dataclass
@@ -83,6 +84,7 @@ class EnvState:
     mu: jax.Array
     backlog: jax.Array
     t: jax.Array
+    byzantine: jax.Array
 
 
 @struct.dataclass
@@ -169,7 +171,12 @@ def obs_size(params: EnvParams) -> int:
 
 
 def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-    """Initial state: calm channel, empty pools, no backlog."""
+    """Initial state: calm channel, empty pools, no backlog.
+
+    With ``params.random_byzantine = k > 0`` the Byzantine set is drawn anew (k nodes, uniformly)
+    at every reset, so an agent learns to allocate without knowing where the adversary sits;
+    otherwise it is ``params.byzantine``.
+    """
     e = params.length_km.shape[0]
     d = params.path_valid.shape[0]
     k_mu = params.mu_levels.shape[0]
@@ -184,9 +191,17 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         mu=jnp.full(e, params.mu_levels[k_mu // 2], dtype=jnp.float32),
         backlog=jnp.zeros(d, jnp.float32),
         t=jnp.array(0, dtype=jnp.int32),
+        byzantine=_draw_byzantine(key, params),
     )
-    del key
     return observe(state, params), state
+
+
+def _draw_byzantine(key: jax.Array, params: EnvParams) -> jax.Array:
+    n = params.byzantine.shape[0]
+    if params.random_byzantine <= 0:
+        return params.byzantine
+    ranks = jnp.argsort(jax.random.uniform(key, (n,)))
+    return ranks < params.random_byzantine
 
 
 def step(
@@ -203,7 +218,7 @@ def step(
     excess_total = jnp.maximum(excess, -params.length_km * params.loss_db_per_km) + params.fade_db * (fade_left > 0)
     mu = params.mu_levels[jnp.clip(action.mu_level, 0, params.mu_levels.shape[0] - 1)]
     use_mdi = action.protocol == 0
-    inject = params.byzantine[params.link_a] | params.byzantine[params.link_b]
+    inject = state.byzantine[params.link_a] | state.byzantine[params.link_b]
     rate, qber = link_physics(
         params, mu, use_mdi, excess_total, jnp.exp(log_eta), jnp.exp(log_src), params.inject_error * inject
     )
@@ -225,7 +240,7 @@ def step(
     frac = jnp.where(has, frac_link[lk], 1.0).min(axis=1) * ok
     consumed = jnp.zeros(e).at[lk.ravel()].add((jnp.where(has, frac[:, None], 0.0) * params.demand_bits).ravel())
     pool = jnp.maximum(pool - consumed, 0.0)
-    byz_inner = jnp.where(inner >= 0, params.byzantine[jnp.where(inner >= 0, inner, 0)], False).any(axis=1)
+    byz_inner = jnp.where(inner >= 0, state.byzantine[jnp.where(inner >= 0, inner, 0)], False).any(axis=1)
     frac = jnp.where(params.drop_keys & byz_inner, 0.0, frac)
     delivered = frac * params.demand_bits
     served = frac >= 1.0 - 1e-6
@@ -237,7 +252,7 @@ def step(
         in_use.sum(), 1
     )
     t = state.t + 1
-    new = EnvState(excess, fade_left, log_eta, log_src, pool, qber, rate, mu, backlog, t)
+    new = EnvState(excess, fade_left, log_eta, log_src, pool, qber, rate, mu, backlog, t, state.byzantine)
     done = t >= params.max_steps
     info = {
         "delivered_bits": delivered.sum(),
@@ -301,12 +316,13 @@ def check_params(params: EnvParams) -> None:
 
 
 def from_network(g: Any, config: Any, seed: int = 0, mu_levels: tuple[float, ...] = (0.1, 0.25, 0.45, 0.7),
-                 max_steps: int = 100, violation_cost: float = 1.0) -> EnvParams:  # fmt: skip
+                 max_steps: int = 100, violation_cost: float = 1.0, random_byzantine: bool = False) -> EnvParams:  # fmt: skip
     """EnvParams for topology ``g`` under a :class:`qverify.network.sim.SimConfig` (same draws).
 
     Links, demands, candidate paths and the Byzantine set come from
     :func:`qverify.network.sim.prepare` with the same ``seed``, so the environment and the network
-    simulator describe the same instance.
+    simulator describe the same instance. ``random_byzantine=True`` keeps the number of Byzantine
+    nodes but draws their placement anew every episode.
     """
     from qverify.network.adversary import injected_error
     from qverify.network.sim import prepare
@@ -350,6 +366,7 @@ def from_network(g: Any, config: Any, seed: int = 0, mu_levels: tuple[float, ...
         drift_theta=fl.drift_theta,
         drop_keys=adv.does("drop") or adv.does("corrupt"),
         max_steps=max_steps,
+        random_byzantine=int(byz.sum()) if random_byzantine else 0,
     )
     check_params(params)
     return strongly_typed(params)

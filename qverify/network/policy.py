@@ -44,12 +44,22 @@ class Observation:
             slot's measurement; a Byzantine endpoint may lie).
         pool_bits: (E,) key bits in each link's pool.
         key_rate_bps: (E,) last slot's secret-key rate per link.
+        loss_db: (E,) last slot's total fibre loss (monitored from detection rates), dB.
+        eta_scale: (E,) last slot's detector-efficiency drift factor.
+        source_scale: (E,) last slot's source-rate drift factor.
+        mu: (E,) last slot's signal intensity.
+        backlog_bits: (D,) key requested but not yet delivered, per demand.
     """
 
     slot: int
     reported_qber: np.ndarray
     pool_bits: np.ndarray
     key_rate_bps: np.ndarray
+    loss_db: np.ndarray | None = None
+    eta_scale: np.ndarray | None = None
+    source_scale: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    backlog_bits: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,9 @@ class SimConfig:
         shamir_k: shares needed with ``"shamir"``.
         fluctuation: link fluctuation model.
         adversary: Byzantine nodes.
+        demand_seed: if set, demands are drawn from this seed among all nodes, the same for every
+            run seed (a demand with a Byzantine endpoint then cannot be served); if ``None``, each
+            run draws them among its honest nodes.
     """
 
     link: LinkParams = LCQ_2012
@@ -108,6 +111,7 @@ class SimConfig:
     shamir_k: int = 2
     fluctuation: Fluctuation = field(default_factory=Fluctuation)
     adversary: Adversary = field(default_factory=Adversary)
+    demand_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.slot_s <= 0:
@@ -210,8 +214,11 @@ def prepare(g: nx.Graph, config: SimConfig, seed: int) -> tuple[LinkArrays, np.n
     rng = np.random.default_rng([seed, 1])
     links = compile_links(g)
     byz = choose_byzantine(links.n_nodes, config.adversary.fraction, rng)
-    # Demands are between honest users: what a Byzantine node does with its own key is its business.
-    demands = choose_demands(links.n_nodes, config.n_demands, rng, allowed=~byz)
+    if config.demand_seed is None:
+        # Demands between honest users: what a Byzantine node does with its own key is its business.
+        demands = choose_demands(links.n_nodes, config.n_demands, rng, allowed=~byz)
+    else:
+        demands = choose_demands(links.n_nodes, config.n_demands, np.random.default_rng([config.demand_seed, 3]))
     disjoint = config.relay != "single"
     paths = candidate_paths(g, links, demands, config.paths, disjoint=disjoint)
     return links, demands, paths, byz
@@ -267,10 +274,25 @@ def simulate(
     last_rate = np.zeros(e_n)
     arange_d = np.arange(d_n)
 
+    backlog = np.zeros(d_n)
+    last_mu = mu0.copy()
     for t in range(slots):
         active = byz if t >= adv.onset_slot else np.zeros(n_n, dtype=bool)
         act_a, act_b = active[links.a], active[links.b]
-        # 1. fluctuations
+        # 1. the control plane decides from what the last slot showed (as the DRA environment does)
+        last_loss = (
+            links.length_km * config.link.channel.loss_db_per_km
+            + np.maximum(st.excess_db, -links.length_km * config.link.channel.loss_db_per_km)
+            + fl.fade_db * (st.fade_left > 0)
+        )
+        dec = policy.decide(
+            Observation(
+                t, reported.copy(), st.pool.copy(), last_rate.copy(), last_loss, np.exp(st.log_eta),
+                np.exp(st.log_src), last_mu.copy(), backlog.copy(),
+            )
+        )  # fmt: skip
+        last_mu = np.asarray(dec.mu, dtype=float)
+        # 2. fluctuations of this slot
         st.excess_db = _ou_step(st.excess_db, fl.loss_theta, fl.loss_sigma_db, rng)
         starts = rng.random(e_n) < fl.fade_rate if fl.fade_rate else np.zeros(e_n, dtype=bool)
         st.fade_left = np.where(starts, fl.fade_slots, np.maximum(st.fade_left - 1, 0))
@@ -279,8 +301,6 @@ def simulate(
         excess = np.maximum(st.excess_db, -links.length_km * config.link.channel.loss_db_per_km) + fl.fade_db * (
             st.fade_left > 0
         )
-        # 3. control plane decides from last slot's reports
-        dec = policy.decide(Observation(t, reported.copy(), st.pool.copy(), last_rate.copy()))
         # 2+4. links run with this slot's conditions and the attackers' injected states
         inject = (act_a | act_b) if adv.does("inject") else np.zeros(e_n, dtype=bool)
         ls = link_state(
@@ -361,6 +381,7 @@ def simulate(
         # bits each relay learned (a share per path it forwarded)
         share = np.where(use_inner >= 0, frac_path[..., None] * config.demand_bits, 0.0)
         learned += np.bincount(hi.ravel(), weights=share.ravel(), minlength=n_n)
+        backlog = np.maximum(backlog + config.demand_bits - delivered, 0.0)
         out_deliv[t] = delivered
         out_served[t] = served
         out_exposed[t] = float((delivered * exposed_path).sum())

@@ -15,21 +15,28 @@ from qverify.experiments.link_report import LinkStudyConfig, run_link_study, wri
 def test_reproduce_quick_writes_report(tmp_path):
     r = subprocess.run(
         [sys.executable, "-c", "from qverify.cli import main; main()", "reproduce", "--quick",
-         "--out", str(tmp_path), "--run", "ci"],
+         "--out", str(tmp_path), "--run", "ci", "--json"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     run = tmp_path / "ci"
-    assert {p.name for p in run.iterdir()} == {"report.md", "rates.png", "metrics.json"}
+    names = {p.name for p in run.iterdir()}
+    assert {"report.md", "report.html", "metrics.json", "rates.png", "results.sqlite"} <= names
+    assert {"key_rate_vs_byzantine.png", "availability_vs_byzantine.png", "learning_curves.png"} <= names
+    assert "RUNNING" not in names
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["params"]["p_dark"] == 3e-6 and metrics["seed"] == 0
+    assert metrics["params"]["link"]["p_dark"] == 3e-6 and metrics["seed"] == 0
     report = (run / "report.md").read_text()
-    assert "| paper's claim | measured | holds? |" in report
+    assert "| paper's claim | measured (95 % interval) | holds? | why |" in report
     # The exact-mode circuit e11 equals the closed form (Ma–Razavi (A10) at p_d = 0).
-    for row in metrics["circuit_cross_check"]:
+    for row in metrics["link"]["circuit_cross_check"]:
         assert row["circuit_e_z"]["exact"] == pytest.approx(row["closed_form_e11"], abs=1e-9)
-    # The claim row is computed: with e_mis = 1.5 % a 1 % QBER threshold cannot hold.
-    assert metrics["claims"]["qber_below_1pct"]["holds"] is False
+    # The link-level claim row is computed: with e_mis = 1.5 % a 1 % QBER threshold cannot hold.
+    assert metrics["link"]["claims"]["qber_below_1pct"]["holds"] is False
+    claims = {c["claim"]: c for c in json.loads(r.stdout)["claims"]}
+    assert len(claims) == 5 and all(c["holds"] in ("yes", "no", "inconclusive") for c in claims.values())
+    # the weighted-PBFT control plane never forked
+    assert all(cell["control_violations"]["mean"] == 0 for cell in metrics["aggregate"].values())
 
 
 def test_existing_run_folder_is_refused_and_untouched(tmp_path):

@@ -1,0 +1,7 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+bit[1] m;
+qubit[1] q;
+id q[0];
+m[0] = measure q[0];
+

@@ -1,0 +1,212 @@
+"""The scenario grid of ``qverify reproduce``: tasks, the task function, and trained DRA agents.
+
+A :class:`Task` = topology × Byzantine fraction × behaviour set × fluctuation on/off × policy ×
+seed (plus the ABFT learning rate and QBER threshold, varied by the sensitivity analysis). The task
+function :func:`run_task` is pure in its inputs (same task, same row), so the local and the Ray
+executors give identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qverify.errors import ChoiceError, ParameterError
+
+POLICIES: tuple[str, ...] = ("baseline", "abft", "dra", "abft+dra")
+BEHAVIOUR_SETS: dict[str, tuple[str, ...]] = {
+    "inject-drop-lie": ("inject", "drop", "lie"),
+    "inject-corrupt-slander": ("inject", "corrupt", "slander"),
+}
+"""Byzantine behaviour sets of the grid (every Byzantine node performs all behaviours of its set)."""
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The sweep of a reproduce run.
+
+    Attributes:
+        topology: built-in topology name (or a GraphML / JSON path).
+        fractions: Byzantine fractions.
+        behaviours: names from :data:`BEHAVIOUR_SETS`.
+        fluctuation: fluctuation settings to run (True = on).
+        policies: names from :data:`POLICIES`.
+        seeds: number of seeds (0 … seeds − 1).
+        slots: slots per network run.
+        demands, demand_bits: the fixed demand set (drawn once, ``demand_seed`` 0).
+        dra_episodes: DQN training episodes per agent.
+        alphas, thresholds: ABFT learning rates and QBER thresholds of the sensitivity analysis.
+        convergence_seeds, convergence_episodes: DQN runs on the small enumerable instance.
+    """
+
+    topology: str = "secoqc"
+    fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
+    behaviours: tuple[str, ...] = ("inject-drop-lie", "inject-corrupt-slander")
+    fluctuation: tuple[bool, ...] = (True, False)
+    policies: tuple[str, ...] = POLICIES
+    seeds: int = 5
+    slots: int = 400
+    demands: int = 3
+    demand_bits: float = 5e3
+    dra_episodes: int = 300
+    alphas: tuple[float, ...] = (0.1, 0.3, 0.5, 0.9)
+    thresholds: tuple[float, ...] = (0.05, 0.08, 0.11)
+    convergence_seeds: int = 5
+    convergence_episodes: int = 300
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in self.fractions:
+            if not 0 <= f < 1:
+                raise ParameterError("fractions", f, "[0, 1)")
+        for b in self.behaviours:
+            if b not in BEHAVIOUR_SETS:
+                raise ChoiceError("behaviours", b, sorted(BEHAVIOUR_SETS))
+        for p in self.policies:
+            if p not in POLICIES:
+                raise ChoiceError("policies", p, POLICIES)
+        for name in ("seeds", "slots", "demands", "dra_episodes", "convergence_seeds", "convergence_episodes"):
+            if getattr(self, name) < 1:
+                raise ParameterError(name, getattr(self, name), "[1, inf)")
+
+    @classmethod
+    def quick(cls) -> GridConfig:
+        """Small sizes for CI: two fractions, one behaviour set, two seeds."""
+        return cls(
+            fractions=(0.0, 0.2), behaviours=("inject-drop-lie",), fluctuation=(True,), seeds=2, slots=80,
+            dra_episodes=20, alphas=(0.1, 0.5), thresholds=(0.11,), convergence_seeds=2, convergence_episodes=20,
+        )  # fmt: skip
+
+    @classmethod
+    def full(cls) -> GridConfig:
+        """Larger scale: more seeds, longer runs, longer training."""
+        return cls(seeds=20, slots=2000, dra_episodes=1000, convergence_seeds=10, convergence_episodes=1000)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of the grid."""
+
+    topology: str
+    fraction: float
+    behaviours: str
+    fluctuation: bool
+    policy: str
+    seed: int
+    slots: int
+    demands: int
+    demand_bits: float
+    alpha: float = 0.5
+    threshold: float = 0.11
+    agent: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identifier (what the result store is keyed by)."""
+        d = asdict(self)
+        d.pop("agent")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def sim_config(task: Task) -> Any:
+    """The :class:`~qverify.network.sim.SimConfig` of a task."""
+    from qverify.network.adversary import Adversary
+    from qverify.network.sim import Fluctuation, SimConfig
+
+    return SimConfig(
+        n_demands=task.demands,
+        demand_bits=task.demand_bits,
+        qber_threshold=task.threshold,
+        fluctuation=Fluctuation() if task.fluctuation else Fluctuation.off(),
+        adversary=Adversary(fraction=task.fraction, behaviours=BEHAVIOUR_SETS[task.behaviours]),
+        demand_seed=0,
+    )
+
+
+def agent_key(topology: str, fraction: float, behaviours: str, fluctuation: bool) -> str:
+    """Agents are shared by behaviour sets whose environments coincide (both inject and drop keys)."""
+    drops = any(b in BEHAVIOUR_SETS[behaviours] for b in ("drop", "corrupt"))
+    inject = "inject" in BEHAVIOUR_SETS[behaviours]
+    return f"{Path(topology).stem}_{fraction:.2f}_{'i' if inject else ''}{'d' if drops else ''}_{'fl' if fluctuation else 'calm'}"
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Run one task; returns a JSON-ready row (summary metrics plus per-slot series we plot)."""
+    from qverify.consensus.control import ABFTPolicy
+    from qverify.network.sim import simulate
+    from qverify.network.topology import resolve
+
+    g = resolve(task.topology)
+    cfg = sim_config(task)
+    policy: Any = None
+    if task.policy == "abft":
+        policy = ABFTPolicy(alpha=task.alpha)
+    elif task.policy in ("dra", "abft+dra"):
+        from qverify.dra import dqn
+        from qverify.dra import env as E
+        from qverify.dra.policy import DRAPolicy
+
+        if task.agent is None:
+            raise ParameterError("agent", None, "a trained DRA policy file for DRA tasks")
+        env_params = E.from_network(g, cfg, seed=task.seed, max_steps=50, random_byzantine=True)
+        params, dcfg, _meta = dqn.load_policy(task.agent, env_params)
+        policy = DRAPolicy(
+            params, env_params, dcfg.hidden, ABFTPolicy(alpha=task.alpha) if task.policy == "abft+dra" else None
+        )
+    res = simulate(g, cfg, task.slots, task.seed, policy)
+    s = res.summary()
+    in_use = res.qber_series if res.qber_series is not None else None
+    row: dict[str, Any] = {
+        "task": asdict(task),
+        "key": task.key,
+        "availability": s["availability"],
+        "key_bits_per_slot": s["delivered_bits_per_slot"],
+        "exposed_fraction": s["exposed_fraction"],
+        "mean_link_qber": s["mean_link_qber"],
+        "qber_var": float(np.mean(res.qber_var)),
+        "byzantine_nodes": s["byzantine_nodes"],
+        "control_violations": s.get("control_violations", 0),
+        "control_committed": s.get("control_committed", 0),
+        "control_instances": s.get("control_instances", 0),
+        "availability_series": np.round(res.availability, 4).tolist(),
+        "qber_sample": [] if in_use is None else np.round(in_use[:: max(1, len(in_use) // 50)].ravel(), 5).tolist(),
+    }
+    weights = getattr(policy, "weights_history", None) or getattr(
+        getattr(policy, "abft", None), "weights_history", None
+    )
+    if weights is not None:
+        row["weights_history"] = [list(w) for w in weights]
+    return row
+
+
+def build_tasks(config: GridConfig, agents: dict[str, str]) -> list[Task]:
+    """Every task of the grid, then the sensitivity tasks (ABFT at 20 % Byzantine, fluctuating)."""
+    tasks = []
+    for fraction in config.fractions:
+        for beh in config.behaviours:
+            for fl in config.fluctuation:
+                for policy in config.policies:
+                    for seed in range(config.seeds):
+                        agent = agents.get(agent_key(config.topology, fraction, beh, fl)) if "dra" in policy else None
+                        tasks.append(Task(config.topology, fraction, beh, fl, policy, seed, config.slots,
+                                          config.demands, config.demand_bits, agent=agent))  # fmt: skip
+    base = Task(
+        config.topology, 0.2, config.behaviours[0], True, "abft", 0, config.slots, config.demands, config.demand_bits
+    )
+    for alpha in config.alphas:
+        for thr in config.thresholds:
+            for seed in range(config.seeds):
+                t = replace(base, alpha=alpha, threshold=thr, seed=seed)
+                if t not in tasks:
+                    tasks.append(t)
+    for thr in config.thresholds:
+        for seed in range(config.seeds):
+            t = replace(base, policy="baseline", threshold=thr, seed=seed)
+            if t not in tasks:
+                tasks.append(t)
+    return tasks

@@ -1,0 +1,116 @@
+"""Run tasks locally (process pool) or on Ray, storing every finished task at once (SQLite).
+
+The store holds one row per finished task, keyed by :attr:`Task.key`; a resumed sweep skips the
+keys already there, so an interrupted sweep loses nothing that had finished and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from qverify.errors import ChoiceError, QverifyError
+from qverify.experiments.grid import Task, run_task
+
+EXECUTORS = ("local", "ray")
+
+
+class ResultStore:
+    """SQLite file with one JSON row per finished task."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def put(self, key: str, row: dict[str, Any]) -> None:
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO results (key, row) VALUES (?, ?)", (key, json.dumps(row)))
+
+    def keys(self) -> set[str]:
+        with self._connect() as con:
+            return {k for (k,) in con.execute("SELECT key FROM results")}
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            return [json.loads(r) for (r,) in con.execute("SELECT row FROM results ORDER BY key")]
+
+
+def check_ray_address(address: str | None) -> None:
+    """Connect to Ray before any work, or raise a one-line error."""
+    try:
+        import ray
+    except ImportError:
+        raise QverifyError('the Ray executor needs Ray: pip install "qverify[ray]"') from None
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 num_cpus=None if address else 2)  # fmt: skip
+    except Exception as exc:  # Ray raises ConnectionError and others for unreachable clusters
+        raise QverifyError(f"Ray address {address!r} cannot be reached: {type(exc).__name__}: {exc}") from None
+
+
+def run_tasks(
+    tasks: Iterable[Task],
+    store: ResultStore,
+    executor: str = "local",
+    workers: int = 2,
+    address: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Run the tasks not yet in ``store``; returns how many ran. ``progress(done, total)``."""
+    if executor not in EXECUTORS:
+        raise ChoiceError("executor", executor, EXECUTORS)
+    todo_all = list(tasks)
+    done_keys = store.keys()
+    todo = [t for t in todo_all if t.key not in done_keys]
+    total = len(todo_all)
+    finished = total - len(todo)
+    if progress is not None:
+        progress(finished, total)
+    if not todo:
+        return 0
+    if executor == "ray":
+        check_ray_address(address)
+        import ray
+
+        remote = ray.remote(run_task)
+        pending = {remote.remote(t): t for t in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                task = pending.pop(ref)
+                store.put(task.key, ray.get(ref))
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
+        return len(todo)
+    if workers <= 1:
+        for t in todo:
+            store.put(t.key, run_task(t))
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+        return len(todo)
+    ctx = multiprocessing.get_context("spawn")  # JAX and forked children do not mix
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures: dict[Future[dict[str, Any]], Task] = {pool.submit(run_task, t): t for t in todo}
+        while futures:
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for fut in done:
+                task = futures.pop(fut)
+                store.put(task.key, fut.result())
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
+    return len(todo)

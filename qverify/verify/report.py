@@ -1,0 +1,47 @@
+"""Fidelity reports: what the verification layer hands to the network and consensus layers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from qverify.verify.stats import Estimate
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """One verified figure about a node or a link.
+
+    Attributes:
+        subject: node name, or ``"a–b"`` for a link.
+        kind: ``"node"`` or ``"link"``.
+        estimate: the fidelity estimate with its interval, trials and method.
+        qber: the error rate implied for a link (mean of the Z and X error rates), in [0, 0.5].
+        time_s: when it was measured (simulation time, seconds).
+        reporter: who measured it (a link endpoint), if a link report.
+        link: the link's two endpoints, if a link report.
+
+    Consumed by :meth:`qverify.consensus.FidelityWeightedVoting.report` (``link``, ``reporter``,
+    ``qber``).
+    """
+
+    subject: str
+    kind: Literal["node", "link"]
+    estimate: Estimate
+    qber: float
+    time_s: float = 0.0
+    reporter: str | None = None
+    link: tuple[str, str] | None = None
+
+    @classmethod
+    def from_bsm(cls, a: str, b: str, reporter: str, result: Any, time_s: float = 0.0) -> FidelityReport:
+        """Link report from a :class:`~qverify.verify.bsm.BSMResult` measured by ``reporter``."""
+        return cls(f"{a}–{b}", "link", result.fidelity, float(result.qber), time_s, reporter, (a, b))
+
+    @classmethod
+    def from_ghz(cls, node: str, result: Any, time_s: float = 0.0) -> FidelityReport:
+        """Node report from a :class:`~qverify.verify.ghz.GHZResult` (the fidelity lower bound)."""
+        return cls(node, "node", result.fidelity_bound, max(0.0, min(0.5, 1 - result.pass_probability.value)), time_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,104 @@
+"""Sweep runner: store, interruption and resume, Ray executor, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+import qverify.experiments.runner as runner
+from qverify.errors import ChoiceError, ParameterError, QverifyError
+from qverify.experiments.grid import GridConfig, Task, build_tasks, run_task
+from qverify.experiments.reproduce import bootstrap_ci, prepare_run_dir
+from qverify.experiments.runner import ResultStore, run_tasks
+
+
+def small_tasks(n: int = 5) -> list[Task]:
+    return [Task("cambridge", 0.0, "inject-drop-lie", False, "baseline", s, 20, 2, 1e3) for s in range(n)]
+
+
+def test_interrupted_sweep_resumes_without_loss_or_repeat(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "r.sqlite")
+    calls: list[str] = []
+    real = runner.run_task
+
+    def counting(task):
+        calls.append(task.key)
+        return real(task)
+
+    monkeypatch.setattr(runner, "run_task", counting)
+    tasks = small_tasks()
+
+    def stop_after_three(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(tasks, store, workers=1, progress=stop_after_three)
+    assert len(store.keys()) == 3
+    first = {r["key"]: r for r in store.rows()}
+    ran = run_tasks(tasks, store, workers=1)
+    assert ran == 2
+    assert sorted(calls) == sorted(t.key for t in tasks)  # every task ran exactly once
+    assert store.keys() == {t.key for t in tasks}
+    for r in store.rows():
+        if r["key"] in first:
+            assert r == first[r["key"]]
+
+
+def test_task_function_is_deterministic():
+    t = small_tasks(1)[0]
+    assert run_task(t) == run_task(t)
+
+
+def test_ray_executor_gives_identical_rows(tmp_path):
+    pytest.importorskip("ray")
+    import ray
+
+    tasks = small_tasks(3)
+    local = ResultStore(tmp_path / "local.sqlite")
+    run_tasks(tasks, local, workers=1)
+    remote = ResultStore(tmp_path / "ray.sqlite")
+    try:
+        run_tasks(tasks, remote, executor="ray")
+    finally:
+        ray.shutdown()
+    assert local.rows() == remote.rows()
+
+
+def test_unreachable_ray_address_fails_before_work(tmp_path):
+    pytest.importorskip("ray")
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(QverifyError, match="cannot be reached"):
+        run_tasks(small_tasks(1), store, executor="ray", address="127.0.0.1:1")
+    assert store.keys() == set()
+
+
+def test_bad_grid_and_output(tmp_path):
+    with pytest.raises(ChoiceError, match="policies"):
+        GridConfig(policies=("baseline", "oracle"))
+    with pytest.raises(ParameterError, match="fractions"):
+        GridConfig(fractions=(0.2, 1.0))
+    with pytest.raises(ChoiceError, match="executor"):
+        run_tasks([], ResultStore(tmp_path / "x.sqlite"), executor="slurm")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(QverifyError, match="cannot be created"):
+        prepare_run_dir(blocker / "out", "r", resume=False)
+    prepare_run_dir(tmp_path, "r", resume=False)
+    with pytest.raises(QverifyError, match="exists already"):
+        prepare_run_dir(tmp_path, "r", resume=False)
+    with pytest.raises(QverifyError, match="nothing to resume"):
+        prepare_run_dir(tmp_path, "r2", resume=True)
+
+
+def test_grid_has_every_cell_and_sensitivity():
+    cfg = GridConfig.quick()
+    tasks = build_tasks(cfg, {})
+    cells = {(t.fraction, t.policy) for t in tasks}
+    assert {(f, p) for f in cfg.fractions for p in cfg.policies} <= cells
+    assert {t.alpha for t in tasks} >= set(cfg.alphas)
+    assert len({t.key for t in tasks}) == len(tasks)
+
+
+def test_bootstrap_interval_covers_mean():
+    lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0])
+    assert lo <= 2.5 <= hi
