@@ -53,6 +53,15 @@ def check_ray_address(address: str | None) -> None:
         raise QverifyError('the Ray executor needs Ray: pip install "qverify[ray]"') from None
     if ray.is_initialized():
         return
+    if address and address != "auto":
+        import socket
+
+        hostport = address.split("://", 1)[-1]
+        host, _, port = hostport.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+        except (OSError, ValueError) as exc:
+            raise QverifyError(f"Ray address {address!r} cannot be reached: {exc}") from None
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  num_cpus=None if address else 2)  # fmt: skip
