@@ -50,9 +50,18 @@ class Adversary:
         return behaviour in self.behaviours
 
 
+def byzantine_count(n_nodes: int, fraction: float) -> int:
+    """``fraction·n`` rounded half up (10 % of 5 nodes → 1), never more than n − 1.
+
+    Rounding half up rather than to even keeps "10 % Byzantine" from meaning no Byzantine node at
+    all on the five-node SECOQC network.
+    """
+    return min(int(np.floor(fraction * n_nodes + 0.5)), max(n_nodes - 1, 0))
+
+
 def choose_byzantine(n_nodes: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of ``round(fraction·n)`` Byzantine nodes drawn by ``rng``."""
-    k = round(fraction * n_nodes)
+    """Boolean mask of :func:`byzantine_count` Byzantine nodes drawn by ``rng``."""
+    k = byzantine_count(n_nodes, fraction)
     mask = np.zeros(n_nodes, dtype=bool)
     if k:
         mask[rng.choice(n_nodes, size=k, replace=False)] = True

@@ -50,8 +50,7 @@ def test_task_function_is_deterministic():
 
 
 def test_ray_executor_gives_identical_rows(tmp_path):
-    pytest.importorskip("ray")
-    import ray
+    import ray  # part of the test extras: the Ray executor is tested, never skipped
 
     tasks = small_tasks(3)
     local = ResultStore(tmp_path / "local.sqlite")
@@ -65,7 +64,6 @@ def test_ray_executor_gives_identical_rows(tmp_path):
 
 
 def test_unreachable_ray_address_fails_before_work(tmp_path):
-    pytest.importorskip("ray")
     store = ResultStore(tmp_path / "r.sqlite")
     with pytest.raises(QverifyError, match="cannot be reached"):
         run_tasks(small_tasks(1), store, executor="ray", address="127.0.0.1:1")

@@ -137,3 +137,11 @@ def test_bad_input(make, field):
         make()
     with pytest.raises(ParameterError, match="slots"):
         simulate(load_builtin("secoqc"), SimConfig(), 0)
+
+
+def test_byzantine_count_rounds_half_up():
+    from qverify.network.adversary import byzantine_count
+
+    # 10 % of the five SECOQC nodes is one node, not zero (round half to even would give 0).
+    assert [byzantine_count(5, f) for f in (0.0, 0.1, 0.2, 0.3)] == [0, 1, 1, 2]
+    assert byzantine_count(36, 0.3) == 11 and byzantine_count(3, 0.99) == 2
