@@ -24,7 +24,7 @@ import numpy as np
 
 from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
 from qverify.consensus.voting import FidelityWeightedVoting
-from qverify.consensus.weights import WeightVector
+from qverify.consensus.weights import WeightVector, link_errors, node_losses
 from qverify.errors import ChoiceError, ParameterError
 from qverify.network.policy import Context, Decision, Observation
 
@@ -97,10 +97,7 @@ class ABFTPolicy:
         if self.sanitise:
             for k, (i, j) in enumerate(zip(links.a.tolist(), links.b.tolist(), strict=True)):
                 self.voting.report_link(links.nodes[i], links.nodes[j], float(mean_rep[k, 0]), float(mean_rep[k, 1]))
-            scores_before = self.voting.scores
-            change = self.voting.end_epoch()
-            del scores_before, change
-            from qverify.consensus.weights import link_errors, node_losses
+            self.voting.end_epoch()  # fail-closed: an unsafe candidate vector is refused there
 
             errs = link_errors({(int(i), int(j)): {int(i): float(r[0]), int(j): float(r[1])}
                                 for i, j, r in zip(links.a, links.b, mean_rep, strict=True)})  # fmt: skip

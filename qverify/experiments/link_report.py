@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class LinkStudyConfig:
     shots: int = 20_000
     seed: int = 0
     confidence: float = 0.95
-    table_km: tuple[float, ...] = field(default=(0.0, 25.0, 50.0, 100.0, 150.0, 200.0))
 
 
 def run_link_study(config: LinkStudyConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -9,8 +9,6 @@ aggregation with bootstrap 95 % intervals over seeds → ``report.md``, ``report
 from __future__ import annotations
 
 import json
-import shutil
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -535,16 +533,3 @@ def reproduce(
     tmp.replace(run_dir / "report.md")
     (run_dir / "RUNNING").unlink(missing_ok=True)
     return metrics
-
-
-def discard(run_dir: Path) -> None:
-    """Remove a run folder (used when a fresh run fails before storing any task)."""
-    shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def group_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """How many rows per policy (for quick inspection)."""
-    c: dict[str, int] = defaultdict(int)
-    for r in rows:
-        c[r["task"]["policy"]] += 1
-    return dict(c)

@@ -16,7 +16,6 @@ Presets reproduce the parameter sets of two papers used as published anchors:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -183,8 +182,3 @@ PRESETS: dict[str, LinkParams] = {"lcq2012": LCQ_2012, "gys2004": GYS_2004}
 def transmittance(distance_km: Any, loss_db_per_km: float) -> Any:
     """Fibre transmittance ``10**(-loss * L / 10)`` (dimensionless)."""
     return 10.0 ** (-loss_db_per_km * distance_km / 10.0)
-
-
-def db_to_transmittance(loss_db: float) -> float:
-    """Convert a loss in dB to a transmittance."""
-    return math.pow(10.0, -loss_db / 10.0)
