@@ -28,6 +28,15 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _progress(unit: str = "", transient: bool = True) -> Progress:
+    """The progress bar every long command shows (on stderr, so --json output stays clean)."""
+    counter = "{task.completed}/{task.total}" + (f" {unit}" if unit else "")
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(counter), TimeElapsedColumn(),
+        console=err, transient=transient,
+    )  # fmt: skip
+
+
 def _emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
 
@@ -396,10 +405,7 @@ def reproduce(
     name = run or time.strftime("%Y%m%d-%H%M%S")
     target = prepare_run_dir(out_dir, name, resume)
     command = "qverify " + " ".join(_sys.argv[1:])
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err, transient=as_json,
-    ) as bar:  # fmt: skip
+    with _progress(transient=as_json) as bar:
         ids: dict[str, Any] = {}
 
         def tick(stage: str, done: int, total: int) -> None:
@@ -445,10 +451,7 @@ def consensus(
     if seeds < 1:
         raise ParameterError("seeds", seeds, "[1, inf)")
     results = []
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err, transient=True,
-    ) as bar:  # fmt: skip
+    with _progress("seeds") as bar:
         task = bar.add_task(f"{scenario} n={nodes} f={faulty}", total=seeds)
         for seed in range(seeds):
             results.append(run_scenario(scenario, nodes, faulty, seed, rounds, weighting))
@@ -569,11 +572,8 @@ def simulate(
     pol = _make_policy(policy)
     if slots < 1:
         raise ParameterError("slots", slots, "[1, inf)")
-    with Progress(
-        TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} slots"),
-        TimeElapsedColumn(), console=err, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("sim", total=slots)
+    with _progress("slots") as bar:
+        task = bar.add_task("simulating", total=slots)
         res = run_sim(g, config, slots, seed, pol, lambda k: bar.update(task, completed=k))
     summary = res.summary()
     if as_json:
@@ -628,11 +628,8 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QverifyError(f"output folder {str(out_dir)!r} cannot be created: {exc.strerror}") from None
-    with Progress(
-        TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} episodes"),
-        TimeElapsedColumn(), console=err, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("train", total=episodes)
+    with _progress("episodes") as bar:
+        task = bar.add_task("training", total=episodes)
         res = T.train(env_params, config, episodes, seeds, seed, progress=lambda k: bar.update(task, completed=k))
     refs = T.reference_returns(env_params, dqn.eval_keys(config))
     best = int(np.argmax(res.eval_return[:, -1]))
