@@ -28,7 +28,7 @@ import numpy as np
 from flax import struct
 
 from qverify.errors import ParameterError, QverifyError
-from qverify.physics import bb84, mdi
+from qverify.physics.rates import fibre_link_rates
 
 
 @struct.dataclass
@@ -121,23 +121,12 @@ def link_physics(
     clock_scale: jax.Array,
     extra_error: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """Key rate (bit/s) and QBER per link; same formulas as :func:`qverify.network.links.link_state`."""
-    e_mis = params.e_mis + extra_error - 2 * params.e_mis * extra_error
-    loss_db = params.length_km * params.loss_db_per_km + excess_db
-    eta_det = jnp.clip(params.eta_det * eta_scale, 1e-9, 1.0)
-    f = params.relay_fraction
-    eta_a = eta_det * 10.0 ** (-loss_db * f / 10)
-    eta_b = eta_det * 10.0 ** (-loss_db * (1 - f) / 10)
-    eta = eta_det * 10.0 ** (-loss_db / 10)
-    r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, params.p_dark, e_mis, params.f_ec, params.sift_factor)
-    g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, params.p_dark, e_mis)
-    r_bb = bb84.key_rate_infinite(mu, eta, params.p_dark, e_mis, params.f_ec, params.sift_factor)
-    g_bb = bb84.gains(mu, eta, params.p_dark, e_mis)
-    rate = jnp.where(use_mdi, r_mdi, r_bb)
-    gain = jnp.where(use_mdi, g_mdi.gain, g_bb.gain)
-    err = jnp.where(use_mdi, g_mdi.error_gain, g_bb.error_gain)
-    qber = jnp.where(gain > 0, err / jnp.where(gain > 0, gain, 1.0), 0.5)
-    return rate * params.clock_hz * clock_scale, qber
+    """Key rate (bit/s) and QBER per link: :func:`qverify.physics.rates.fibre_link_rates`."""
+    rate, qber, _gain = fibre_link_rates(
+        params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
+        params.e_mis, params.f_ec, params.sift_factor, params.clock_hz, excess_db, eta_scale, clock_scale, extra_error,
+    )  # fmt: skip
+    return rate, qber
 
 
 def _ou(key: jax.Array, x: jax.Array, theta: float, sigma: float) -> jax.Array:

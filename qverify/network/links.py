@@ -13,9 +13,8 @@ from typing import NamedTuple
 import networkx as nx
 import numpy as np
 
-from qverify.physics import bb84, mdi
 from qverify.physics.params import LinkParams
-from qverify.physics.rates import link_rate
+from qverify.physics.rates import fibre_link_rates, link_rate
 
 
 @dataclass(frozen=True)
@@ -106,22 +105,12 @@ def link_state(
             ``e = e_mis + x − 2 e_mis x``).
     """
     ch, det = params.channel, params.detector
-    e_mis = ch.e_mis + extra_error - 2 * ch.e_mis * extra_error
-    loss_db = links.length_km * ch.loss_db_per_km + excess_loss_db
-    eta_det = np.clip(det.eta_det * eta_scale, 1e-9, 1.0)
-    f = links.relay_fraction
-    eta_a = eta_det * 10.0 ** (-loss_db * f / 10)
-    eta_b = eta_det * 10.0 ** (-loss_db * (1 - f) / 10)
-    eta = eta_det * 10.0 ** (-loss_db / 10)
-    r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, det.p_dark, e_mis, params.ec.f_ec, params.source.sift_factor)
-    g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, det.p_dark, e_mis)
-    r_bb = bb84.key_rate_infinite(mu, eta, det.p_dark, e_mis, params.ec.f_ec, params.source.sift_factor)
-    g_bb = bb84.gains(mu, eta, det.p_dark, e_mis)
-    rate = np.where(use_mdi, r_mdi, r_bb)
-    gain = np.where(use_mdi, g_mdi.gain, g_bb.gain)
-    err = np.where(use_mdi, g_mdi.error_gain, g_bb.error_gain)
-    qber = np.where(gain > 0, err / np.where(gain > 0, gain, 1.0), 0.5)
-    return LinkState(rate * params.source.clock_hz * clock_scale, qber, gain)
+    rate, qber, gain = fibre_link_rates(
+        links.length_km, links.relay_fraction, mu, use_mdi, ch.loss_db_per_km, det.eta_det, det.p_dark, ch.e_mis,
+        params.ec.f_ec, params.source.sift_factor, params.source.clock_hz, excess_loss_db, eta_scale, clock_scale,
+        extra_error,
+    )  # fmt: skip
+    return LinkState(rate, qber, gain)
 
 
 def nominal_mu(links: LinkArrays, params: LinkParams, use_mdi: np.ndarray | None = None) -> np.ndarray:
