@@ -22,7 +22,8 @@ import stim
 from qiskit_aer import AerSimulator
 
 from qverify.protocols.ghz import test_circuit
-from qverify.verify.ghz import noise_model, verify_ghz
+from qverify.protocols.noise import depolarising_channel
+from qverify.verify.ghz import verify_ghz
 
 N, ROUNDS, P = 10, 100_000, 0.02
 
@@ -61,7 +62,7 @@ def run_stim(seed: int) -> float:
 
 def run_naive(rounds: int, seed: int) -> float:
     codes, counts = challenges(rounds, seed)
-    sim = AerSimulator(method="statevector", noise_model=noise_model(P))
+    sim = AerSimulator(method="statevector", noise_model=depolarising_channel(P))
     circuits, shots = [], []
     for code, cnt in zip(codes, counts, strict=True):
         theta = [int(code) >> i & 1 for i in range(N)]

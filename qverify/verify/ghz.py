@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from qiskit_aer.noise import NoiseModel, depolarizing_error
 
 from qverify.backends import MAX_EXACT_QUBITS, exact_density_matrix, sample_counts
 from qverify.errors import ParameterError
 from qverify.physics._validate import check_range
 from qverify.protocols.ghz import STRATEGIES, check_parties, measured_bases, shared_state, test_circuit
+from qverify.protocols.noise import depolarising_channel
 from qverify.verify.stats import Estimate
 
 
@@ -46,16 +46,6 @@ def pauli_flip_expectation(rho: np.ndarray, bases: list[str]) -> float:
             phase *= 1j * np.where(bit, -1.0, 1.0)
     # ⊗M |x⟩ = c(x) |x̄⟩, so Tr(ρ ⊗M) = Σ_x c(x) ρ[x̄, x].
     return float(np.real(np.sum(phase * rho[flip, x])))
-
-
-def noise_model(p_depol: float) -> NoiseModel | None:
-    """Depolarising channel of probability ``p_depol`` on every qubit the source emits."""
-    check_range("p_depol", p_depol, 0.0, 1.0)
-    if p_depol == 0:
-        return None
-    model = NoiseModel(basis_gates=["id", "h", "cx", "s", "sdg", "x", "reset"])
-    model.add_all_qubit_quantum_error(depolarizing_error(p_depol, 1), ["id"])
-    return model
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ def exact_pass_probabilities(
     ``state`` (a ``QuantumCircuit`` on n qubits) replaces the built-in source when given.
     """
     circuit = state if state is not None else shared_state(n, strategy, dishonest)
-    rho = exact_density_matrix(circuit, noise_model(p_depol))
+    rho = exact_density_matrix(circuit, depolarising_channel(p_depol))
     thetas = even_thetas(n)
     probs = np.array(
         [
@@ -156,7 +146,7 @@ def verify_ghz(
         for u, c in zip(uniq, counts, strict=True):
             theta = [int(u) >> i & 1 for i in range(n)]
             qc = test_circuit(n, theta, strategy, dishonest, state)
-            res = sample_counts([qc], int(c), rng, noise_model(p_depol), method="sampled")
+            res = sample_counts([qc], int(c), rng, depolarising_channel(p_depol), method="sampled")
             outcomes = np.arange(res.counts.shape[1])
             parity = np.array([bin(o).count("1") % 2 for o in outcomes])
             target = (sum(theta) // 2) % 2

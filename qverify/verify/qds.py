@@ -27,11 +27,11 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from qiskit_aer.noise import NoiseModel, depolarizing_error
 
 from qverify.backends import exact_distributions
 from qverify.errors import ParameterError
 from qverify.physics._validate import check_range
+from qverify.protocols.noise import depolarising_channel
 from qverify.protocols.shamir import combine, split
 from qverify.protocols.signatures import all_position_circuits
 from qverify.verify.stats import Estimate
@@ -42,11 +42,7 @@ CHUNK_BITS = 60
 @cache
 def outcome_table(p_depol: float) -> np.ndarray:
     """P(outcome = 1) indexed [state_basis, bit, measure_basis] (0 = Z, 1 = X), exact from Aer."""
-    model = None
-    if p_depol > 0:
-        model = NoiseModel(basis_gates=["id", "x", "h"])
-        model.add_all_qubit_quantum_error(depolarizing_error(p_depol, 1), ["id"])
-    probs = exact_distributions(all_position_circuits(), model)
+    probs = exact_distributions(all_position_circuits(), depolarising_channel(p_depol))
     return probs[:, 1].reshape(2, 2, 2)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit_aer.noise import NoiseModel, depolarizing_error
 
 from qverify.backends import exact_density_matrix
 from qverify.physics._validate import check_range
+from qverify.protocols.noise import depolarising_channel
 from qverify.protocols.sharing import authorised_sets, hbb_state, qss_decode, qss_encode
 from qverify.verify.ghz import even_thetas, pauli_flip_expectation
 
@@ -36,14 +36,6 @@ def _secret_prep(theta: float, phi: float) -> QuantumCircuit:
     qc = QuantumCircuit(5)
     qc.u(theta, phi, 0.0, 0)
     return qc
-
-
-def _share_noise(p_depol: float) -> NoiseModel | None:
-    if p_depol == 0:
-        return None
-    model = NoiseModel(basis_gates=["id", "u", "unitary", "cx", "h", "s", "sdg"])
-    model.add_all_qubit_quantum_error(depolarizing_error(p_depol, 1), ["id"])
-    return model
 
 
 def _secret_vector(theta: float, phi: float) -> np.ndarray:
@@ -91,7 +83,7 @@ def reconstruction_fidelity(
         qc = qc.compose(qss_decode(subset))
     else:
         qc.append(UnitaryGate(decoder_for(codewords_of(encoder), tuple(subset))), list(subset))
-    rho = exact_density_matrix(qc, _share_noise(p_depol))
+    rho = exact_density_matrix(qc, depolarising_channel(p_depol))
     r1 = reduced(rho, [subset[0]], 5)
     v = _secret_vector(theta, phi)
     return float(np.real(v.conj() @ r1 @ v))
@@ -150,8 +142,6 @@ def hbb_error_rate(eavesdropper: bool = False, p_depol: float = 0.0) -> float:
     With ``eavesdropper`` Eve intercepts party 2's qubit, measures it in X or Y (equal
     probability) and re-sends her result; theory gives 1/4.
     """
-    from qverify.verify.ghz import noise_model
-
     variants: list[QuantumCircuit] = []
     base = hbb_state()
     if not eavesdropper:
@@ -170,7 +160,7 @@ def hbb_error_rate(eavesdropper: bool = False, p_depol: float = 0.0) -> float:
             variants.append(qc)
     errs = []
     for qc in variants:
-        rho = exact_density_matrix(qc, noise_model(p_depol))
+        rho = exact_density_matrix(qc, depolarising_channel(p_depol))
         if qc.num_qubits == 4:
             rho = reduced(rho, [0, 1, 2], 4)
         for t in even_thetas(3):
