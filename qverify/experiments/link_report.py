@@ -1,15 +1,11 @@
 """Link-level part of ``qverify reproduce``: key rates, anchors and the circuit cross-check.
 
-Everything written comes from computations made here; :func:`run_link_study` returns the metrics
-and :func:`write_report` turns them into ``report.md``, ``rates.png`` and ``metrics.json``.
+Everything written comes from computations made here; :func:`run_link_study` returns the metrics,
+:func:`render_markdown` and :func:`plot_rates` turn them into the link section of the report.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from qverify import __version__
-from qverify.errors import QverifyError
 from qverify.physics import GYS_2004, LCQ_2012, LinkParams, link_rate, max_distance_km
 from qverify.physics import mdi as mdi_formulas
 from qverify.protocols.mdi import BSMNoise
@@ -257,35 +252,3 @@ def plot_rates(m: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def check_output_dir(out_dir: Path) -> None:
-    """Raise ``QverifyError`` before any work if ``out_dir`` cannot be created and written."""
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise QverifyError(f"output folder {str(parent)!r} cannot be created: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise QverifyError(f"output folder {str(parent)!r} is not writable")
-    if out_dir.exists():
-        raise QverifyError(f"run folder {str(out_dir)!r} exists already; pick another --run name")
-
-
-def write_report(metrics: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``report.md``, ``rates.png`` and ``metrics.json`` into ``out_dir`` atomically.
-
-    Files are written into a temporary sibling folder that is renamed at the end, so an
-    interrupted run never leaves a folder that looks complete.
-    """
-    check_output_dir(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        plot_rates(metrics, tmp / "rates.png")
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (tmp / "report.md").write_text(render_markdown(metrics))
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir

@@ -383,9 +383,9 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     from qverify.network.topology import describe, resolve
 
     info = describe(resolve(config.topology))
-    from qverify.network.adversary import choose_byzantine
+    from qverify.network.adversary import byzantine_count
 
-    counts = {f: int(choose_byzantine(info["nodes"], f, np.random.default_rng(0)).sum()) for f in config.fractions}
+    counts = {f: byzantine_count(info["nodes"], f) for f in config.fractions}
     lines = [
         "## Network level: the paper's experiment",
         "",

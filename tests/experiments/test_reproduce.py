@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from qverify.errors import QverifyError
-from qverify.experiments.link_report import LinkStudyConfig, run_link_study, write_report
+from qverify.experiments.grid import GridConfig
+from qverify.experiments.link_report import LinkStudyConfig
+from qverify.experiments.reproduce import prepare_run_dir
 
 
 def test_reproduce_quick_writes_report(tmp_path):
@@ -43,7 +45,7 @@ def test_existing_run_folder_is_refused_and_untouched(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("keep")
     with pytest.raises(QverifyError, match="exists already"):
-        write_report({}, tmp_path / "x")
+        prepare_run_dir(tmp_path, "x", resume=False)
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["keep.txt"]
 
 
@@ -58,14 +60,16 @@ def test_unwritable_output_is_refused_before_work(tmp_path):
     assert r.returncode == 2 and "cannot be created" in r.stderr
 
 
-def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
-    metrics = run_link_study(LinkStudyConfig(distances_km=(0.0, 50.0), e_mis_values=(0.0,), shots=100))
-    import qverify.experiments.link_report as lr
+def test_interrupted_run_never_looks_complete(tmp_path, monkeypatch):
+    import qverify.experiments.reproduce as rp
 
     def boom(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lr, "render_markdown", boom)
+    monkeypatch.setattr(rp, "train_agents", boom)
+    run_dir = prepare_run_dir(tmp_path, "run", resume=False)
+    small = LinkStudyConfig(distances_km=(0.0, 50.0), e_mis_values=(0.0,), shots=100)
     with pytest.raises(KeyboardInterrupt):
-        write_report(metrics, tmp_path / "run")
-    assert list(tmp_path.iterdir()) == []
+        rp.reproduce(GridConfig.quick(), run_dir, small, workers=1)
+    names = {p.name for p in run_dir.iterdir()}
+    assert "RUNNING" in names and "report.md" not in names and "metrics.json" not in names
