@@ -224,9 +224,6 @@ def render_markdown(m: dict[str, Any], plot_name: str = "rates.png") -> str:
         f"| {c['paper']} | lowest link QBER {c['measured_min_qber']:.4f} (0 km, optimal μ) | "
         f"{'yes' if c['holds'] else 'no'}: {c['why']} |",
         "",
-        "Network-level claims (key rate under 20 % Byzantine nodes, availability, DQN convergence, QBER "
-        "variance) need the network, consensus and DRA layers and are not evaluated by this version.",
-        "",
     ]
     return "\n".join(lines)
 

@@ -508,12 +508,7 @@ def reproduce(
     from qverify.experiments.link_report import plot_rates
 
     plot_rates(link, run_dir / "rates.png")
-    md = render_markdown(link).replace(
-        "Network-level claims (key rate under 20 % Byzantine nodes, availability, DQN convergence, QBER "
-        "variance) need the network, consensus and DRA layers and are not evaluated by this version.\n",
-        "",
-    )
-    md += "\n" + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
+    md = render_markdown(link) + "\n" + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
     metrics = {
         "qverify_version": __version__,
         "command": command,

@@ -276,18 +276,15 @@ def simulate(
 
     backlog = np.zeros(d_n)
     last_mu = mu0.copy()
+    base_loss_db = links.length_km * config.link.channel.loss_db_per_km
+    excess = np.zeros(e_n)  # excess loss of the last slot (fades included), dB
     for t in range(slots):
         active = byz if t >= adv.onset_slot else np.zeros(n_n, dtype=bool)
         act_a, act_b = active[links.a], active[links.b]
         # 1. the control plane decides from what the last slot showed (as the DRA environment does)
-        last_loss = (
-            links.length_km * config.link.channel.loss_db_per_km
-            + np.maximum(st.excess_db, -links.length_km * config.link.channel.loss_db_per_km)
-            + fl.fade_db * (st.fade_left > 0)
-        )
         dec = policy.decide(
             Observation(
-                t, reported.copy(), st.pool.copy(), last_rate.copy(), last_loss, np.exp(st.log_eta),
+                t, reported.copy(), st.pool.copy(), last_rate.copy(), base_loss_db + excess, np.exp(st.log_eta),
                 np.exp(st.log_src), last_mu.copy(), backlog.copy(),
             )
         )  # fmt: skip
@@ -298,9 +295,7 @@ def simulate(
         st.fade_left = np.where(starts, fl.fade_slots, np.maximum(st.fade_left - 1, 0))
         st.log_eta = _ou_step(st.log_eta, fl.drift_theta, fl.eta_sigma, rng)
         st.log_src = _ou_step(st.log_src, fl.drift_theta, fl.source_sigma, rng)
-        excess = np.maximum(st.excess_db, -links.length_km * config.link.channel.loss_db_per_km) + fl.fade_db * (
-            st.fade_left > 0
-        )
+        excess = np.maximum(st.excess_db, -base_loss_db) + fl.fade_db * (st.fade_left > 0)
         # 2+4. links run with this slot's conditions and the attackers' injected states
         inject = (act_a | act_b) if adv.does("inject") else np.zeros(e_n, dtype=bool)
         ls = link_state(
