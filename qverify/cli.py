@@ -347,11 +347,18 @@ def verify(
 @app.command("export-circuits")
 def export_circuits_cmd(
     directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Write the canonical protocol circuits as OpenQASM 3 files."""
     from qverify.protocols.export import export_circuits
 
-    paths = export_circuits(directory)
+    try:
+        paths = export_circuits(directory)
+    except OSError as exc:
+        raise QverifyError(f"cannot write circuits under {str(directory)!r}: {exc.strerror}") from None
+    if as_json:
+        _emit_json({"directory": str(directory), "files": [str(p) for p in paths], "qverify_version": __version__})
+        return
     out.print(f"wrote {len(paths)} circuits under {directory}")
 
 

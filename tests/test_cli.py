@@ -129,3 +129,16 @@ def test_verify_cli_bad_input(tmp_path):
     ):
         r = run(*args)
         assert r.returncode == 2 and needle in r.stderr, r.stderr
+
+
+def test_export_circuits_json(tmp_path):
+    r = run("export-circuits", str(tmp_path / "c"), "--json")
+    assert r.returncode == 0, r.stderr
+    from qverify.protocols.export import canonical_circuits
+
+    files = json.loads(r.stdout)["files"]
+    assert len(files) == len(canonical_circuits()) and all(f.endswith(".qasm") for f in files)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run("export-circuits", str(blocker / "c"))
+    assert r.returncode == 2 and "cannot write circuits" in r.stderr
