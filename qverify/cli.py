@@ -349,17 +349,28 @@ def export_circuits_cmd(
     directory: Annotated[Path, typer.Argument(help="Folder to write the .qasm files into.")] = Path("circuits"),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Write the canonical protocol circuits as OpenQASM 3 files."""
+    """Write the canonical protocol circuits as OpenQASM 3 files.
+
+    A file that already holds an equivalent circuit (same operator up to a global phase, same
+    measurements) is left untouched, so exporting onto a clean checkout changes nothing.
+    """
     from qverify.protocols.export import export_circuits
 
     try:
-        paths = export_circuits(directory)
+        res = export_circuits(directory)
     except OSError as exc:
         raise QverifyError(f"cannot write circuits under {str(directory)!r}: {exc.strerror}") from None
     if as_json:
-        _emit_json({"directory": str(directory), "files": [str(p) for p in paths], "qverify_version": __version__})
+        _emit_json(
+            {
+                "directory": str(directory),
+                "files": [str(p) for p in res.written],
+                "unchanged": [str(p) for p in res.unchanged],
+                "qverify_version": __version__,
+            }
+        )
         return
-    out.print(f"wrote {len(paths)} circuits under {directory}")
+    out.print(f"wrote {len(res.written)} circuits under {directory} ({len(res.unchanged)} already up to date)")
 
 
 @app.command()
