@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sys
 import time
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,11 +24,108 @@ from qverify.errors import ChoiceError, ParameterError, QverifyError
 app = typer.Typer(
     help="qverify: verify QKD protocol circuits and reproduce the ABFT-DRA experiment.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 out = Console()
 err = Console(stderr=True)
+log = logging.getLogger("qverify")
+
+
+def finite_float(text: str) -> float:
+    """Option parser: a finite float; ``inf`` and ``nan`` are refused (main() names the option)."""
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{text!r} is outside the allowed range: a finite number")
+    return x
+
+
+# Choices are spelled out here so that `--help` and shell completion need no heavy import (tests/test_cli.py
+# checks each against the library's own tuple). As StrEnums, typer lists them in --help and completes them
+# in the shell, and their members are plain strings to the library.
+
+
+class Protocol(StrEnum):
+    MDI = "mdi"
+    BB84 = "bb84"
+
+
+class Decoys(StrEnum):
+    INFINITE = "infinite"
+    VACUUM_WEAK = "vacuum+weak"
+
+
+class Preset(StrEnum):
+    LCQ2012 = "lcq2012"
+    GYS2004 = "gys2004"
+
+
+class DoubleClick(StrEnum):
+    SQUASH = "squash"
+    DISCARD = "discard"
+
+
+class Method(StrEnum):
+    AUTO = "auto"
+    EXACT = "exact"
+    SAMPLED = "sampled"
+
+
+class VerifyProtocol(StrEnum):
+    GHZ = "ghz"
+    QSS = "qss"
+    BSM = "bsm"
+    QDS = "qds"
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class Weighting(StrEnum):
+    ABFT = "abft"
+    EQUAL = "equal"
+
+
+class Relay(StrEnum):
+    INTERCEPT_RESEND = "intercept_resend"
+    HONEST = "honest"
+    INTERCEPT_RESEND_Z = "intercept_resend_z"
+    INTERCEPT_RESEND_X = "intercept_resend_x"
+    Z_MEASURE = "z_measure"
+    INJECT = "inject"
+
+
+class KeyRelay(StrEnum):
+    SINGLE = "single"
+    XOR = "xor"
+    SHAMIR = "shamir"
+
+
+class Scenario(StrEnum):
+    FAULT_FREE = "fault_free"
+    EQUIVOCATING_LEADER = "equivocating_leader"
+    SILENT_HEAVY = "silent_heavy"
+    LIARS = "liars"
+    SLANDERERS = "slanderers"
+    SLEEPER = "sleeper"
+    VOTE_DELAY = "vote_delay"
+    AMNESIA = "amnesia"
+    WEIGHT_RACE = "weight_race"
+    DUPLICATE_VOTES = "duplicate_votes"
+    PARTITION = "partition"
+    DROPS = "drops"
+    F_PLUS_ONE = "f_plus_one"
+
+
+class PolicyName(StrEnum):
+    BASELINE = "baseline"
+    PBFT_EQUAL = "pbft_equal"
+    ABFT = "abft"
 
 
 def _progress(unit: str = "", transient: bool = True) -> Progress:
@@ -38,6 +138,9 @@ def _progress(unit: str = "", transient: bool = True) -> Progress:
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
+    from qverify.provenance import environment
+
+    payload = {**payload, "environment": environment()}
     sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
 
 
@@ -93,21 +196,27 @@ def _parse_sweep(text: str) -> np.ndarray:
 
 @app.command()
 def link(
-    distance_km: Annotated[float, typer.Option(help="Alice–Bob fibre length in km (≥ 0).")] = 50.0,
-    protocol: Annotated[str, typer.Option(help="mdi (MDI-QKD) or bb84 (decoy BB84).")] = "mdi",
-    decoys: Annotated[str, typer.Option(help="infinite or vacuum+weak.")] = "infinite",
-    preset: Annotated[str, typer.Option(help="Parameter set: lcq2012 or gys2004.")] = "lcq2012",
-    loss_db_per_km: Annotated[float | None, typer.Option(help="Fibre loss, dB/km.")] = None,
-    e_mis: Annotated[float | None, typer.Option(help="Misalignment error, [0, 0.5].")] = None,
-    eta_det: Annotated[float | None, typer.Option(help="Detector efficiency, (0, 1].")] = None,
-    p_dark: Annotated[float | None, typer.Option(help="Dark counts per detector per pulse.")] = None,
-    f_ec: Annotated[float | None, typer.Option(help="Error-correction inefficiency ≥ 1.")] = None,
-    mu: Annotated[float | None, typer.Option(help="Signal mean photon number (default: optimised).")] = None,
-    nu: Annotated[float | None, typer.Option(help="Weak-decoy mean photon number.")] = None,
-    clock_hz: Annotated[float | None, typer.Option(help="Pulse rate in Hz for bit/s.")] = None,
-    relay_fraction: Annotated[float | None, typer.Option(help="MDI relay position, [0, 1].")] = None,
-    sift_factor: Annotated[float | None, typer.Option(help="Sifting factor, (0, 1].")] = None,
-    double_click: Annotated[str | None, typer.Option(help="BB84 double clicks: squash|discard.")] = None,
+    distance_km: Annotated[float, typer.Option(parser=finite_float, help="Alice–Bob fibre length in km (≥ 0).")] = 50.0,
+    protocol: Annotated[Protocol, typer.Option(help="mdi (MDI-QKD) or bb84 (decoy BB84).")] = Protocol.MDI,
+    decoys: Annotated[Decoys, typer.Option(help="Decoy analysis.")] = Decoys.INFINITE,
+    preset: Annotated[Preset, typer.Option(help="Parameter set.")] = Preset.LCQ2012,
+    loss_db_per_km: Annotated[float | None, typer.Option(parser=finite_float, help="Fibre loss, dB/km.")] = None,
+    e_mis: Annotated[float | None, typer.Option(parser=finite_float, help="Misalignment error, [0, 0.5].")] = None,
+    eta_det: Annotated[float | None, typer.Option(parser=finite_float, help="Detector efficiency, (0, 1].")] = None,
+    p_dark: Annotated[
+        float | None, typer.Option(parser=finite_float, help="Dark counts per detector per pulse.")
+    ] = None,
+    f_ec: Annotated[float | None, typer.Option(parser=finite_float, help="Error-correction inefficiency ≥ 1.")] = None,
+    mu: Annotated[
+        float | None, typer.Option(parser=finite_float, help="Signal mean photon number (default: optimised).")
+    ] = None,
+    nu: Annotated[float | None, typer.Option(parser=finite_float, help="Weak-decoy mean photon number.")] = None,
+    clock_hz: Annotated[float | None, typer.Option(parser=finite_float, help="Pulse rate in Hz for bit/s.")] = None,
+    relay_fraction: Annotated[
+        float | None, typer.Option(parser=finite_float, help="MDI relay position, [0, 1].")
+    ] = None,
+    sift_factor: Annotated[float | None, typer.Option(parser=finite_float, help="Sifting factor, (0, 1].")] = None,
+    double_click: Annotated[DoubleClick | None, typer.Option(help="BB84 double clicks.")] = None,
     sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -192,18 +301,21 @@ def link(
 
 @app.command()
 def bsm(
-    e_mis: Annotated[float, typer.Option(help="Misalignment on Alice's input, [0, 0.5].")] = 0.015,
-    gate_error: Annotated[float, typer.Option(help="Depolarising error of Charlie's gates.")] = 0.0,
-    amp_damping: Annotated[float, typer.Option(help="Amplitude damping γ on both inputs.")] = 0.0,
-    relay: Annotated[
-        str,
-        typer.Option(help="honest|intercept_resend|intercept_resend_z|intercept_resend_x|z_measure|inject"),
-    ] = "honest",
-    inject_prob: Annotated[float, typer.Option(help="Injection probability for relay=inject.")] = 1.0,
+    e_mis: Annotated[float, typer.Option(parser=finite_float, help="Misalignment on Alice's input, [0, 0.5].")] = 0.015,
+    gate_error: Annotated[
+        float, typer.Option(parser=finite_float, help="Depolarising error of Charlie's gates.")
+    ] = 0.0,
+    amp_damping: Annotated[float, typer.Option(parser=finite_float, help="Amplitude damping γ on both inputs.")] = 0.0,
+    relay: Annotated[Relay, typer.Option(help="Charlie's behaviour.")] = Relay.HONEST,
+    inject_prob: Annotated[
+        float, typer.Option(parser=finite_float, help="Injection probability for relay=inject.")
+    ] = 1.0,
     shots: Annotated[int, typer.Option(help="Shots per round setting (12 settings).")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the multinomial draws.")] = 0,
-    confidence: Annotated[float, typer.Option(help="Confidence level of intervals, (0, 1).")] = 0.95,
-    method: Annotated[str, typer.Option(help="auto|exact|sampled.")] = "auto",
+    confidence: Annotated[
+        float, typer.Option(parser=finite_float, help="Confidence level of intervals, (0, 1).")
+    ] = 0.95,
+    method: Annotated[Method, typer.Option(help="Simulation method.")] = Method.AUTO,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Simulate Charlie's Bell-state measurement in Aer: e11 per basis, ψ± split, Bell fidelity."""
@@ -229,11 +341,17 @@ def bsm(
 @app.command()
 def verify(
     file: Annotated[Path, typer.Argument(help="OpenQASM 2 or 3 file (see circuits/).")],
-    protocol: Annotated[str, typer.Option(help="ghz | qss | bsm | qds.")] = "ghz",
+    protocol: Annotated[VerifyProtocol, typer.Option(help="Protocol the circuit implements.")] = VerifyProtocol.GHZ,
     shots: Annotated[int, typer.Option(help="Rounds / shots of the test.")] = 10_000,
-    confidence: Annotated[float, typer.Option(help="Confidence level of the interval, (0, 1).")] = 0.99,
-    threshold: Annotated[float, typer.Option(help="Fidelity (ghz) or 1 − error (bsm, qds) required.")] = 0.9,
-    p_depol: Annotated[float, typer.Option(help="Depolarising noise on every qubit the source emits.")] = 0.0,
+    confidence: Annotated[
+        float, typer.Option(parser=finite_float, help="Confidence level of the interval, (0, 1).")
+    ] = 0.99,
+    threshold: Annotated[
+        float, typer.Option(parser=finite_float, help="Fidelity (ghz) or 1 − error (bsm, qds) required.")
+    ] = 0.9,
+    p_depol: Annotated[
+        float, typer.Option(parser=finite_float, help="Depolarising noise on every qubit the source emits.")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the sampled rounds.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -380,7 +498,7 @@ def reproduce(
     quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
     full: Annotated[bool, typer.Option(help="Larger scale: 20 seeds, longer runs and training.")] = False,
     topology: Annotated[str | None, typer.Option(help="Topology (default: the embedded SECOQC network).")] = None,
-    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    executor: Annotated[Executor, typer.Option(help="local (process pool) or ray.")] = Executor.LOCAL,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local one).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
     resume: Annotated[bool, typer.Option(help="Continue the run folder --run, skipping finished tasks.")] = False,
@@ -442,10 +560,12 @@ def reproduce(
 def consensus(
     nodes: Annotated[int, typer.Option(help="Number of replicas n (≥ 3f + 1).")] = 10,
     faulty: Annotated[int, typer.Option(help="Byzantine replicas f tolerated (and injected).")] = 3,
-    scenario: Annotated[str, typer.Option(help="Adversary scenario; see --help of the library.")] = "sleeper",
+    scenario: Annotated[Scenario, typer.Option(help="Adversary scenario.")] = Scenario.SLEEPER,
     rounds: Annotated[int, typer.Option(help="Consensus instances (client requests) per run.")] = 200,
     seeds: Annotated[int, typer.Option(help="Independent runs (seeds 0..K-1).")] = 1,
-    weighting: Annotated[str, typer.Option(help="abft (fidelity-weighted) or equal (plain PBFT).")] = "abft",
+    weighting: Annotated[
+        Weighting, typer.Option(help="abft (fidelity-weighted) or equal (plain PBFT).")
+    ] = Weighting.ABFT,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Run weighted PBFT under an adversary: agreement violations, decisions, latency vs fault-free.
@@ -523,7 +643,7 @@ def network_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-r
 def network_show(
     topology: Annotated[str, typer.Argument(help="Built-in name or a .graphml / .json file.")],
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the graph with link rates.")] = None,
-    preset: Annotated[str, typer.Option(help="Link physics preset: lcq2012 or gys2004.")] = "lcq2012",
+    preset: Annotated[Preset, typer.Option(help="Link physics preset.")] = Preset.LCQ2012,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a topology's links with their fibre lengths and nominal key rates."""
@@ -561,16 +681,18 @@ def network_show(
 @app.command()
 def simulate(
     topology: Annotated[str, typer.Option(help="Built-in name or a .graphml / .json file.")] = "secoqc",
-    byzantine: Annotated[float, typer.Option(help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
+    byzantine: Annotated[float, typer.Option(parser=finite_float, help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
     behaviours: Annotated[str, typer.Option(help="Comma list: inject,drop,corrupt,lie,slander.")] = "inject,drop,lie",
     slots: Annotated[int, typer.Option(help="Number of time slots.")] = 1000,
-    slot_s: Annotated[float, typer.Option(help="Slot length in seconds.")] = 1.0,
+    slot_s: Annotated[float, typer.Option(parser=finite_float, help="Slot length in seconds.")] = 1.0,
     demands: Annotated[int, typer.Option(help="Number of node pairs requesting key.")] = 4,
-    demand_bits: Annotated[float, typer.Option(help="Key bits requested per demand per slot.")] = 2000.0,
-    relay: Annotated[str, typer.Option(help="single | xor | shamir.")] = "single",
+    demand_bits: Annotated[
+        float, typer.Option(parser=finite_float, help="Key bits requested per demand per slot.")
+    ] = 2000.0,
+    relay: Annotated[KeyRelay, typer.Option(help="Key relay over trusted nodes.")] = KeyRelay.SINGLE,
     policy: Annotated[
-        str, typer.Option(help="baseline (trust all reports) | pbft_equal | abft (fidelity-weighted PBFT).")
-    ] = "baseline",
+        PolicyName, typer.Option(help="baseline (trust all reports), pbft_equal, or abft (fidelity-weighted PBFT).")
+    ] = PolicyName.BASELINE,
     fluctuation: Annotated[bool, typer.Option(help="Fluctuating loss and drifts on/off.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -628,9 +750,9 @@ def train(
     topology: Annotated[str, typer.Option(help="Built-in name or a .graphml / .json file.")] = "secoqc",
     episodes: Annotated[int, typer.Option(help="Training episodes per seed.")] = 500,
     seeds: Annotated[int, typer.Option(help="Agents trained in parallel (vmap over seeds).")] = 4,
-    byzantine: Annotated[float, typer.Option(help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
+    byzantine: Annotated[float, typer.Option(parser=finite_float, help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
     demands: Annotated[int, typer.Option(help="Node pairs requesting key.")] = 3,
-    demand_bits: Annotated[float, typer.Option(help="Key bits per demand per slot.")] = 3e6,
+    demand_bits: Annotated[float, typer.Option(parser=finite_float, help="Key bits per demand per slot.")] = 3e6,
     steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the instance and of training.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for policy and learning curve.")] = Path("policies"),
@@ -708,9 +830,9 @@ def _plot_curves(curves: np.ndarray, refs: dict[str, float], path: Path) -> None
 def evaluate(
     policy: Annotated[Path, typer.Argument(help="A .msgpack policy written by `qverify train`.")],
     topology: Annotated[str, typer.Option(help="Topology the policy is evaluated on.")] = "secoqc",
-    byzantine: Annotated[float, typer.Option(help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
+    byzantine: Annotated[float, typer.Option(parser=finite_float, help="Fraction of Byzantine nodes, [0, 1).")] = 0.0,
     demands: Annotated[int, typer.Option(help="Node pairs requesting key.")] = 3,
-    demand_bits: Annotated[float, typer.Option(help="Key bits per demand per slot.")] = 3e6,
+    demand_bits: Annotated[float, typer.Option(parser=finite_float, help="Key bits per demand per slot.")] = 3e6,
     steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the instance and the episodes.")] = 0,
@@ -772,16 +894,60 @@ def _make_policy(name: str) -> Any:
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Errors only: no progress bars or info.")] = False,
 ) -> None:
+    """qverify: verify QKD protocol circuits and reproduce the ABFT-DRA experiment."""
     if version:
         out.print(f"qverify {__version__}")
         raise typer.Exit()
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    setup_logging(level)
+    err.quiet = quiet
+
+
+def setup_logging(level: int) -> None:
+    """Log records of ``qverify.*`` to stderr through rich, at ``level``."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger("qverify")
+    root.handlers[:] = [RichHandler(console=err, show_path=False, show_time=False)]
+    root.setLevel(level)
+    root.propagate = False
+
+
+# typer may vendor its own click: take the exception classes from typer's BadParameter.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ABORT = typer.Abort
+
+
+def _usage_message(exc: Exception) -> str:
+    """One line naming the option and the value, for a click/typer usage error."""
+    param = getattr(exc, "param", None)
+    message = str(getattr(exc, "message", exc)).removeprefix("Value error, ").rstrip(".")
+    if isinstance(exc, typer.BadParameter) and param is not None and getattr(param, "name", None):
+        return f"{param.name} = {message}" if message.startswith("'") else f"{param.name}: {message}"
+    return str(exc.format_message()) if hasattr(exc, "format_message") else message
 
 
 def main() -> None:
     """Console entry point: bad input prints one line and exits with status 2."""
     try:
-        app()
+        rv = app(standalone_mode=False)
     except QverifyError as exc:
-        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        err.quiet = False
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
         raise SystemExit(2) from None
+    except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            ctx = getattr(exc, "ctx", None)
+            out.print(ctx.get_help() if ctx else "", markup=False, highlight=False)
+            raise SystemExit(0) from None
+        err.quiet = False
+        err.print(f"error: {_usage_message(exc)}", highlight=False, soft_wrap=True, markup=False)
+        raise SystemExit(2) from None
+    except _ABORT:
+        err.quiet = False
+        err.print("aborted", highlight=False)
+        raise SystemExit(130) from None
+    raise SystemExit(rv if isinstance(rv, int) else 0)

@@ -142,3 +142,49 @@ def test_export_circuits_json(tmp_path):
     blocker.write_text("")
     r = run("export-circuits", str(blocker / "c"))
     assert r.returncode == 2 and "cannot write circuits" in r.stderr
+
+
+def test_choice_lists_equal_the_library():
+    from qverify import cli
+    from qverify.consensus.scenarios import SCENARIOS, WEIGHTINGS
+    from qverify.physics import DECOYS, PRESETS, PROTOCOLS
+    from qverify.verify.bsm import RUN_RELAYS
+
+    assert {m.value for m in cli.Scenario} == set(SCENARIOS)
+    assert {m.value for m in cli.Weighting} == set(WEIGHTINGS)
+    assert {m.value for m in cli.Preset} == set(PRESETS)
+    assert {m.value for m in cli.Relay} == set(RUN_RELAYS)
+    assert {m.value for m in cli.Protocol} == set(PROTOCOLS)
+    assert {m.value for m in cli.Decoys} == set(DECOYS)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("link", "--distance-km", "inf"), "distance_km"),
+        (("link", "--mu", "nan"), "mu"),
+        (("bsm", "--e-mis", "-inf"), "e_mis"),
+        (("simulate", "--byzantine", "nan", "--slots", "3"), "byzantine"),
+        (("link", "--protocol", "qkd"), "protocol"),
+        (("reproduce", "--run", "../../etc", "--quick"), "run"),
+        (("evaluate", "README.md"), "README.md"),
+    ],
+)
+def test_non_finite_and_bad_paths_one_line_exit_2(args, field, tmp_path):
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_help_lists_choices_and_verbosity_flags():
+    r = run("link", "--help")
+    assert "mdi|bb84" in r.stdout.replace(" ", "")
+    r = run("--help")
+    assert "--verbose" in r.stdout and "--quiet" in r.stdout
+
+
+def test_json_records_the_environment():
+    data = json.loads(run("link", "--json").stdout)
+    env = data["environment"]
+    assert env["python"].count(".") == 2 and env["packages"]["qiskit"] and env["packages"]["jax"]

@@ -109,8 +109,8 @@ def naive_weights(errors: Sequence[float], alpha: float, rounds: int = 1) -> lis
     Provided to show why it is unsafe (see :func:`check_weights`): honest nodes on noisy links decay
     while liars that report no error keep weight 1.
 
-    >>> [round(x, 3) for x in naive_weights([0.6, 0.0], alpha=1.0)]
-    [0.4, 1.0]
+    >>> tuple(round(x, 3) for x in naive_weights([0.6, 0.0], alpha=1.0))
+    (0.4, 1.0)
     """
     check_range01("alpha", alpha)
     return [(1 - alpha * abs(e)) ** rounds for e in errors]

@@ -291,23 +291,31 @@ def load_policy(path: str | Path, env_params: E.EnvParams) -> tuple[Any, DQNConf
     """Read a saved policy; raise ``QverifyError`` if it was trained for another topology."""
     p = Path(path)
     meta_path = p.with_suffix(p.suffix + ".json")
-    if not p.exists() or not meta_path.exists():
-        raise QverifyError(f"policy file {str(p)!r} (with its .json) does not exist")
-    meta = json.loads(meta_path.read_text())
-    sig = meta["signature"]
+    if not p.is_file():
+        raise QverifyError(f"policy file {str(p)!r} does not exist")
+    if not meta_path.is_file():
+        raise QverifyError(
+            f"{str(p)!r} is not a qverify policy: its metadata file {str(meta_path)!r} is missing "
+            "(policies are written by `qverify train` as NAME.msgpack + NAME.msgpack.json)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+        sig = meta["signature"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        raise QverifyError(f"policy metadata {str(meta_path)!r} is truncated or corrupt") from None
     here = {
         "branch_sizes": list(E.branch_sizes(env_params)),
         "obs_size": E.obs_size(env_params),
         "length_km": np.asarray(env_params.length_km).round(3).tolist(),
     }
     if sig != here:
-        raise QverifyError(
-            f"policy {str(p)!r} was trained for another topology "
-            f"({len(sig['length_km'])} links, branches {sig['branch_sizes']}); this one has "
-            f"{len(here['length_km'])} links, branches {here['branch_sizes']}"
-        )
+        differ = ", ".join(f"{k}: policy {sig.get(k)} vs here {v}" for k, v in here.items() if sig.get(k) != v)
+        raise QverifyError(f"policy {str(p)!r} was trained on another observation/action layout ({differ})")
     config = DQNConfig(**meta["config"])
     net = BranchingQ(E.branch_sizes(env_params), config.hidden)
     template = net.init(jax.random.PRNGKey(0), jnp.zeros((E.obs_size(env_params),)))
-    params = serialization.from_bytes(template, p.read_bytes())
+    try:
+        params = serialization.from_bytes(template, p.read_bytes())
+    except Exception:  # msgpack raises several unrelated types on truncated input
+        raise QverifyError(f"policy file {str(p)!r} is truncated or corrupt") from None
     return params, config, meta

@@ -54,6 +54,8 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0) -> tuple[float, f
 
 def prepare_run_dir(out_dir: Path, run: str, resume: bool) -> Path:
     """Create (or, with ``resume``, reopen) the run folder; errors before any work starts."""
+    if not run or run in (".", "..") or Path(run).name != run or "\\" in run:
+        raise QverifyError(f"run = {run!r} is outside the allowed range: a plain folder name inside {str(out_dir)!r}")
     target = out_dir / run
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -509,8 +511,11 @@ def reproduce(
 
     plot_rates(link, run_dir / "rates.png")
     md = render_markdown(link) + "\n" + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
+    from qverify.provenance import environment
+
     metrics = {
         "qverify_version": __version__,
+        "environment": environment(),
         "command": command,
         "params": {"grid": {k: v for k, v in asdict(config).items() if k != "extra"}, "link": link["params"]},
         "seed": link["seed"],

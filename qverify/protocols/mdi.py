@@ -79,7 +79,8 @@ def mdi_round(
 
     Args:
         alice_basis: ``"Z"``, ``"X"`` or ``"Y"`` (Y serves fidelity estimation only).
-        alice_bit, bob_bit: encoded bits, 0 or 1.
+        alice_bit: Alice's encoded bit, 0 or 1.
+        bob_bit: Bob's encoded bit, 0 or 1.
         relay: one of :data:`RELAYS`.
         inject_prob: for ``relay="inject"``, the probability in [0, 1] that Alice's photon is
             replaced by a maximally mixed state.
