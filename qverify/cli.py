@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from qverify import __version__
@@ -133,8 +133,15 @@ def _progress(unit: str = "", transient: bool = True) -> Progress:
     counter = "{task.completed}/{task.total}" + (f" {unit}" if unit else "")
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(counter), TimeElapsedColumn(),
-        console=err, transient=transient,
+        TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient,
     )  # fmt: skip
+
+
+def _jax_cache() -> None:
+    from qverify.jax_cache import enable_compilation_cache
+
+    folder = enable_compilation_cache()
+    log.info("JAX compilation cache: %s", folder)
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
@@ -511,6 +518,7 @@ def reproduce(
     instance, and the scenario grid: Byzantine fraction 0/10/20/30 %, two behaviour sets, fluctuation
     on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus the ABFT sensitivity analysis.
     """
+    _jax_cache()
     import sys as _sys
 
     from qverify.experiments.grid import GridConfig
@@ -553,7 +561,12 @@ def reproduce(
     if as_json:
         _emit_json({"run": str(target), "claims": metrics["claims"], "qverify_version": __version__})
     else:
-        out.print(f"report written to {target / 'report.md'}")
+        figures = sorted(target.glob("*.png"))
+        out.print(f"run time  {metrics['run_seconds']:.0f} s", highlight=False)
+        out.print(f"report    {target / 'report.html'}", highlight=False)
+        out.print(f"          {target / 'report.md'}", highlight=False)
+        out.print(f"figures   {target}/*.png ({len(figures)} files)", highlight=False)
+        out.print(f"metrics   {target / 'metrics.json'}", highlight=False)
 
 
 @app.command()
@@ -759,6 +772,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Train the branching DQN (prioritised replay, Adam 1e-3, γ 0.99): policy file + learning-curve PNG."""
+    _jax_cache()
     from qverify.dra import dqn
     from qverify.dra import train as T
 
@@ -839,12 +853,15 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Evaluate a trained policy against static, random and greedy baselines (same episodes)."""
+    _jax_cache()
     import jax
 
     from qverify.dra import baselines as B
     from qverify.dra import dqn
     from qverify.dra import train as T
 
+    if episodes < 1:
+        raise ParameterError("episodes", episodes, "[1, inf)")
     env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed)
     params, config, _meta = dqn.load_policy(policy, env_params)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1000), episodes)

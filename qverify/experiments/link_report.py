@@ -44,9 +44,23 @@ class LinkStudyConfig:
     confidence: float = 0.95
 
 
-def run_link_study(config: LinkStudyConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Compute every link-level figure of the report; returns a JSON-serialisable dict."""
-    tick = progress or (lambda _msg: None)
+def link_study_steps(config: LinkStudyConfig) -> int:
+    """Number of progress steps :func:`run_link_study` reports (for a bar with an ETA)."""
+    return 4 + 1 + len(config.e_mis_values) + 4
+
+
+def run_link_study(config: LinkStudyConfig, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Compute every link-level figure of the report; returns a JSON-serialisable dict.
+
+    ``progress(message, done, total)`` is called after each of :func:`link_study_steps` steps.
+    """
+    total = link_study_steps(config)
+    count = iter(range(1, total + 1))
+
+    def tick(msg: str) -> None:
+        if progress is not None:
+            progress(msg, next(count), total)
+
     params = config.params
     d = np.asarray(config.distances_km, dtype=float)
     curves: dict[str, Any] = {}

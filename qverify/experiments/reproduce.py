@@ -9,6 +9,7 @@ aggregation with bootstrap 95 % intervals over seeds → ``report.md``, ``report
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -103,14 +104,20 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
         curve_path = path.with_suffix(".curve.json")
         if not (path.exists() and curve_path.exists()):
             dcfg = dqn.DQNConfig()
-            res = T.train(env_params, dcfg, config.dra_episodes, seeds=1, seed=i)
+            total = len(cells) * config.dra_episodes
+
+            def moved(done: int, i: int = i, total: int = total) -> None:
+                if progress:
+                    progress("training DRA agents", i * config.dra_episodes + done, total)
+
+            res = T.train(env_params, dcfg, config.dra_episodes, seeds=1, seed=i, progress=moved)
             dqn.save_policy(path, T.params_of_seed(res.params, 0), env_params, dcfg,
                             {"cell": key, "qverify_version": __version__})  # fmt: skip
             curve_path.write_text(json.dumps(res.eval_return[0].tolist()))
         agents[key] = str(path)
         curves[key] = json.loads(curve_path.read_text())
         if progress:
-            progress("training DRA agents", i + 1, len(cells))
+            progress("training DRA agents", (i + 1) * config.dra_episodes, len(cells) * config.dra_episodes)
     return {"agents": agents, "curves": curves}
 
 
@@ -125,7 +132,13 @@ def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str
     params = T.small_instance()
     dcfg = dqn.DQNConfig()
     refs = T.reference_returns(params, dqn.eval_keys(dcfg))
-    res = T.train(params, dcfg, config.convergence_episodes, seeds=config.convergence_seeds, seed=1)
+    steps = config.convergence_episodes + 1
+
+    def moved(done: int) -> None:
+        if progress:
+            progress("DQN convergence", done, steps)
+
+    res = T.train(params, dcfg, config.convergence_episodes, seeds=config.convergence_seeds, seed=1, progress=moved)
     target = 0.95 * refs["optimum"]
     eps = [T.episodes_to_reach(c, target) for c in res.eval_return]
     keys = jax.random.split(jax.random.PRNGKey(2024), 16)
@@ -133,7 +146,7 @@ def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str
     var_dqn = B.evaluate(agent, params, keys)["qber_var"]
     var_static = B.evaluate(B.static_policy(params), params, keys)["qber_var"]
     if progress:
-        progress("DQN convergence", 1, 1)
+        progress("DQN convergence", steps, steps)
     return {
         "references": refs,
         "episodes_to_95pct": eps,
@@ -440,6 +453,25 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     return "\n".join(lines)
 
 
+def _environment_markdown(env: dict[str, Any], run_seconds: float, workers: int, executor: str) -> str:
+    """Run time and the versions that produced the numbers (a resumed run counts only its own part)."""
+    import os
+
+    pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v)
+    return "\n".join(
+        [
+            "## Run",
+            "",
+            f"- Run time: **{run_seconds:.0f} s** wall for this invocation ({executor} executor, {workers} worker(s), "
+            f"{os.cpu_count()} CPU(s) visible); a resumed run counts only the part it ran.",
+            f"- qverify {env['qverify_version']} (commit {env['git_commit'] or 'unknown'}), Python {env['python']}, "
+            f"{env['platform']}.",
+            f"- Packages: {pkgs}.",
+            "",
+        ]
+    )
+
+
 def _html(markdown: str) -> str:
     """A small Markdown subset (headings, tables, images, lists, paragraphs) as standalone HTML."""
     import html
@@ -495,8 +527,9 @@ def reproduce(
     """Run everything into ``run_dir`` (prepared by :func:`prepare_run_dir`); returns metrics."""
     if executor == "ray":
         check_ray_address(address)
+    started = time.perf_counter()
     tick = progress or (lambda *_a: None)
-    link = run_link_study(link_config, lambda msg: tick("link study", 0, 0))
+    link = run_link_study(link_config, lambda _msg, done, total: tick("link study", done, total))
     agents = train_agents(config, run_dir, progress)
     conv = convergence_study(config, progress)
     tasks = build_tasks(config, agents["agents"])
@@ -510,12 +543,22 @@ def reproduce(
     from qverify.experiments.link_report import plot_rates
 
     plot_rates(link, run_dir / "rates.png")
-    md = render_markdown(link) + "\n" + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
     from qverify.provenance import environment
 
+    env = environment()
+    run_seconds = time.perf_counter() - started
+    md = (
+        render_markdown(link)
+        + "\n"
+        + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
+        + _environment_markdown(env, run_seconds, workers, executor)
+    )
     metrics = {
         "qverify_version": __version__,
-        "environment": environment(),
+        "environment": env,
+        "run_seconds": run_seconds,
+        "workers": workers,
+        "executor": executor,
         "command": command,
         "params": {"grid": {k: v for k, v in asdict(config).items() if k != "extra"}, "link": link["params"]},
         "seed": link["seed"],

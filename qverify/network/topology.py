@@ -323,13 +323,42 @@ def load(path: str | Path) -> nx.Graph:
     return nx.Graph(g)
 
 
+GENERATED = ("grid:ROWSxCOLS", "rgg:N[:SEED]", "waxman:N[:SEED]")
+"""Generator specs :func:`resolve` accepts besides built-in names and files."""
+
+
+def _generated(spec: str) -> nx.Graph:
+    kind, _, rest = spec.partition(":")
+    try:
+        if kind == "grid":
+            rows, cols = (int(x) for x in rest.lower().split("x"))
+            if rows < 1 or cols < 1 or rows * cols < 2:
+                raise ValueError
+            return grid(rows, cols)
+        parts = [int(x) for x in rest.split(":")]
+        if len(parts) not in (1, 2) or parts[0] < 2:
+            raise ValueError
+        seed = parts[1] if len(parts) == 2 else 0
+        return random_geometric(parts[0], seed=seed) if kind == "rgg" else waxman(parts[0], seed=seed)
+    except ValueError:
+        raise ParameterError(
+            "topology", spec, "grid:ROWSxCOLS (≥ 2 nodes), rgg:N[:SEED] or waxman:N[:SEED], N ≥ 2"
+        ) from None
+
+
 def resolve(topology: str) -> nx.Graph:
-    """A built-in name or a path to a GraphML / JSON file."""
+    """A built-in name, a generator spec (:data:`GENERATED`) or a path to a GraphML / JSON file.
+
+    >>> resolve("grid:3x4").number_of_nodes(), resolve("rgg:30:1").number_of_nodes()
+    (12, 30)
+    """
     if topology in BUILTIN:
         return load_builtin(topology)
+    if topology.split(":")[0] in ("grid", "rgg", "waxman") and ":" in topology:
+        return _generated(topology)
     if topology.endswith((".graphml", ".json")):
         return load(topology)
-    raise ChoiceError("topology", topology, [*sorted(BUILTIN), "<file>.graphml", "<file>.json"])
+    raise ChoiceError("topology", topology, [*sorted(BUILTIN), *GENERATED, "<file>.graphml", "<file>.json"])
 
 
 def describe(g: nx.Graph) -> dict[str, Any]:

@@ -73,3 +73,32 @@ def test_interrupted_run_never_looks_complete(tmp_path, monkeypatch):
         rp.reproduce(GridConfig.quick(), run_dir, small, workers=1)
     names = {p.name for p in run_dir.iterdir()}
     assert "RUNNING" in names and "report.md" not in names and "metrics.json" not in names
+
+
+def _strip_run_specific(metrics: dict) -> dict:
+    """Drop what legitimately differs between two runs: timings, folders, the environment record."""
+    out = {k: v for k, v in metrics.items() if k not in ("run_seconds", "environment", "agents", "command")}
+    out["convergence"] = {k: v for k, v in metrics["convergence"].items() if k != "train_seconds"}
+    return out
+
+
+def test_same_seed_same_numbers(tmp_path):
+    # A tiny grid run twice from scratch in separate folders: every figure of metrics.json must be
+    # equal (as numbers, via ==, never as text), which is what makes two machines comparable.
+    from dataclasses import replace
+
+    import qverify.experiments.reproduce as rp
+
+    grid = replace(
+        GridConfig.quick(), fractions=(0.2,), policies=("baseline", "abft", "dra"), seeds=1, slots=15,
+        dra_episodes=4, alphas=(0.5,), convergence_seeds=1, convergence_episodes=4,
+    )  # fmt: skip
+    small = LinkStudyConfig(distances_km=(0.0, 50.0, 100.0), e_mis_values=(0.01,), shots=200)
+    runs = []
+    for name in ("a", "b"):
+        run_dir = prepare_run_dir(tmp_path, name, resume=False)
+        rp.reproduce(grid, run_dir, small, workers=1)
+        runs.append(_strip_run_specific(json.loads((run_dir / "metrics.json").read_text())))
+    assert runs[0] == runs[1]
+    env = json.loads((tmp_path / "a" / "metrics.json").read_text())["environment"]
+    assert env["packages"]["numpy"] and env["packages"]["qiskit-aer"] and env["platform"]

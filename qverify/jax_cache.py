@@ -1,0 +1,40 @@
+"""A persistent JAX compilation cache, so a second ``train``/``evaluate``/``reproduce`` does not recompile.
+
+The folder is ``$QVERIFY_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/qverify/jax`` (``~/.cache/qverify/jax``).
+The CLI turns it on; library users call :func:`enable_compilation_cache` themselves (the library never
+changes JAX's configuration on import). The environment variable is set too, so worker processes
+started afterwards use the same cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where compiled programs are kept (see the module docstring)."""
+    if os.environ.get("QVERIFY_CACHE_DIR"):
+        return Path(os.environ["QVERIFY_CACHE_DIR"]) / "jax"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qverify" / "jax"
+
+
+def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
+    """Point JAX's persistent compilation cache at ``path`` (default :func:`cache_dir`).
+
+    Returns the folder, or None when it cannot be created (the run then simply compiles).
+    """
+    import jax
+
+    folder = Path(path) if path is not None else cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    # Cache every program that took noticeable time to compile, however small its binary.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
