@@ -453,7 +453,9 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     return "\n".join(lines)
 
 
-def _environment_markdown(env: dict[str, Any], run_seconds: float, workers: int, executor: str) -> str:
+def _environment_markdown(
+    env: dict[str, Any], run_seconds: float, stage_seconds: dict[str, float], workers: int, executor: str
+) -> str:
     """Run time and the versions that produced the numbers (a resumed run counts only its own part)."""
     import os
 
@@ -463,7 +465,9 @@ def _environment_markdown(env: dict[str, Any], run_seconds: float, workers: int,
             "## Run",
             "",
             f"- Run time: **{run_seconds:.0f} s** wall for this invocation ({executor} executor, {workers} worker(s), "
-            f"{os.cpu_count()} CPU(s) visible); a resumed run counts only the part it ran.",
+            f"{os.cpu_count()} CPU(s) visible); a resumed run counts only the part it ran. Stages: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in stage_seconds.items())
+            + ".",
             f"- qverify {env['qverify_version']} (commit {env['git_commit'] or 'unknown'}), Python {env['python']}, "
             f"{env['platform']}.",
             f"- Packages: {pkgs}.",
@@ -529,12 +533,25 @@ def reproduce(
         check_ray_address(address)
     started = time.perf_counter()
     tick = progress or (lambda *_a: None)
+    stage_seconds: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        stage_seconds[stage] = now - mark
+        mark = now
+
     link = run_link_study(link_config, lambda _msg, done, total: tick("link study", done, total))
+    lap("link study")
     agents = train_agents(config, run_dir, progress)
+    lap("DRA agents")
     conv = convergence_study(config, progress)
+    lap("DQN convergence")
     tasks = build_tasks(config, agents["agents"])
     store = ResultStore(run_dir / "results.sqlite")
     run_tasks(tasks, store, executor, workers, address, lambda d, t: tick("scenario grid", d, t))
+    lap("scenario grid")
     wanted = {t.key for t in tasks}
     rows = [r for r in store.rows() if r["key"] in wanted]
     agg = aggregate(config, rows)
@@ -551,12 +568,13 @@ def reproduce(
         render_markdown(link)
         + "\n"
         + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
-        + _environment_markdown(env, run_seconds, workers, executor)
+        + _environment_markdown(env, run_seconds, stage_seconds, workers, executor)
     )
     metrics = {
         "qverify_version": __version__,
         "environment": env,
         "run_seconds": run_seconds,
+        "stage_seconds": stage_seconds,
         "workers": workers,
         "executor": executor,
         "command": command,
