@@ -570,6 +570,18 @@ def reproduce(
 
 
 @app.command()
+def readme(
+    run_dir: Annotated[Path, typer.Argument(help="A finished reproduce run folder (holds metrics.json).")],
+    readme_path: Annotated[Path, typer.Option("--readme", help="The README to update.")] = Path("README.md"),
+) -> None:
+    """Regenerate the README's claim section from a run's metrics.json (figures never pasted by hand)."""
+    from qverify.experiments.readme import update_readme
+
+    changed = update_readme(readme_path, run_dir)
+    out.print(f"{readme_path}: claim section {'updated' if changed else 'already up to date'} from {run_dir}")
+
+
+@app.command()
 def consensus(
     nodes: Annotated[int, typer.Option(help="Number of replicas n (≥ 3f + 1).")] = 10,
     faulty: Annotated[int, typer.Option(help="Byzantine replicas f tolerated (and injected).")] = 3,

@@ -94,3 +94,33 @@ def test_train_then_evaluate_a_policy(tmp_path):
     Path(policy).write_bytes(Path(policy).read_bytes()[:20])
     r = _cli("evaluate", policy, "--topology", "cambridge")
     assert r.returncode == 2 and "truncated or corrupt" in r.stderr
+
+
+def test_readme_section_is_generated_from_metrics(tmp_path):
+    from qverify.errors import QverifyError
+    from qverify.experiments.readme import BEGIN, END, update_readme
+
+    run = tmp_path / "run"
+    run.mkdir()
+    metrics = {
+        "command": "qverify reproduce --run r",
+        "run_seconds": 123.4,
+        "workers": 2,
+        "environment": {"python": "3.11.7", "platform": "Linux"},
+        "link": {"claims": {"qber_below_1pct": {"paper": "QBER < 1 %", "measured_min_qber": 0.0151, "holds": False,
+                                                "why": "e_mis"}}},  # fmt: skip
+        "claims": [{"claim": "availability", "measured": "0.9 [0.8, 1.0]", "holds": "inconclusive", "why": "few seeds"}],
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\nold figures\n{END}\n\ntail\n")
+    assert update_readme(readme, run)
+    text = readme.read_text()
+    assert "old figures" not in text and "**123 s**" in text and "1.51%" in text and text.endswith("tail\n")
+    assert "rows none hold, rows 1 do not, and rows 2 are inconclusive" in text
+    assert not update_readme(readme, run)  # idempotent
+    readme.write_text("no markers")
+    with pytest.raises(QverifyError, match="generated section"):
+        update_readme(readme, run)
+    assert readme.read_text() == "no markers"
+    assert README.count(BEGIN) == 1 and README.count(END) == 1

@@ -116,12 +116,17 @@ class TrainState:
     key: jax.Array
     steps: jax.Array
     updates: jax.Array
+    env_params: E.EnvParams
 
 
 def make_train(
     config: DQNConfig, env_params: E.EnvParams
-) -> tuple[Callable[[jax.Array], TrainState], Callable[[TrainState, int], tuple[TrainState, dict[str, jax.Array]]]]:
-    """``init(key) -> TrainState`` and ``run(state, n_episodes) -> (state, metrics)``.
+) -> tuple[Callable[..., TrainState], Callable[[TrainState, int], tuple[TrainState, dict[str, jax.Array]]]]:
+    """``init(key[, env_params]) -> TrainState`` and ``run(state, n_episodes) -> (state, metrics)``.
+
+    ``env_params`` given here is the template (action branches, observation size, episode length);
+    ``init`` may take another instance of the same shapes, which then travels inside the state, so
+    one compiled program trains agents on many instances at once (``vmap`` over stacked params).
 
     ``metrics`` holds per-episode arrays: ``train_return`` (mean over the parallel environments,
     ε-greedy), ``eval_return`` (greedy policy, fixed evaluation seed), ``loss``.
@@ -138,10 +143,11 @@ def make_train(
     obs_dim = E.obs_size(env_params)
     steps_per_ep = env_params.max_steps
 
-    def init(key: jax.Array) -> TrainState:
+    def init(key: jax.Array, instance: E.EnvParams | None = None) -> TrainState:
+        inst = env_params if instance is None else instance
         k_net, k_env, key = jax.random.split(key, 3)
         params = net.init(k_net, jnp.zeros((obs_dim,)))
-        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_env, config.n_envs), env_params)
+        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_env, config.n_envs), inst)
         return TrainState(
             params=params,
             target=params,
@@ -152,6 +158,7 @@ def make_train(
             key=key,
             steps=jnp.array(0, jnp.int32),
             updates=jnp.array(0, jnp.int32),
+            env_params=inst,
         )
 
     def greedy(params: Any, obs: jax.Array) -> jax.Array:
@@ -182,9 +189,10 @@ def make_train(
         a_rand = jax.random.randint(k_rand, a_greedy.shape, 0, sizes_arr[None, :])
         explore = jax.random.uniform(k_eps, (config.n_envs, 1)) < eps
         act = jnp.where(explore, a_rand, a_greedy)
-        actions = jax.vmap(lambda a: E.action_from_branches(a, env_params))(act)
+        ep = ts.env_params
+        actions = jax.vmap(lambda a: E.action_from_branches(a, ep))(act)
         nobs, nst, rew, done, _info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(k_env, config.n_envs), ts.env_state, actions, env_params
+            jax.random.split(k_env, config.n_envs), ts.env_state, actions, ep
         )
         buf = replay.add_batch(ts.buffer, ts.obs, act, rew, nobs, done)
         learn = (buf.size >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
@@ -214,14 +222,14 @@ def make_train(
         )  # fmt: skip
         return ts, (rew.mean(), loss)
 
-    def evaluate_one(params: Any, key: jax.Array) -> jax.Array:
-        obs, st = E.reset(jax.random.split(key)[0], env_params)
+    def evaluate_one(params: Any, ep: E.EnvParams, key: jax.Array) -> jax.Array:
+        obs, st = E.reset(jax.random.split(key)[0], ep)
 
         def body(carry: tuple[jax.Array, E.EnvState, jax.Array], k: jax.Array) -> tuple[Any, jax.Array]:
             o, s, _ = carry
-            a = E.action_from_branches(greedy(params, o), env_params)
+            a = E.action_from_branches(greedy(params, o), ep)
             # Same key use as qverify.dra.baselines.rollout, so baselines see the same episodes.
-            o2, s2, r, _d, _i = E.step(jax.random.split(k)[1], s, a, env_params)
+            o2, s2, r, _d, _i = E.step(jax.random.split(k)[1], s, a, ep)
             return (o2, s2, r), r
 
         _, rews = jax.lax.scan(
@@ -229,23 +237,24 @@ def make_train(
         )
         return rews.sum()
 
-    def evaluate(params: Any) -> jax.Array:
-        return jax.vmap(lambda k: evaluate_one(params, k))(eval_keys(config)).mean()
+    def evaluate(operand: tuple[Any, E.EnvParams]) -> jax.Array:
+        params, ep = operand
+        return jax.vmap(lambda k: evaluate_one(params, ep, k))(eval_keys(config)).mean()
 
     def episode(
         carry: tuple[TrainState, jax.Array], _: Any
     ) -> tuple[tuple[TrainState, jax.Array], dict[str, jax.Array]]:
         ts, last_eval = carry
         key, k_reset = jax.random.split(ts.key)
-        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, config.n_envs), env_params)
+        obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, config.n_envs), ts.env_params)
         ts = dataclasses.replace(ts, env_state=st, obs=obs, key=key)
         ts, (rews, losses) = jax.lax.scan(env_step, ts, None, length=steps_per_ep)
         n_ep = ts.steps // (config.n_envs * steps_per_ep)
         eval_ret = jax.lax.cond(
             (n_ep - 1) % config.eval_every == 0,
             evaluate,
-            lambda _p: last_eval,
-            ts.params,
+            lambda _op: last_eval,
+            (ts.params, ts.env_params),
         )
         return (ts, eval_ret), {"train_return": rews.sum(), "eval_return": eval_ret, "loss": jnp.nanmean(losses)}
 

@@ -69,7 +69,7 @@ class EnvParams:
     drift_theta: float = struct.field(pytree_node=True, default=0.01)
     drop_keys: bool = struct.field(pytree_node=True, default=True)
     max_steps: int = struct.field(pytree_node=False, default=100)
-    random_byzantine: int = struct.field(pytree_node=False, default=0)
+    random_byzantine: int = struct.field(pytree_node=True, default=0)
 
 
 @struct.dataclass
@@ -186,11 +186,11 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
 
 
 def _draw_byzantine(key: jax.Array, params: EnvParams) -> jax.Array:
+    # Traced (no Python branch on the count), so instances with different Byzantine counts share
+    # one compiled program and can be stacked along a vmapped axis.
     n = params.byzantine.shape[0]
-    if params.random_byzantine <= 0:
-        return params.byzantine
     ranks = jnp.argsort(jax.random.uniform(key, (n,)))
-    return ranks < params.random_byzantine
+    return jnp.where(params.random_byzantine > 0, ranks < params.random_byzantine, params.byzantine)
 
 
 def step(

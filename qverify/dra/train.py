@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
@@ -59,6 +60,52 @@ def train(
     t0 = time.perf_counter()
     init, run = dqn.make_train(config, env_params)
     state = jax.vmap(init)(jax.random.split(jax.random.PRNGKey(seed), seeds))
+    return _run_chunks(run, state, episodes, chunks, progress, t0)
+
+
+def train_instances(
+    instances: list[E.EnvParams],
+    config: dqn.DQNConfig,
+    episodes: int,
+    seeds: list[int],
+    chunks: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train one agent per instance, all in one vmapped program (instances must share shapes).
+
+    Agent ``i`` trains on ``instances[i]`` from ``PRNGKey(seeds[i])`` and is exactly the agent that
+    :func:`train` with ``seeds=1, seed=seeds[i]`` would produce on that instance alone; the results
+    are stacked along the first axis in the order given.
+    """
+    import time
+
+    if episodes < 1:
+        raise ParameterError("episodes", episodes, "[1, inf)")
+    if not instances or len(instances) != len(seeds):
+        raise ParameterError("instances", len(instances), f"one per seed ({len(seeds)}), at least one")
+    for p in instances:
+        E.check_params(p)
+    try:
+        stacked = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *instances)
+    except ValueError:
+        raise ParameterError("instances", len(instances), "instances of one topology (same array shapes)") from None
+    t0 = time.perf_counter()
+    init, run = dqn.make_train(config, instances[0])
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s), 1)[0] for s in seeds])
+    state = jax.vmap(init)(keys, stacked)
+    return _run_chunks(run, state, episodes, chunks, progress, t0)
+
+
+def _run_chunks(
+    run: Callable[[dqn.TrainState, int], tuple[dqn.TrainState, dict[str, jax.Array]]],
+    state: dqn.TrainState,
+    episodes: int,
+    chunks: int,
+    progress: Callable[[int], None] | None,
+    t0: float,
+) -> TrainResult:
+    import time
+
     chunk = max(1, -(-episodes // max(chunks, 1)))
     run_v = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
     parts: list[dict[str, np.ndarray]] = []

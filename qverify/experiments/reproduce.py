@@ -96,28 +96,35 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
                     cells.append((f, b, fl))
     agents, curves = {}, {}
     (run_dir / "agents").mkdir(exist_ok=True)
+    dcfg = dqn.DQNConfig()
+    todo = []  # (cell index, key, path, env params) of the agents not yet on disk
     for i, (f, b, fl) in enumerate(cells):
         key = agent_key(config.topology, f, b, fl)
         path = run_dir / "agents" / f"{key}.msgpack"
-        task = Task(config.topology, f, b, fl, "dra", 0, config.slots, config.demands, config.demand_bits)
-        env_params = E.from_network(g, sim_config(task), seed=0, max_steps=50, random_byzantine=True)
-        curve_path = path.with_suffix(".curve.json")
-        if not (path.exists() and curve_path.exists()):
-            dcfg = dqn.DQNConfig()
-            total = len(cells) * config.dra_episodes
+        if not (path.exists() and path.with_suffix(".curve.json").exists()):
+            task = Task(config.topology, f, b, fl, "dra", 0, config.slots, config.demands, config.demand_bits)
+            env_params = E.from_network(g, sim_config(task), seed=0, max_steps=50, random_byzantine=True)
+            todo.append((i, key, path, env_params))
+    if todo:
+        # Every cell of one topology has the same shapes: one compiled program trains them all.
+        def moved(done: int) -> None:
+            if progress:
+                progress("training DRA agents", done, config.dra_episodes)
 
-            def moved(done: int, i: int = i, total: int = total) -> None:
-                if progress:
-                    progress("training DRA agents", i * config.dra_episodes + done, total)
-
-            res = T.train(env_params, dcfg, config.dra_episodes, seeds=1, seed=i, progress=moved)
-            dqn.save_policy(path, T.params_of_seed(res.params, 0), env_params, dcfg,
+        res = T.train_instances(
+            [t[3] for t in todo], dcfg, config.dra_episodes, seeds=[t[0] for t in todo], progress=moved
+        )
+        for j, (_i, key, path, env_params) in enumerate(todo):
+            dqn.save_policy(path, T.params_of_seed(res.params, j), env_params, dcfg,
                             {"cell": key, "qverify_version": __version__})  # fmt: skip
-            curve_path.write_text(json.dumps(res.eval_return[0].tolist()))
+            path.with_suffix(".curve.json").write_text(json.dumps(res.eval_return[j].tolist()))
+    for f, b, fl in cells:
+        key = agent_key(config.topology, f, b, fl)
+        path = run_dir / "agents" / f"{key}.msgpack"
         agents[key] = str(path)
-        curves[key] = json.loads(curve_path.read_text())
-        if progress:
-            progress("training DRA agents", (i + 1) * config.dra_episodes, len(cells) * config.dra_episodes)
+        curves[key] = json.loads(path.with_suffix(".curve.json").read_text())
+    if progress:
+        progress("training DRA agents", config.dra_episodes, config.dra_episodes)
     return {"agents": agents, "curves": curves}
 
 

@@ -71,3 +71,20 @@ def test_save_load_and_topology_mismatch(tmp_path):
     other = E.from_network(load_builtin("secoqc"), SimConfig(), seed=0)
     with pytest.raises(QverifyError, match="another topology"):
         dqn.load_policy(path, other)
+
+
+def test_instances_trained_together_equal_agents_trained_alone():
+    # One vmapped program over instances with different Byzantine counts (a traced count) must give,
+    # bit for bit, the agents that separate runs give: batching is a speed-up, not a new algorithm.
+    from qverify.dra import env as E
+
+    g = load_builtin("cambridge")
+    base = T.small_instance(g)
+    one_byz = base.replace(random_byzantine=1)
+    config = dqn.DQNConfig()
+    together = T.train_instances([base, one_byz], config, 2, seeds=[3, 4], chunks=1)
+    alone = T.train(one_byz, config, 2, seeds=1, seed=4, chunks=1)
+    np.testing.assert_array_equal(alone.eval_return[0], together.eval_return[1])
+    assert E.EnvParams is type(base)
+    with pytest.raises(QverifyError, match="one per seed"):
+        T.train_instances([base], config, 2, seeds=[0, 1])
