@@ -164,6 +164,7 @@ def _link_params(
     relay_fraction: float | None,
     sift_factor: float | None,
     double_click: str | None,
+    dead_time_slots: int | None = None,
 ) -> Any:
     from qverify.physics import PRESETS
 
@@ -182,6 +183,7 @@ def _link_params(
             "relay_fraction": relay_fraction,
             "sift_factor": sift_factor,
             "double_click": double_click,
+            "dead_time_slots": dead_time_slots,
         }.items()
         if v is not None
     }
@@ -223,7 +225,13 @@ def link(
         float | None, typer.Option(parser=finite_float, help="MDI relay position, [0, 1].")
     ] = None,
     sift_factor: Annotated[float | None, typer.Option(parser=finite_float, help="Sifting factor, (0, 1].")] = None,
-    double_click: Annotated[DoubleClick | None, typer.Option(help="BB84 double clicks.")] = None,
+    double_click: Annotated[
+        DoubleClick | None,
+        typer.Option(help="BB84 double clicks: squash (a random bit; what the proofs assume) or discard."),
+    ] = None,
+    dead_time_slots: Annotated[
+        int | None, typer.Option(help="BB84 detector dead time, slots blind after each click (integer 0–200).")
+    ] = None,
     sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -233,7 +241,7 @@ def link(
 
     params = _link_params(
         preset, loss_db_per_km, e_mis, eta_det, p_dark, f_ec, mu, nu, clock_hz, relay_fraction,
-        sift_factor, double_click,
+        sift_factor, double_click, dead_time_slots,
     )  # fmt: skip
     if protocol not in PROTOCOLS:
         raise ChoiceError("protocol", protocol, PROTOCOLS)
@@ -290,6 +298,7 @@ def link(
         "qber": float(r.qber),
         "mu_opt": float(r.mu),
         "gain": float(r.gain),
+        "sift_factor_used": params.source.sift_for(protocol),
         "max_distance_km": max_distance_km(params, protocol, decoys),
     }
     if as_json:
@@ -303,6 +312,13 @@ def link(
     table.add_row("QBER (signal)", f"{res['qber']:.4%}")
     table.add_row("μ (optimal)" if params.source.mu is None else "μ", f"{res['mu_opt']:.4f}")
     table.add_row("maximum distance (km)", f"{res['max_distance_km']:.1f}")
+    sift = res["sift_factor_used"]
+    kind = {0.5: "standard BB84", 1.0: "efficient, key basis w.p. → 1"}.get(sift, "user-set")
+    table.add_row("sifting factor", f"{sift:g} ({kind})")
+    if protocol == "bb84":
+        table.add_row(
+            "double clicks / dead time", f"{params.detector.double_click} / {params.detector.dead_time_slots} slots"
+        )
     out.print(table)
 
 

@@ -51,7 +51,8 @@ class EnvParams:
     p_dark: float = struct.field(pytree_node=True, default=3e-6)
     e_mis: float = struct.field(pytree_node=True, default=0.015)
     f_ec: float = struct.field(pytree_node=True, default=1.16)
-    sift_factor: float = struct.field(pytree_node=True, default=1.0)
+    sift_mdi: float = struct.field(pytree_node=True, default=1.0)
+    sift_bb84: float = struct.field(pytree_node=True, default=0.5)
     clock_hz: float = struct.field(pytree_node=True, default=1e9)
     inject_error: float = struct.field(pytree_node=True, default=0.15)
     demand_bits: float = struct.field(pytree_node=True, default=2000.0)
@@ -124,7 +125,7 @@ def link_physics(
     """Key rate (bit/s) and QBER per link: :func:`qverify.physics.rates.fibre_link_rates`."""
     rate, qber, _gain = fibre_link_rates(
         params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
-        params.e_mis, params.f_ec, params.sift_factor, params.clock_hz, excess_db, eta_scale, clock_scale, extra_error,
+        params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale, clock_scale, extra_error,
     )  # fmt: skip
     return rate, qber
 
@@ -337,7 +338,8 @@ def from_network(g: Any, config: Any, seed: int = 0, mu_levels: tuple[float, ...
         p_dark=lp.detector.p_dark,
         e_mis=lp.channel.e_mis,
         f_ec=lp.ec.f_ec,
-        sift_factor=lp.source.sift_factor,
+        sift_mdi=lp.source.sift_for("mdi"),
+        sift_bb84=lp.source.sift_for("bb84"),
         clock_hz=lp.source.clock_hz,
         inject_error=injected_error(adv.inject_prob) if adv.does("inject") else 0.0,
         demand_bits=config.demand_bits,

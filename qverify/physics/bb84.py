@@ -79,6 +79,20 @@ def _rate(q1: Any, e_1: Any, g: Gains, f_ec: Any, sift_factor: Any, xp: Any, cli
     return sift_factor * (xp.maximum(rate, 0.0) if clip else rate)
 
 
+def key_rate_from_yields(
+    mu: Any, y_1: Any, e1y1: Any, g: Gains, f_ec: Any, sift_factor: Any = 0.5, clip: bool = True
+) -> Any:
+    """GLLP rate from a single-photon yield and error yield computed elsewhere (infinite decoys).
+
+    ``R = q{μ e^{−μ} Y1 [1 − h(e1)] − f Q_μ h(E_μ)}``; used with the exact per-slot figures of
+    :mod:`qverify.physics.detector`, so that gain, QBER and yields share one detector convention.
+    """
+    xp, _ = namespace(mu, y_1, e1y1)
+    ok = y_1 > 0
+    e_1 = xp.where(ok, e1y1 / xp.where(ok, y_1, 1.0), 0.5)
+    return _rate(mu * xp.exp(-mu) * y_1, e_1, g, f_ec, sift_factor, xp, clip)
+
+
 def key_rate_infinite(
     mu: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, sift_factor: Any = 0.5, clip: bool = True
 ) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from qverify.errors import ChoiceError
+from qverify.errors import ChoiceError, ParameterError
 from qverify.physics._validate import check_range
 
 DoubleClick = Literal["squash", "discard"]
@@ -51,18 +51,22 @@ class Detector:
         p_dark: dark-count probability per detector per pulse, in [0, 1).
         double_click: what a double click becomes: ``"squash"`` (a random bit, as GLLP and
             Ma–Razavi assume) or ``"discard"`` (as event simulators do).
-        dead_time_slots: detector dead time in pulse slots (0 for the closed forms), in [0, 1e6].
+        dead_time_slots: slots each detector stays blind after a click (an integer in [0, 200]; 0 for
+            the closed forms). Solved exactly per detector (:mod:`qverify.physics.detector`).
     """
 
     eta_det: float = 0.145
     p_dark: float = 3e-6
     double_click: DoubleClick = "squash"
-    dead_time_slots: float = 0.0
+    dead_time_slots: int = 0
 
     def __post_init__(self) -> None:
         check_range("eta_det", self.eta_det, 0.0, 1.0, low_open=True)
         check_range("p_dark", self.p_dark, 0.0, 1.0, high_open=True)
-        check_range("dead_time_slots", self.dead_time_slots, 0.0, 1e6)
+        d = self.dead_time_slots
+        if isinstance(d, bool) or not isinstance(d, int | float) or d != int(d) or not 0 <= d <= 200:
+            raise ParameterError("dead_time_slots", d, "an integer in [0, 200]")
+        object.__setattr__(self, "dead_time_slots", int(d))
         if self.double_click not in ("squash", "discard"):
             raise ChoiceError("double_click", self.double_click, ("squash", "discard"))
 
@@ -89,14 +93,27 @@ class Source:
         clock_hz: pulse repetition rate in Hz, in (0, 1e11].
         mu: signal mean photon number; ``None`` means optimised per distance. In (0, 10].
         nu: weak-decoy mean photon number for the vacuum + weak method, in (0, mu).
-        sift_factor: fraction of detected pulses that enter the key after basis sifting, in (0, 1]
-            (1/2 for standard BB84; close to 1 for efficient, biased-basis variants).
+        sift_factor: fraction of detected pulses that enter the key after basis sifting, in (0, 1].
+            ``None`` (the default) takes each protocol's standard figure (:meth:`sift_for`): 1/2 for
+            BB84 (Bennett–Brassard: bases chosen with equal probability) and 1 for MDI-QKD, whose
+            Lo–Curty–Qi rate formula assumes the key basis is chosen with probability → 1. Set 1 for
+            efficient (biased-basis) BB84; every output names the factor used.
     """
 
     clock_hz: float = 1e9
     mu: float | None = None
     nu: float = 0.01
-    sift_factor: float = 0.5
+    sift_factor: float | None = None
+
+    def sift_for(self, protocol: str) -> float:
+        """The sifting factor a rate of ``protocol`` uses (see ``sift_factor``).
+
+        >>> Source().sift_for("bb84"), Source().sift_for("mdi"), Source(sift_factor=1.0).sift_for("bb84")
+        (0.5, 1.0, 1.0)
+        """
+        if self.sift_factor is not None:
+            return float(self.sift_factor)
+        return 1.0 if protocol == "mdi" else 0.5
 
     def __post_init__(self) -> None:
         check_range("clock_hz", self.clock_hz, 0.0, 1e11, low_open=True)
@@ -105,7 +122,8 @@ class Source:
             check_range("nu", self.nu, 0.0, self.mu, low_open=True, high_open=True)
         else:
             check_range("nu", self.nu, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("sift_factor", self.sift_factor, 0.0, 1.0, low_open=True)
+        if self.sift_factor is not None:
+            check_range("sift_factor", self.sift_factor, 0.0, 1.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,7 @@ LCQ_2012 = LinkParams(
     channel=Channel(loss_db_per_km=0.2, e_mis=0.015),
     detector=Detector(eta_det=0.145, p_dark=3e-6),
     ec=ErrorCorrection(f_ec=1.16),
-    source=Source(sift_factor=1.0),
+    source=Source(),
 )
 """Lo–Curty–Qi PRL 108, 130503 (2012) simulation parameters (p_dark per detector per pulse)."""
 
@@ -172,7 +190,7 @@ GYS_2004 = LinkParams(
     channel=Channel(loss_db_per_km=0.21, e_mis=0.033),
     detector=Detector(eta_det=0.045, p_dark=1.7e-6 / 2),
     ec=ErrorCorrection(f_ec=1.22),
-    source=Source(sift_factor=0.5),
+    source=Source(),
 )
 """GYS experiment parameters as used by Ma et al. PRA 72, 012326 (2005), Table I."""
 

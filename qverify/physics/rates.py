@@ -18,8 +18,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from qverify.errors import ChoiceError
-from qverify.physics import bb84, mdi
+from qverify.errors import ChoiceError, ParameterError
+from qverify.physics import bb84, detector, mdi
 from qverify.physics._validate import check_range
 from qverify.physics._xp import namespace
 from qverify.physics.params import LinkParams
@@ -87,9 +87,18 @@ def rate_function(
     p_dark = params.detector.p_dark
     e_mis = params.channel.e_mis
     f_ec = params.ec.f_ec
-    sift = params.source.sift_factor
+    sift = params.source.sift_for(protocol)
     nu = params.source.nu
     dead = params.detector.dead_time_slots
+
+    convention = params.detector.double_click
+    exact_slots = protocol == "bb84" and (dead > 0 or convention == "discard")
+    if protocol == "mdi" and dead > 0:
+        raise ParameterError(
+            "dead_time_slots", dead, "0 for MDI-QKD (per-detector dead time is modelled for BB84 only so far)"
+        )
+    if exact_slots and decoys != "infinite":
+        raise ParameterError("decoys", decoys, "'infinite' with dead time or discarded double clicks")
 
     def fn(mu: Any, clip: bool = True) -> tuple[Any, Gains_]:
         if protocol == "mdi":
@@ -98,18 +107,17 @@ def rate_function(
                 r = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
             else:
                 r = mdi.key_rate_vacuum_weak(mu, nu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
+        elif exact_slots:
+            # Every figure under the stated convention and dead time (qverify.physics.detector).
+            sf = detector.slot_figures(mu, eta_a, p_dark, e_mis, int(dead), convention, sift)
+            g = Gains_(xp.asarray(sf.gain), xp.asarray(sf.error_gain))
+            r = bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g, f_ec, sift, clip)
         else:
-            if params.detector.double_click == "discard":
-                g = bb84.gains_per_slot(mu, eta_a, p_dark, e_mis, "discard")
-            else:
-                g = bb84.gains(mu, eta_a, p_dark, e_mis)
+            g = bb84.gains(mu, eta_a, p_dark, e_mis)
             if decoys == "infinite":
                 r = bb84.key_rate_infinite(mu, eta_a, p_dark, e_mis, f_ec, sift, clip)
             else:
                 r = bb84.key_rate_vacuum_weak(mu, nu, eta_a, p_dark, e_mis, f_ec, sift, clip)
-        if dead:
-            # Non-paralysable dead time of `dead` slots after each detection.
-            r = r / (1 + g.gain * dead)
         return r, g
 
     return fn
@@ -220,7 +228,8 @@ def fibre_link_rates(
     p_dark: Any,
     e_mis: Any,
     f_ec: Any,
-    sift_factor: Any,
+    sift_mdi: Any,
+    sift_bb84: Any,
     clock_hz: Any,
     excess_loss_db: Any = 0.0,
     eta_scale: Any = 1.0,
@@ -234,7 +243,8 @@ def fibre_link_rates(
     an MDI link in proportion to ``relay_fraction``; ``eta_scale`` and ``clock_scale`` are drift
     factors of the detector efficiency and the source rate; ``extra_error`` is a bit flip added by a
     misbehaving party, composed with the misalignment as ``e = e_mis + x − 2 e_mis x``. Infinite
-    decoys.
+    decoys. ``sift_mdi`` and ``sift_bb84`` are the sifting factors of each protocol
+    (:meth:`qverify.physics.params.Source.sift_for`).
     """
     xp, _ = namespace(length_km, mu, excess_loss_db)
     e = e_mis + extra_error - 2 * e_mis * extra_error
@@ -243,9 +253,9 @@ def fibre_link_rates(
     eta_a = eta_d * 10.0 ** (-loss_db * relay_fraction / 10)
     eta_b = eta_d * 10.0 ** (-loss_db * (1 - relay_fraction) / 10)
     eta = eta_d * 10.0 ** (-loss_db / 10)
-    r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_factor)
+    r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi)
     g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e)
-    r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_factor)
+    r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_bb84)
     g_bb = bb84.gains(mu, eta, p_dark, e)
     rate = xp.where(use_mdi, r_mdi, r_bb)
     gain = xp.where(use_mdi, g_mdi.gain, g_bb.gain)

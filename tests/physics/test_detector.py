@@ -1,0 +1,100 @@
+"""Exact per-slot detector model: closed-form limits, a brute-force twin, and the rates built on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qverify.errors import ParameterError
+from qverify.physics import LCQ_2012, bb84, link_rate
+from qverify.physics import detector as D
+
+
+@pytest.mark.parametrize("convention", ["squash", "discard"])
+@given(mu=st.floats(0.01, 2.0), eta=st.floats(1e-5, 1.0), p_dark=st.floats(0.0, 1e-3), e=st.floats(0.0, 0.2))
+@settings(max_examples=30, deadline=None)
+def test_no_dead_time_equals_the_per_slot_closed_form(convention, mu, eta, p_dark, e):
+    # DESIGN.md "The physics": p_r = 1 − e^{−μη(1−e)}(1−p_d), p_w = 1 − e^{−μηe}(1−p_d); discard gives
+    # gain p_r(1−p_w) + p_w(1−p_r), squash adds p_r p_w (error ½).
+    f = D.slot_figures(mu, eta, p_dark, e, 0, convention)
+    g = bb84.gains_per_slot(mu, eta, p_dark, e, convention)
+    assert f.gain == pytest.approx(float(g.gain), rel=1e-12, abs=1e-300)
+    assert f.error_gain == pytest.approx(float(g.error_gain), rel=1e-12, abs=1e-300)
+    assert f.live_fraction == 1.0
+
+
+def test_single_photon_yields_match_gllp_without_dead_time():
+    # Ma et al. PRA 72, 012326 (2005) Eq. (7) with Y0 = 2 p_d: the exact per-slot Y0 = 1 − (1 − p_d)²
+    # differs by (1 − η) p_d², so the yields agree to within p_d² absolute.
+    eta, p_dark, e = np.array([1e-4, 1e-2, 0.3]), 1e-6, 0.015
+    f = D.slot_figures(0.5, eta, p_dark, e)
+    np.testing.assert_allclose(f.y1, bb84.y1(eta, p_dark), rtol=0, atol=p_dark**2)
+    np.testing.assert_allclose(f.e1y1 / f.y1, bb84.e1(eta, p_dark, e), rtol=1e-4)
+    np.testing.assert_allclose(f.y0, p_dark * (2 - p_dark), rtol=1e-9)
+
+
+@pytest.mark.parametrize(("dead", "convention"), [(3, "squash"), (3, "discard"), (7, "squash")])
+def test_dead_time_chain_matches_brute_force_slots(dead, convention):
+    # Bright enough that detectors are often dead (μη = 0.3): dead time changes gain and QBER by tens
+    # of percent here, far more than the 4σ statistical band of 60 000 simulated slots.
+    mu, eta, p_dark, e = 0.5, 0.6, 2e-3, 0.03
+    f = D.slot_figures(mu, eta, p_dark, e, dead, convention)
+    matched, bits, wrong = D.simulate_slots(mu, eta, p_dark, e, dead, convention, 60_000, np.random.default_rng(7))
+    gain, qber = bits / matched, wrong / bits
+    assert abs(gain - f.gain) < 4 * np.sqrt(f.gain * (1 - f.gain) / matched)
+    q = f.error_gain / f.gain
+    assert abs(qber - q) < 4 * np.sqrt(q * (1 - q) / bits)
+    no_dead = D.slot_figures(mu, eta, p_dark, e, 0, convention)
+    assert f.gain < 0.8 * no_dead.gain and f.live_fraction < 0.8
+
+
+def test_dead_time_raises_qber_and_lowers_the_rate():
+    # A dead right detector lets the wrong one click alone: the QBER rises with dead time.
+    base = LCQ_2012.replace(double_click="discard")
+    r0 = link_rate(np.array([1.0, 10.0]), base, "bb84")
+    r3 = link_rate(np.array([1.0, 10.0]), base.replace(dead_time_slots=3), "bb84")
+    assert np.all(r3.qber > r0.qber) and np.all(r3.key_rate < r0.key_rate)
+
+
+def test_key_rate_pays_for_the_convention_it_reports():
+    # The rate under "discard" is built from the discard QBER, not from the squash one.
+    p = LCQ_2012.replace(double_click="discard", mu=0.5)
+    r = link_rate(np.array(5.0), p, "bb84")
+    eta = 0.145 * 10 ** (-0.2 * 5 / 10)
+    f = D.slot_figures(0.5, eta, 3e-6, 0.015, 0, "discard")
+    assert float(r.qber) == pytest.approx(f.error_gain / f.gain, rel=1e-12)
+    g = bb84.Gains(np.asarray(f.gain), np.asarray(f.error_gain))
+    expect = bb84.key_rate_from_yields(0.5, f.y1, f.e1y1, g, 1.16, 0.5)
+    assert float(r.key_rate) == pytest.approx(float(expect), rel=1e-12)
+
+
+def test_standard_bb84_sifts_half_and_efficient_is_named():
+    r_std = link_rate(np.array(20.0), LCQ_2012, "bb84")
+    r_eff = link_rate(np.array(20.0), LCQ_2012.replace(sift_factor=1.0), "bb84")
+    assert float(r_std.key_rate) == pytest.approx(0.5 * float(r_eff.key_rate), rel=1e-6)
+    assert LCQ_2012.source.sift_for("mdi") == 1.0 and LCQ_2012.source.sift_for("bb84") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"dead_time_slots": -1}, "dead_time_slots"),
+        ({"dead_time_slots": 2.5}, "dead_time_slots"),
+        ({"dead_time_slots": 201}, "dead_time_slots"),
+        ({"double_click": "keep"}, "double_click"),
+        ({"p_match": 0.0}, "p_match"),
+    ],
+)
+def test_bad_detector_input_names_the_field(kwargs, field):
+    args = {"mu": 0.5, "eta": 0.1, "p_dark": 1e-6, "e_mis": 0.01, **kwargs}
+    with pytest.raises(Exception, match=field):
+        D.slot_figures(**args)
+
+
+def test_mdi_dead_time_is_refused_not_ignored():
+    with pytest.raises(ParameterError, match="dead_time_slots"):
+        link_rate(np.array(10.0), LCQ_2012.replace(dead_time_slots=2), "mdi")
+    with pytest.raises(ParameterError, match="dead_time_slots"):
+        LCQ_2012.replace(dead_time_slots=1.5)
