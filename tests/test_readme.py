@@ -107,9 +107,14 @@ def test_readme_section_is_generated_from_metrics(tmp_path):
         "run_seconds": 123.4,
         "workers": 2,
         "environment": {"python": "3.11.7", "platform": "Linux"},
-        "link": {"claims": {"qber_below_1pct": {"paper": "QBER < 1 %", "measured_min_qber": 0.0151, "holds": False,
-                                                "why": "e_mis"}}},  # fmt: skip
-        "claims": [{"claim": "availability", "measured": "0.9 [0.8, 1.0]", "holds": "inconclusive", "why": "few seeds"}],
+        "link": {
+            "claims": {
+                "qber_below_1pct": {"paper": "QBER < 1 %", "measured_min_qber": 0.0151, "holds": False, "why": "e_mis"}
+            }
+        },
+        "claims": [
+            {"claim": "availability", "measured": "0.9 [0.8, 1.0]", "holds": "inconclusive", "why": "few seeds"}
+        ],
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
     readme = tmp_path / "README.md"
