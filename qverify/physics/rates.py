@@ -138,7 +138,16 @@ def optimise_mu(
     steps = xp.linspace(0.0, 1.0, grid).reshape((grid,) + (1,) * shape_like.ndim)
     logs = lo0 + (hi0 - lo0) * steps + 0.0 * shape_like
     rates = fn(xp.exp(logs), clip=False)[0]
-    best = xp.argmax(rates, axis=0)
+    # The unclipped rate can have two maxima in μ: a spurious one at μ → 0 (dark counts alone,
+    # always negative) and the physical interior one. Near the cutoff the interior window of
+    # positive rate can fall between grid points while the μ → 0 end still scores higher on the
+    # grid, so refine around the best *interior* local maximum of the grid when there is one.
+    inner = xp.concatenate(
+        [xp.zeros_like(rates[:1], dtype=bool), (rates[1:-1] >= rates[:-2]) & (rates[1:-1] >= rates[2:]),
+         xp.zeros_like(rates[:1], dtype=bool)]
+    )  # fmt: skip
+    has_inner = xp.any(inner, axis=0)
+    best = xp.where(has_inner, xp.argmax(xp.where(inner, rates, -xp.inf), axis=0), xp.argmax(rates, axis=0))
     lo = xp.take_along_axis(logs, xp.clip(best - 1, 0, grid - 1)[None], axis=0)[0]
     hi = xp.take_along_axis(logs, xp.clip(best + 1, 0, grid - 1)[None], axis=0)[0]
     g = (np.sqrt(5.0) - 1) / 2

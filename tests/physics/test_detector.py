@@ -98,3 +98,38 @@ def test_mdi_dead_time_is_refused_not_ignored():
         link_rate(np.array(10.0), LCQ_2012.replace(dead_time_slots=2), "mdi")
     with pytest.raises(ParameterError, match="dead_time_slots"):
         LCQ_2012.replace(dead_time_slots=1.5)
+
+
+def _reference_max_distance(params, protocol, decoys, lo=0.0, hi=2000.0):
+    """Bisection on the best rate over 20 000 log-spaced μ (the slow, obviously-correct search)."""
+    from qverify.physics.rates import MU_MAX, MU_MIN, rate_function
+
+    mu_lo = params.source.nu * 1.0001 if decoys == "vacuum+weak" else MU_MIN
+    mus = np.exp(np.linspace(np.log(mu_lo), np.log(MU_MAX), 20_000))
+
+    def positive(d):
+        return bool(np.max(rate_function(np.array(d), params, protocol, decoys)(mus)[0]) > 0)
+
+    if not positive(lo):
+        return 0.0
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if positive(mid) else (lo, mid)
+    return lo
+
+
+@given(
+    e_mis=st.floats(0.0, 0.06),
+    log_p_dark=st.floats(-8, -4),
+    eta_det=st.floats(0.05, 0.9),
+    protocol=st.sampled_from(["mdi", "bb84"]),
+    decoys=st.sampled_from(["infinite", "vacuum+weak"]),
+)
+@settings(max_examples=12, deadline=None)
+def test_optimised_reach_matches_a_fine_reference_search(e_mis, log_p_dark, eta_det, protocol, decoys):
+    # Issue: a coarse μ grid used to return μ = 1e-4 and rate 0 near the cutoff, where the unclipped
+    # MDI rate has a spurious maximum at μ → 0; the reach must agree with a 20 000-point search.
+    from qverify.physics import max_distance_km
+
+    p = LCQ_2012.replace(e_mis=e_mis, p_dark=10**log_p_dark, eta_det=eta_det)
+    assert abs(max_distance_km(p, protocol, decoys) - _reference_max_distance(p, protocol, decoys)) < 0.01
