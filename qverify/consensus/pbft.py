@@ -8,9 +8,19 @@ pre-prepare / prepare / commit, checkpoints, and view change with NewView verifi
 until the new epoch's first stable checkpoint (joint quorums). View changes require a quorum under
 every vector in the schedule, which all correct replicas evaluate identically.
 
-Signatures are modelled by the simulator itself: it records every (sender, kind, view, seq, value)
-actually sent, and a prepared certificate carried in a ViewChange is accepted only if those
-messages exist (Byzantine replicas cannot forge votes of others).
+Signatures are modelled by the simulator itself: a message whose ``sender`` is not the replica
+that sent it is dropped (an invalid signature), and the simulator records every
+(sender, kind, view, seq, value) and every ViewChange actually sent, so a prepared certificate or
+a ViewChange carried inside a NewView is accepted only if its signer really sent it (Byzantine
+replicas cannot forge messages of others, nor replay them under another view or sender).
+
+View change follows Castro–Liskov (OSDI 1999, §4.4): a replica adopts at most one NewView per
+view; every ViewChange inside it must be for that view, listed under its own signer and really
+sent; the new leader's pre-prepares must equal the ones every replica recomputes from that set;
+and a NewView that would re-prepare an executed sequence number with another value is refused.
+Execution is exactly-once (PBFT §4.1, client timestamps): a request that a replica has already
+executed is executed again as a no-op, so a leader that assigns one request two sequence numbers
+cannot make it take effect twice.
 
 Byzantine replicas follow a :class:`Behaviour`; :func:`agreement_violations` is the checker.
 """
@@ -132,6 +142,7 @@ class Replica:
     timer_active: bool = False
     proposed: set[tuple[int, str]] = field(default_factory=set)
     new_view_sent: set[int] = field(default_factory=set)
+    new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
     future: list[Msg] = field(default_factory=list)
 
@@ -220,6 +231,7 @@ class Simulation:
         self.counter = itertools.count()
         self.now = 0.0
         self.sent: set[tuple[int, str, int, int, str]] = set()
+        self.view_changes_sent: set[tuple[int, int, Any]] = set()  # (signer, view, certificates)
         self.delivered = 0
         self.decide_time: dict[str, float] = {}
         self.timers: list[tuple[float, int, int, int]] = []
@@ -234,10 +246,14 @@ class Simulation:
         return b if b is not None and self.now >= b.active_from else None
 
     def send(self, src: int, dst: int, msg: Msg) -> None:
+        if msg.sender != src:
+            return  # a signature of another replica cannot be produced: receivers reject it
         b = self._deviating(src)
         if b is not None and b.silent:
             return
         self.sent.add((src, msg.kind, msg.view, msg.seq, msg.value))
+        if msg.kind == "view-change":
+            self.view_changes_sent.add((src, msg.view, msg.payload))
         copies = b.duplicate if b is not None else 1
         for _ in range(copies):
             if self.net.drop_prob and self.rng.random() < self.net.drop_prob:
@@ -344,8 +360,12 @@ class Simulation:
 
     def _execute(self, r: Replica) -> None:
         nxt = len(r.executed) + 1
+        done = set(r.executed.values())
         while nxt in r.committed:
             value = r.committed[nxt]
+            if value in done:
+                value = NULL  # exactly-once: a request executed before is a no-op now
+            done.add(value)
             r.executed[nxt] = value
             r.pending.pop(value, None)
             r.failed_views = 0
@@ -435,12 +455,31 @@ class Simulation:
                 self.sent.add((r.idx, "pre-prepare", m.view, seq, value))
             self.broadcast(r.idx, Msg("new-view", r.idx, m.view, payload=(vcs, proposals)))
 
+    def _valid_view_change_set(self, view: int, vcs: Any) -> bool:
+        """Every ViewChange is for ``view``, listed under its signer, and was really sent by it."""
+        if not isinstance(vcs, dict):
+            return False
+        for signer, vc in vcs.items():
+            if not isinstance(vc, Msg) or vc.kind != "view-change" or vc.view != view or vc.sender != signer:
+                return False
+            if (signer, view, vc.payload) not in self.view_changes_sent:
+                return False
+        return self.s.is_view_quorum(set(vcs))
+
     def on_new_view(self, r: Replica, m: Msg) -> None:
-        if m.sender != self.leader(m.view) or m.view < r.view:
+        if m.sender != self.leader(m.view) or m.view < r.view or m.view in r.new_view_accepted:
+            return  # at most one NewView per view: a second one (equivocation) is ignored
+        if m.view == r.view and not r.in_view_change and m.view > 0:
+            return  # already running this view under an accepted NewView
+        try:
+            vcs, proposals = m.payload
+        except (TypeError, ValueError):
             return
-        vcs, proposals = m.payload
-        if not self.s.is_view_quorum(set(vcs)) or proposals != self._proposals(vcs):
-            return  # a NewView whose proposals do not follow from its ViewChange set is ignored
+        if not self._valid_view_change_set(m.view, vcs) or proposals != self._proposals(vcs):
+            return  # a NewView whose proposals do not follow from a genuine ViewChange set is ignored
+        if any(r.committed.get(seq, value) != value for seq, value in proposals):
+            return  # would re-prepare a committed sequence number with another value: refuse
+        r.new_view_accepted.add(m.view)
         r.view = m.view
         r.in_view_change = False
         for seq, value in proposals:

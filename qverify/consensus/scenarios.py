@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from qverify.consensus.checker import check, history_of
 from qverify.consensus.pbft import (
     Behaviour,
     NetConfig,
     Partition,
     Schedule,
-    agreement_violations,
     simulate,
 )
 from qverify.consensus.voting import FidelityWeightedVoting
@@ -55,8 +55,10 @@ class ScenarioResult:
     """Figures of one scenario run.
 
     Attributes:
-        violations: sequence numbers at which correct replicas executed different values.
+        violations: safety violations found by the independent checker
+            (:mod:`qverify.consensus.checker`): agreement + exactly-once + validity + log gaps.
         decided: requests executed by at least one correct replica.
+        executed_by_all: requests executed by *every* correct replica (what a client can rely on).
         requests: requests issued.
         rounds_to_decision: mean (decision time − request time) in mean message delays.
         latency_ratio: that mean divided by the fault-free run's mean (same n, f, seed).
@@ -78,6 +80,7 @@ class ScenarioResult:
     byzantine: tuple[int, ...]
     weights: tuple[tuple[int, ...], ...]
     messages: int
+    executed_by_all: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +208,7 @@ def run_scenario(
     res = simulate(schedule, requests, byzantine, net, seed, until)
     base_sched, base_req, _b, base_net = _build("fault_free", n, f, seed, rounds, weighting)
     base = simulate(base_sched, base_req, {}, base_net, seed, until)
+    verdict = check(history_of(res.executed, res.byzantine, [v for _t, v in requests]))
     mean = _mean_latency(res.decide_time, requests)
     base_mean = _mean_latency(base.decide_time, base_req)
     return ScenarioResult(
@@ -213,7 +217,7 @@ def run_scenario(
         f=f,
         seed=seed,
         weighting=weighting,
-        violations=agreement_violations(res),
+        violations=verdict.agreement + verdict.exactly_once + verdict.validity + verdict.prefix,
         decided=len(res.decide_time),
         requests=len(requests),
         rounds_to_decision=mean / MEAN_DELAY,
@@ -221,4 +225,5 @@ def run_scenario(
         byzantine=tuple(sorted(byzantine)),
         weights=tuple(v.weights for v in schedule.vectors),
         messages=res.messages,
+        executed_by_all=verdict.executed_by_all,
     )

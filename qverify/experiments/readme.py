@@ -45,12 +45,9 @@ def claims_section(metrics: dict[str, Any], run_dir: str) -> str:
     verdicts: dict[str, list[str]] = {"yes": [], "no": [], "inconclusive": []}
     for i, r in enumerate(rows, 1):
         verdicts.setdefault(r["holds"], []).append(str(i))
-    lines += [
-        "",
-        f"In short: of {len(rows)} claims, rows {', '.join(verdicts['yes']) or 'none'} hold, "
-        f"rows {', '.join(verdicts['no']) or 'none'} do not, and rows {', '.join(verdicts['inconclusive']) or 'none'} "
-        "are inconclusive at this run's size; the *why* column says what decides each.",
-    ]
+    words = {"yes": "hold", "no": "do not hold", "inconclusive": "are inconclusive at this run's size"}
+    parts = [f"{'row' if len(v) == 1 else 'rows'} {', '.join(v)} {words[k]}" for k, v in verdicts.items() if v]
+    lines += ["", f"In short, of {len(rows)} claims: {'; '.join(parts)}. The *why* column says what decides each."]
     return "\n".join(lines)
 
 
