@@ -563,7 +563,9 @@ def reproduce(
     if quick:
         link_cfg = replace(link_cfg, distances_km=tuple(float(d) for d in range(0, 301, 20)), shots=2000)
     name = run or time.strftime("%Y%m%d-%H%M%S")
-    target = prepare_run_dir(out_dir, name, resume)
+    from qverify.experiments.reproduce import run_settings
+
+    target = prepare_run_dir(out_dir, name, resume, run_settings(config, link_cfg))
     command = "qverify " + " ".join(_sys.argv[1:])
     with _progress(transient=as_json) as bar:
         ids: dict[str, Any] = {}
@@ -573,7 +575,15 @@ def reproduce(
                 ids[stage] = bar.add_task(stage, total=max(total, 1))
             bar.update(ids[stage], completed=done if total else 1, total=max(total, 1))
 
-        metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick)
+        try:
+            metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick)
+        except (KeyboardInterrupt, SystemExit):
+            err.print(
+                f"interrupted: finished work is kept in {target}; continue with "
+                f"`qverify reproduce --run {name} --resume` and the same options",
+                highlight=False, markup=False,
+            )  # fmt: skip
+            raise
     if as_json:
         _emit_json({"run": str(target), "claims": metrics["claims"], "qverify_version": __version__})
     else:
@@ -975,8 +985,16 @@ def _usage_message(exc: Exception) -> str:
     return str(exc.format_message()) if hasattr(exc, "format_message") else message
 
 
+def _terminate(signum: int, _frame: Any) -> None:
+    # SIGTERM unwinds like Ctrl-C: finally blocks stop worker processes and keep what has finished.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console entry point: bad input prints one line and exits with status 2."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(standalone_mode=False)
     except QverifyError as exc:

@@ -53,8 +53,29 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0) -> tuple[float, f
     return est, float(np.nanpercentile(r, 2.5)), float(np.nanpercentile(r, 97.5))
 
 
-def prepare_run_dir(out_dir: Path, run: str, resume: bool) -> Path:
-    """Create (or, with ``resume``, reopen) the run folder; errors before any work starts."""
+def run_settings(config: GridConfig, link_config: LinkStudyConfig) -> dict[str, Any]:
+    """Everything that decides a run's numbers, as recorded in ``grid.json`` and checked on resume."""
+    from qverify.dra.dqn import DQNConfig
+
+    link = {k: v for k, v in asdict(link_config).items() if k != "params"}
+    return json.loads(
+        json.dumps(
+            {
+                "grid": {k: v for k, v in asdict(config).items() if k != "extra"},
+                "link": {**link, "params": link_config.params.to_dict()},
+                "dqn": asdict(DQNConfig()),
+            },
+            default=str,
+        )
+    )
+
+
+def prepare_run_dir(out_dir: Path, run: str, resume: bool, settings: dict[str, Any] | None = None) -> Path:
+    """Create (or, with ``resume``, reopen) the run folder; errors before any work starts.
+
+    ``settings`` (see :func:`run_settings`) is written to ``grid.json`` in a new folder; resuming
+    with different settings is refused, naming the first fields that differ, and changes nothing.
+    """
     if not run or run in (".", "..") or Path(run).name != run or "\\" in run:
         raise QverifyError(f"run = {run!r} is outside the allowed range: a plain folder name inside {str(out_dir)!r}")
     target = out_dir / run
@@ -70,11 +91,32 @@ def prepare_run_dir(out_dir: Path, run: str, resume: bool) -> Path:
         raise QverifyError(f"output folder {str(out_dir)!r} is not writable: {exc.strerror}") from None
     if target.exists() and not resume:
         raise QverifyError(f"run folder {str(target)!r} exists already; use --resume or another --run name")
-    if resume and not (target / "results.sqlite").exists():
-        raise QverifyError(f"nothing to resume in {str(target)!r} (no results.sqlite)")
+    recorded = target / "grid.json"
+    if resume and not (recorded.exists() or (target / "results.sqlite").exists()):
+        raise QverifyError(f"nothing to resume in {str(target)!r} (no grid.json, no results.sqlite)")
+    if resume and settings is not None and recorded.exists():
+        before = json.loads(recorded.read_text())
+        if before != settings:
+            diffs = _differences(before, settings)
+            raise QverifyError(
+                f"--resume: run folder {str(target)!r} was started with other settings ({'; '.join(diffs[:3])}); "
+                "resume it with the same options or start another --run"
+            )
     target.mkdir(parents=True, exist_ok=True)
+    if settings is not None and not recorded.exists():
+        recorded.write_text(json.dumps(settings, indent=1))
     (target / "RUNNING").write_text("this run has not finished; its report is incomplete\n")
     return target
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Human-readable differences between two JSON values (``field: old → new``)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _differences(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+        return out
+    return [] if a == b else [f"{path}: {a!r} → {b!r}"]
 
 
 def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -> dict[str, Any]:
@@ -97,10 +139,15 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
     agents, curves = {}, {}
     (run_dir / "agents").mkdir(exist_ok=True)
     dcfg = dqn.DQNConfig()
+    # Agent files carry a digest of every training setting, so no run reuses an agent trained otherwise.
+    import hashlib
+
+    training = json.dumps([asdict(dcfg), config.dra_episodes, config.slots, config.demands, config.demand_bits])
+    digest = hashlib.sha256(training.encode()).hexdigest()[:10]
     todo = []  # (cell index, key, path, env params) of the agents not yet on disk
     for i, (f, b, fl) in enumerate(cells):
         key = agent_key(config.topology, f, b, fl)
-        path = run_dir / "agents" / f"{key}.msgpack"
+        path = run_dir / "agents" / f"{key}-{digest}.msgpack"
         if not (path.exists() and path.with_suffix(".curve.json").exists()):
             task = Task(config.topology, f, b, fl, "dra", 0, config.slots, config.demands, config.demand_bits)
             env_params = E.from_network(g, sim_config(task), seed=0, max_steps=50, random_byzantine=True)
@@ -120,7 +167,7 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
             path.with_suffix(".curve.json").write_text(json.dumps(res.eval_return[j].tolist()))
     for f, b, fl in cells:
         key = agent_key(config.topology, f, b, fl)
-        path = run_dir / "agents" / f"{key}.msgpack"
+        path = run_dir / "agents" / f"{key}-{digest}.msgpack"
         agents[key] = str(path)
         curves[key] = json.loads(path.with_suffix(".curve.json").read_text())
     if progress:

@@ -10,7 +10,6 @@ import json
 import multiprocessing
 import sqlite3
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +111,35 @@ def run_tasks(
                 progress(finished, total)
         return len(todo)
     ctx = multiprocessing.get_context("spawn")  # JAX and forked children do not mix
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures: dict[Future[dict[str, Any]], Task] = {pool.submit(run_task, t): t for t in todo}
-        while futures:
-            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in done:
-                task = futures.pop(fut)
-                store.put(task.key, fut.result())
-                finished += 1
-                if progress is not None:
-                    progress(finished, total)
+    pool = ctx.Pool(workers, initializer=_die_with_parent)
+    try:
+        for key, row in pool.imap_unordered(_keyed_task, todo):
+            store.put(key, row)
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+        pool.close()
+    finally:
+        # On an interrupt (Ctrl-C, SIGTERM turned into SystemExit by the CLI) the workers are killed
+        # at once; every task already stored stays stored, so --resume repeats nothing.
+        pool.terminate()
+        pool.join()
     return len(todo)
+
+
+def _keyed_task(task: Task) -> tuple[str, dict[str, Any]]:
+    return task.key, run_task(task)
+
+
+def _die_with_parent() -> None:
+    """Worker initialiser: on Linux, ask the kernel to SIGTERM this worker when its parent dies
+    (even by SIGKILL), so no worker outlives an interrupted run."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        except OSError:
+            pass

@@ -102,3 +102,68 @@ def test_same_seed_same_numbers(tmp_path):
     assert runs[0] == runs[1]
     env = json.loads((tmp_path / "a" / "metrics.json").read_text())["environment"]
     assert env["packages"]["numpy"] and env["packages"]["qiskit-aer"] and env["platform"]
+
+
+def test_resume_with_another_grid_is_refused_and_changes_nothing(tmp_path):
+    from dataclasses import replace
+
+    from qverify.experiments.reproduce import run_settings
+
+    link = LinkStudyConfig()
+    quick = run_settings(GridConfig.quick(), link)
+    run_dir = prepare_run_dir(tmp_path, "r", resume=False, settings=quick)
+    (run_dir / "RUNNING").unlink()
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    other = run_settings(replace(GridConfig.quick(), seeds=3), link)
+    with pytest.raises(QverifyError, match=r"other settings \(grid\.seeds: 2 → 3\)"):
+        prepare_run_dir(tmp_path, "r", resume=True, settings=other)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert prepare_run_dir(tmp_path, "r", resume=True, settings=quick) == run_dir
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc; Linux)."""
+    from pathlib import Path
+
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    out, frontier = set(), {pid}
+    while frontier:
+        frontier = {c for c, p in parent.items() if p in frontier} - out
+        out |= frontier
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_leaves_no_worker_behind(tmp_path):
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from qverify.cli import main; main()", "reproduce", "--quick",
+         "--out", str(tmp_path), "--run", "killed"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen: set[int] = set()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = _descendants(proc.pid)
+        seen |= kids
+        if len(kids) >= 3 and (tmp_path / "killed" / "results.sqlite").exists():  # pool workers + tracker
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before its worker pool started"
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "--resume" in stderr
+    time.sleep(1.0)
+    alive = {p for p in seen if os.path.exists(f"/proc/{p}") and "zombie" not in open(f"/proc/{p}/status").read()}
+    assert not alive, f"workers outlived the run: {alive}"
+    assert (tmp_path / "killed" / "RUNNING").exists()
