@@ -116,6 +116,8 @@ class FidelityWeightedVoting:
         alpha: the paper's damping α in [0, 1).
         floor: lowest log-score (< 0); weights never reach 0.
         hysteresis: log-score margin a node must gain over a heavier one before they swap.
+        decay: per-epoch forgetting λ of old scores in [0, 1) (see :func:`update_scores`), so a node
+            demoted by a transient fade recovers: its gap halves every ≈ 6.6 clean epochs at 0.1.
         abort_qber: QBER normalising the losses (11 %).
         keys: per-node signing keys (bytes); derived from the node name if omitted.
     """
@@ -126,6 +128,7 @@ class FidelityWeightedVoting:
     alpha: float = 0.5
     floor: float = -5.0
     hysteresis: float = 0.05
+    decay: float = 0.1
     abort_qber: float = ABORT_QBER
     keys: Mapping[str, bytes] | None = None
     _epoch: int = field(default=0, init=False)
@@ -151,6 +154,8 @@ class FidelityWeightedVoting:
             raise ParameterError("alpha", self.alpha, "[0, 1)")
         if self.floor >= 0:
             raise ParameterError("floor", self.floor, "(-inf, 0)")
+        if not 0 <= self.decay < 1:
+            raise ParameterError("decay", self.decay, "[0, 1)")
         self._index = {name: i for i, name in enumerate(self.nodes)}
         self._keys = {
             name: (self.keys or {}).get(name, hashlib.sha256(b"qverify-node:" + name.encode()).digest())
@@ -207,7 +212,7 @@ class FidelityWeightedVoting:
         n = len(self.nodes)
         errors = link_errors(self._reports)
         losses = node_losses(errors, n, self.f, self.abort_qber)
-        self._scores = update_scores(self._scores, losses, self.alpha, self.floor)
+        self._scores = update_scores(self._scores, losses, self.alpha, self.floor, self.decay)
         self._reports = {}
         old = self._vectors[self._epoch]
         try:

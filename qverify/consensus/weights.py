@@ -2,10 +2,11 @@
 
 1. :func:`link_errors` — a link's error is the *worse* of its two endpoints' reports, so a liar
    cannot clean its own links.
-2. :func:`node_losses` — a node's loss is the median of its link errors after dropping its f worst
-   links (robust to ≤ f slanderers), normalised by the abort QBER (11 %) and capped at 1.
-3. :func:`update_scores` — the paper's multiplicative rule in log form,
-   ``s_i += ln(1 − α ℓ_i)``, re-centred so the best node has score 0, floored.
+2. :func:`node_losses` — a node's loss is the upper median of its link errors after dropping its
+   f worst *and* f best links (robust to ≤ f slanderers and to ≤ f colluders vouching for each
+   other), normalised by the abort QBER (11 %) and capped at 1.
+3. :func:`update_scores` — the paper's multiplicative rule in log form with a decay towards 0,
+   ``s_i ← (1 − λ) s_i + ln(1 − α ℓ_i)``, re-centred so the best node has score 0, floored.
 4. :func:`project_wheat` / :func:`project_box` — scores → positive integer weights.
 5. :func:`check_weights` — the invariant ``W ≥ 3·T_f + 1`` in integers; returns the quorums.
 
@@ -140,11 +141,14 @@ def link_errors(reports: Mapping[tuple[int, int], Mapping[int, float]]) -> dict[
 
 
 def node_losses(errors: Mapping[tuple[int, int], float], n: int, f: int, abort_qber: float = ABORT_QBER) -> np.ndarray:
-    """Loss in [0, 1] per node: trimmed median of its link errors over ``abort_qber``.
+    """Loss in [0, 1] per node: trimmed upper median of its link errors over ``abort_qber``.
 
-    The f largest errors of each node are dropped before the median when the node has more than
-    f links, so up to f slandering neighbours cannot move it (with ≤ f links, the smallest error
-    is used). A node with no reported link gets the worst loss 1: silence is never rewarded.
+    With more than 2f links, the f largest and the f smallest errors are dropped: up to f
+    slandering neighbours cannot raise an honest node's loss, and up to f colluders reporting a
+    perfect shared link cannot lower a Byzantine node's loss. With 2f links or fewer nothing can be
+    trimmed safely; the *upper* median is used, so a colluding partner never buys a better score
+    than the node's honest links give (the best link used to be kept here, which let a colluding
+    pair reach the top weights). A node with no reported link gets the worst loss 1.
     """
     per_node: list[list[float]] = [[] for _ in range(n)]
     for (i, j), e in errors.items():
@@ -154,20 +158,27 @@ def node_losses(errors: Mapping[tuple[int, int], float], n: int, f: int, abort_q
     for k, errs in enumerate(per_node):
         if not errs:
             continue
-        kept = sorted(errs)[: len(errs) - f] if len(errs) > f else sorted(errs)[:1]
-        out[k] = min(1.0, float(np.median(kept)) / abort_qber)
+        ordered = sorted(errs)
+        kept = ordered[f : len(ordered) - f] if len(ordered) > 2 * f else ordered
+        out[k] = min(1.0, kept[len(kept) // 2] / abort_qber)
     return out
 
 
-def update_scores(scores: np.ndarray, losses: np.ndarray, alpha: float, floor: float = -5.0) -> np.ndarray:
-    """Log-form multiplicative update ``s += ln(1 − α ℓ)``, re-centred to max 0, floored.
+def update_scores(
+    scores: np.ndarray, losses: np.ndarray, alpha: float, floor: float = -5.0, decay: float = 0.0
+) -> np.ndarray:
+    """Log-form multiplicative update ``s ← (1 − λ) s + ln(1 − α ℓ)``, re-centred to max 0, floored.
 
     ``α`` in [0, 1) keeps the logarithm finite; ``floor`` < 0 bounds how far a node can sink, so
-    scores (and weights) never reach 0.
+    scores (and weights) never reach 0. ``decay`` λ in [0, 1) forgets old epochs: after a transient
+    fade, an honest node's score gap to the others shrinks by ``(1 − λ)`` per clean epoch (half-life
+    ``ln 2 / −ln(1 − λ)`` epochs, ≈ 6.6 at λ = 0.1); with λ = 0 the paper's rule never forgets.
     """
     if not 0 <= alpha < 1:
         raise ParameterError("alpha", alpha, "[0, 1)")
-    s = np.asarray(scores, dtype=float) + np.log1p(-alpha * np.clip(losses, 0.0, 1.0))
+    if not 0 <= decay < 1:
+        raise ParameterError("decay", decay, "[0, 1)")
+    s = (1 - decay) * np.asarray(scores, dtype=float) + np.log1p(-alpha * np.clip(losses, 0.0, 1.0))
     s = s - s.max()
     return np.maximum(s, floor)
 

@@ -134,3 +134,55 @@ def test_scores_recentred_floored_finite(losses, alpha):
 def test_bad_alpha():
     with pytest.raises(ParameterError, match="alpha"):
         update_scores(np.zeros(3), np.zeros(3), 1.0)
+
+
+def _ring(n: int) -> list[tuple[int, int]]:
+    return [(i, (i + 1) % n) if i < (i + 1) % n else ((i + 1) % n, i) for i in range(n)]
+
+
+@pytest.mark.parametrize("f", [1, 2])
+def test_colluding_pair_gains_nothing_on_a_ring(f):
+    # Issue: two adjacent Byzantine nodes both report QBER 0 on their shared link and on every link;
+    # with ≤ f links a node used to keep its best link, so the pair reached the top weights.
+    n, q = 7, 0.02
+    byz = {5, 6}
+    reports = {}
+    for i, j in _ring(n):
+        reports[(i, j)] = {i: 0.0 if i in byz else q, j: 0.0 if j in byz else q}
+    loss = node_losses(link_errors(reports), n, f)
+    honest = [k for k in range(n) if k not in byz]
+    assert min(loss[b] for b in byz) >= max(loss[h] for h in honest) - 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 2), st.integers(0, 10_000), st.floats(0.005, 0.08))
+def test_liars_never_beat_honest_nodes_with_enough_honest_witnesses(f, seed, q):
+    # Random meshes: f Byzantine nodes report 0 on every link, honest nodes report the true q. A
+    # Byzantine node with more than 2f links loses its (≤ f − 1) colluder links to the trimming.
+    rng = np.random.default_rng(seed)
+    n = 3 * f + 1 + int(rng.integers(0, 5))
+    edges = {(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.6}
+    byz = set(rng.choice(n, size=f, replace=False).tolist())
+    reports = {(i, j): {i: 0.0 if i in byz else q, j: 0.0 if j in byz else q} for i, j in edges}
+    loss = node_losses(link_errors(reports), n, f)
+    degree = {k: sum(k in e for e in edges) for k in range(n)}
+    for b in byz:
+        if degree[b] > 2 * f:
+            assert loss[b] == pytest.approx(q / 0.11)
+
+
+def test_demoted_honest_node_recovers_after_clean_epochs():
+    # Issue: after a transient fade the weight ratio stayed at 0.59 for 110 clean epochs. With decay
+    # λ the score gap shrinks by (1 − λ) per clean epoch.
+    lam, s = 0.1, np.zeros(4)
+    for _ in range(3):  # a fade: node 0 at the abort QBER for three epochs
+        s = update_scores(s, np.array([1.0, 0.1, 0.1, 0.1]), 0.5, decay=lam)
+    gap0 = s[1] - s[0]
+    assert gap0 > 1.0
+    clean = 0
+    while s[1] - s[0] > 0.01:
+        s = update_scores(s, np.full(4, 0.1), 0.5, decay=lam)
+        clean += 1
+    assert abs(clean - np.log(0.01 / gap0) / np.log(1 - lam)) <= 1  # geometric: ln(gap/gap0) / ln(1 − λ)
+    frozen = update_scores(np.array([-2.0, 0, 0, 0]), np.full(4, 0.1), 0.5, decay=0.0)
+    assert frozen[1] - frozen[0] == pytest.approx(2.0)  # the paper's rule alone never forgets

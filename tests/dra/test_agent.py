@@ -69,8 +69,11 @@ def test_save_load_and_topology_mismatch(tmp_path):
     x = jnp.ones(E.obs_size(p))
     np.testing.assert_allclose(net.apply(loaded, x), net.apply(params, x))
     other = E.from_network(load_builtin("secoqc"), SimConfig(), seed=0)
-    with pytest.raises(QverifyError, match="another topology"):
+    with pytest.raises(QverifyError, match=r"another observation/action layout \(branch_sizes: policy"):
         dqn.load_policy(path, other)
+    (tmp_path / "pol.msgpack.json").write_text("{")
+    with pytest.raises(QverifyError, match="truncated or corrupt"):
+        dqn.load_policy(path, p)
 
 
 def test_instances_trained_together_equal_agents_trained_alone():
