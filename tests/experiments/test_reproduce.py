@@ -77,7 +77,8 @@ def test_interrupted_run_never_looks_complete(tmp_path, monkeypatch):
 
 def _strip_run_specific(metrics: dict) -> dict:
     """Drop what legitimately differs between two runs: timings, folders, the environment record."""
-    out = {k: v for k, v in metrics.items() if k not in ("run_seconds", "environment", "agents", "command")}
+    skip = ("run_seconds", "stage_seconds", "environment", "agents", "command")
+    out = {k: v for k, v in metrics.items() if k not in skip}
     out["convergence"] = {k: v for k, v in metrics["convergence"].items() if k != "train_seconds"}
     return out
 
