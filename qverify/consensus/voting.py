@@ -15,15 +15,16 @@
 >>> cert.value, cert.weight, cert.kind
 ('route-A', 5, 'quorum')
 
-Votes are signed (HMAC-SHA256 with the node's key, standing in for digital signatures); forged,
-duplicate, stale-epoch and non-member votes are rejected with the reason; two conflicting votes of
-one node are kept as proof of misbehaviour, the only ground on which a node is removed.
+Votes carry Ed25519 signatures (RFC 8032, through the ``cryptography`` package). Each node's key
+pair is generated afresh for every voting instance unless the caller supplies private keys
+(``keys``) or only public keys (``public_keys``: verify-only, votes signed elsewhere); no key is
+derivable from a node's name. Forged, duplicate, stale-epoch and non-member votes are rejected
+with the reason; two conflicting votes of one node are kept as proof of misbehaviour, the only
+ground on which a node is removed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,7 +120,10 @@ class FidelityWeightedVoting:
         decay: per-epoch forgetting λ of old scores in [0, 1) (see :func:`update_scores`), so a node
             demoted by a transient fade recovers: its gap halves every ≈ 6.6 clean epochs at 0.1.
         abort_qber: QBER normalising the losses (11 %).
-        keys: per-node signing keys (bytes); derived from the node name if omitted.
+        keys: per-node Ed25519 private keys (``cryptography``'s ``Ed25519PrivateKey``); fresh random
+            keys per instance if omitted.
+        public_keys: per-node Ed25519 public keys (``Ed25519PublicKey`` or 32 raw bytes) for a
+            verify-only instance; :meth:`sign` then needs the node's private key elsewhere.
     """
 
     nodes: Sequence[str]
@@ -130,7 +134,8 @@ class FidelityWeightedVoting:
     hysteresis: float = 0.05
     decay: float = 0.1
     abort_qber: float = ABORT_QBER
-    keys: Mapping[str, bytes] | None = None
+    keys: Mapping[str, Any] | None = None
+    public_keys: Mapping[str, Any] | None = None
     _epoch: int = field(default=0, init=False)
     _vectors: dict[int, WeightVector] = field(default_factory=dict, init=False)
     _scores: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
@@ -157,10 +162,7 @@ class FidelityWeightedVoting:
         if not 0 <= self.decay < 1:
             raise ParameterError("decay", self.decay, "[0, 1)")
         self._index = {name: i for i, name in enumerate(self.nodes)}
-        self._keys = {
-            name: (self.keys or {}).get(name, hashlib.sha256(b"qverify-node:" + name.encode()).digest())
-            for name in self.nodes
-        }
+        self._signers, self._verifiers = _key_pairs(self.nodes, self.keys, self.public_keys)
         self._scores = np.zeros(n)
         # Epoch 0: equal weights (plain PBFT: W = n, Q = n − f).
         self._vectors[0] = WeightVector(0, (1,) * n, self.f)
@@ -265,9 +267,11 @@ class FidelityWeightedVoting:
         """A vote signed with ``node``'s key (what a node's own signing code would produce)."""
         self._node(node)
         e = self._epoch if epoch is None else epoch
+        signer = self._signers.get(node)
+        if signer is None:
+            raise ParameterError("keys", node, "a private key for this node (this instance only verifies)")
         unsigned = Vote(node, e, instance, value, b"")
-        sig = hmac.new(self._keys[node], unsigned.payload(), hashlib.sha256).digest()
-        return Vote(node, e, instance, value, sig)
+        return Vote(node, e, instance, value, signer.sign(unsigned.payload()))
 
     def cast(self, vote: Vote) -> Certificate | None:
         """Count ``vote``; return the best certificate of its instance, or ``None`` if none yet.
@@ -279,9 +283,12 @@ class FidelityWeightedVoting:
         self._node(vote.node)
         if vote.node in self._excluded:
             raise VoteRejected("excluded", f"{vote.node!r} was excluded on proof of misbehaviour")
-        expected = hmac.new(self._keys[vote.node], vote.payload(), hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, vote.signature):
-            raise VoteRejected("forged", f"signature of {vote.node!r} does not verify")
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            self._verifiers[vote.node].verify(vote.signature, vote.payload())
+        except (InvalidSignature, TypeError, ValueError):
+            raise VoteRejected("forged", f"signature of {vote.node!r} does not verify") from None
         if vote.epoch < self._epoch:
             raise VoteRejected("stale-epoch", f"vote for epoch {vote.epoch}; current epoch is {self._epoch}")
         if vote.epoch > self._epoch:
@@ -341,3 +348,30 @@ class FidelityWeightedVoting:
         self.alerts.append(f"{node!r} excluded: voted {proof[0][0].value!r} and {proof[0][1].value!r}")
         self._scores[self._index[node]] = self.floor
         return self.end_epoch()
+
+
+def _key_pairs(
+    nodes: Sequence[str], keys: Mapping[str, Any] | None, public_keys: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Signers and verifiers per node: given private keys, given public keys, or fresh key pairs."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    if keys is not None and public_keys is not None:
+        raise ParameterError("keys", "both keys and public_keys", "one of them (or neither)")
+    signers: dict[str, Any] = {}
+    verifiers: dict[str, Any] = {}
+    for name in nodes:
+        if public_keys is not None:
+            pk = public_keys.get(name)
+            if isinstance(pk, bytes | bytearray) and len(pk) == 32:
+                pk = Ed25519PublicKey.from_public_bytes(bytes(pk))
+            if not isinstance(pk, Ed25519PublicKey):
+                raise ParameterError(f"public_keys[{name!r}]", type(pk).__name__, "an Ed25519 public key or 32 bytes")
+            verifiers[name] = pk
+            continue
+        sk = Ed25519PrivateKey.generate() if keys is None else keys.get(name)
+        if not isinstance(sk, Ed25519PrivateKey):
+            raise ParameterError(f"keys[{name!r}]", type(sk).__name__, "an Ed25519PrivateKey (cryptography)")
+        signers[name] = sk
+        verifiers[name] = sk.public_key()
+    return signers, verifiers

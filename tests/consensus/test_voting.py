@@ -109,3 +109,23 @@ def test_removal_only_on_proof():
     with pytest.raises(VoteRejected, match="excluded"):
         v.cast(v.sign("n3", 2, "A"))
     assert v.weights().weights[3] == min(v.weights().weights)
+
+
+def test_votes_carry_ed25519_signatures_no_key_from_a_name():
+    # Issue: the default key of a node was derived from its name, so anyone could forge its votes.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    nodes = ["a", "b", "c", "d"]
+    v1, v2 = FidelityWeightedVoting(nodes, f=1), FidelityWeightedVoting(nodes, f=1)
+    vote = v1.sign("a", instance=1, value="x")
+    assert len(vote.signature) == 64
+    with pytest.raises(VoteRejected, match="forged"):
+        v2.cast(vote)  # another instance has other keys: nothing is derived from "a"
+    keys = {n: Ed25519PrivateKey.generate() for n in nodes}
+    signer = FidelityWeightedVoting(nodes, f=1, keys=keys)
+    verifier = FidelityWeightedVoting(nodes, f=1, public_keys={n: k.public_key() for n, k in keys.items()})
+    assert verifier.cast(signer.sign("b", instance=2, value="y")) is None  # verifies; one vote, no certificate yet
+    with pytest.raises(ParameterError, match="private key"):
+        verifier.sign("b", instance=2, value="y")
+    with pytest.raises(ParameterError, match=r"keys\['a'\]"):
+        FidelityWeightedVoting(nodes, f=1, keys={n: b"secret" for n in nodes})
