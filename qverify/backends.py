@@ -19,6 +19,44 @@ from qiskit import QuantumCircuit
 from qverify.errors import BackendError, ChoiceError, CircuitError
 
 MAX_EXACT_QUBITS = 12
+
+CLIFFORD_GATES = frozenset({"h", "s", "sdg", "x", "y", "z", "cx", "cy", "cz", "swap", "id", "sx", "sxdg", "measure",
+                            "barrier"})  # fmt: skip
+"""Gates Aer's stabilizer method simulates without a state vector."""
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine in bytes (8 GiB if it cannot be read)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 8 * 2**30
+
+
+def check_sampled_size(circuits: Sequence[QuantumCircuit], memory: int | None = None) -> None:
+    """Refuse, before any allocation, circuits whose sampled run cannot fit in half of ``memory``.
+
+    Two things must fit: the outcome table (``2**num_clbits`` counts per circuit) and, unless
+    every gate is Clifford (Aer's stabilizer method), a state vector of ``16·2**num_qubits`` bytes.
+    """
+    budget = (memory_bytes() if memory is None else memory) // 2
+    for qc in circuits:
+        table = len(circuits) * 8 * 2**qc.num_clbits
+        clifford = all(inst.operation.name in CLIFFORD_GATES for inst in qc.data)
+        state = 0 if clifford else 16 * 2**qc.num_qubits
+        if table + state > budget:
+            max_bits = max(0, int(np.log2(max(budget // (8 * len(circuits)), 1))))
+            max_qubits = int(np.log2(max(budget // 16, 1)))
+            raise BackendError(
+                f"circuit {qc.name!r} has {qc.num_qubits} qubits and {qc.num_clbits} measured bits; sampled mode "
+                f"here holds at most {max_bits} measured bits per circuit"
+                + ("" if clifford else f" and {max_qubits} qubits for non-Clifford circuits")
+                + f" (half of this machine's {memory_bytes() / 2**30:.0f} GiB)"
+            )
+
+
 """Largest circuit (qubits) given an exact density-matrix distribution."""
 
 Method = Literal["auto", "exact", "sampled"]
@@ -173,6 +211,7 @@ def sample_counts(
         probs = exact_distributions(circuits, noise_model, device)
         counts = np.stack([rng.multinomial(int(shots), p) for p in probs]) if len(probs) else probs
         return Counts(counts.astype(np.int64), int(shots), "exact", probs)
+    check_sampled_size(circuits)
     seed = int(rng.integers(0, 2**31 - 1))
     sim = _simulator("automatic", noise_model, device, seed)
     result = _run(sim, _native(circuits, sim), shots=int(shots))

@@ -81,6 +81,11 @@ class VerifyProtocol(StrEnum):
     QDS = "qds"
 
 
+class NoiseModelName(StrEnum):
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
 class Executor(StrEnum):
     LOCAL = "local"
     RAY = "ray"
@@ -373,8 +378,12 @@ def verify(
         float, typer.Option(parser=finite_float, help="Fidelity (ghz) or 1 − error (bsm, qds) required.")
     ] = 0.9,
     p_depol: Annotated[
-        float, typer.Option(parser=finite_float, help="Depolarising noise on every qubit the source emits.")
+        float, typer.Option(parser=finite_float, help="Depolarising noise probability, [0, 1] (see --noise).")
     ] = 0.0,
+    noise: Annotated[
+        NoiseModelName,
+        typer.Option(help="ghz: local (p on every qubit) or global (whole state mixed with probability p)."),
+    ] = NoiseModelName.LOCAL,
     seed: Annotated[int, typer.Option(help="Seed of the sampled rounds.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -400,6 +409,10 @@ def verify(
     if shots < 1:
         raise ParameterError("shots", shots, "[1, inf)")
     qc = load_qasm(file)
+    if noise == "global" and protocol != "ghz":
+        raise ParameterError("noise", str(noise), f"'local' for --protocol {protocol} (global noise applies to ghz)")
+    if protocol in ("bsm", "qds") and p_depol != 0:
+        raise ParameterError("p_depol", p_depol, f"0 for --protocol {protocol} (the round circuit is run as written)")
     result: dict[str, Any]
     if protocol == "ghz":
         from qverify.verify.ghz import verify_ghz
@@ -408,7 +421,7 @@ def verify(
         if not 3 <= n <= 64:
             raise CircuitError(f"{file}: the GHZ test needs 3 to 64 parties (qubits); the circuit has {n}")
         r = verify_ghz(n, p_depol=p_depol, rounds=shots, seed=seed, confidence=confidence, threshold=threshold,
-                       state=qc)  # fmt: skip
+                       state=qc, noise=str(noise))  # fmt: skip
         result = {"test": "GHZ X/Y test (Pappa et al., PRL 108, 260502, 2012)", "estimate": r.fidelity_bound.to_dict(),
                   "pass_probability": r.pass_probability.to_dict(), "exact_fidelity": r.fidelity,
                   "accepted": r.accepted, "params": r.params}  # fmt: skip

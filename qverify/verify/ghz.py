@@ -23,7 +23,7 @@ from qverify.backends import MAX_EXACT_QUBITS, exact_density_matrix, sample_coun
 from qverify.errors import ParameterError
 from qverify.physics._validate import check_range
 from qverify.protocols.ghz import STRATEGIES, check_parties, measured_bases, shared_state, test_circuit
-from qverify.protocols.noise import depolarising_channel
+from qverify.protocols.noise import as_source, depolarising_channel
 from qverify.verify.stats import Estimate
 
 
@@ -72,15 +72,35 @@ class GHZResult:
         return asdict(self)
 
 
+NOISE_MODELS = ("local", "global")
+"""How ``p_depol`` acts: ``"local"``, a depolarising channel of probability p on every qubit the
+source emits (honest pass rate ``1/2 + (1 − p)^n / 2``); ``"global"``, the whole n-qubit state
+replaced by the maximally mixed one with probability p, ``ρ → (1 − p) ρ + p I/2^n`` (honest pass
+rate ``1 − p/2``)."""
+
+
+def _check_noise(noise: str, p_depol: float) -> None:
+    if noise not in NOISE_MODELS:
+        from qverify.errors import ChoiceError
+
+        raise ChoiceError("noise", noise, NOISE_MODELS)
+    check_range("p_depol", p_depol, 0.0, 1.0)
+
+
 def exact_pass_probabilities(
-    n: int, strategy: str = "honest", dishonest: int = 0, p_depol: float = 0.0, state: Any = None
-) -> tuple[np.ndarray, np.ndarray, float]:
+    n: int, strategy: str = "honest", dishonest: int = 0, p_depol: float = 0.0, state: Any = None,
+    noise: str = "local",
+) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
     """(challenges, P(pass | θ) per challenge, fidelity with GHZ) from the exact density matrix.
 
-    ``state`` (a ``QuantumCircuit`` on n qubits) replaces the built-in source when given.
+    ``state`` (a ``QuantumCircuit`` on n qubits) replaces the built-in source when given; ``noise``
+    says how ``p_depol`` acts (:data:`NOISE_MODELS`).
     """
-    circuit = state if state is not None else shared_state(n, strategy, dishonest)
-    rho = exact_density_matrix(circuit, depolarising_channel(p_depol))
+    _check_noise(noise, p_depol)
+    circuit = as_source(state) if state is not None else shared_state(n, strategy, dishonest)
+    rho = exact_density_matrix(circuit, depolarising_channel(p_depol if noise == "local" else 0.0))
+    if noise == "global" and p_depol:
+        rho = (1 - p_depol) * rho + p_depol * np.eye(rho.shape[0]) / rho.shape[0]
     thetas = even_thetas(n)
     probs = np.array(
         [
@@ -107,6 +127,7 @@ def verify_ghz(
     threshold: float = 0.9,
     method: str = "auto",
     state: Any = None,
+    noise: str = "local",
 ) -> GHZResult:
     """Run ``rounds`` rounds of the GHZ test and return pass rate, fidelity bound and verdict.
 
@@ -115,10 +136,13 @@ def verify_ghz(
     (1.0, True)
     """
     check_parties(n)
+    _check_noise(noise, p_depol)
     if state is not None and state.num_qubits != n:
         from qverify.errors import CircuitError
 
         raise CircuitError(f"the GHZ test needs one qubit per party: circuit has {state.num_qubits}, parties = {n}")
+    if state is not None:
+        state = as_source(state)
     if strategy not in STRATEGIES:
         from qverify.errors import ChoiceError
 
@@ -137,7 +161,7 @@ def verify_ghz(
     uniq, counts = np.unique(codes, return_counts=True)
     exact_p = exact_f = None
     if method == "exact":
-        thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state)
+        thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state, noise)
         table = dict(zip((thetas @ (1 << np.arange(n))).tolist(), probs.tolist(), strict=True))
         passes = int(sum(rng.binomial(int(c), table[int(u)]) for u, c in zip(uniq, counts, strict=True)))
         exact_p = float(probs.mean())
@@ -146,7 +170,17 @@ def verify_ghz(
         for u, c in zip(uniq, counts, strict=True):
             theta = [int(u) >> i & 1 for i in range(n)]
             qc = test_circuit(n, theta, strategy, dishonest, state)
-            res = sample_counts([qc], int(c), rng, depolarising_channel(p_depol), method="sampled")
+            shots = int(c)
+            if noise == "global":
+                # Each round independently meets the maximally mixed state with probability p,
+                # which passes with probability 1/2; the others run the noiseless circuit.
+                mixed = int(rng.binomial(shots, p_depol))
+                passes += int(rng.binomial(mixed, 0.5))
+                shots -= mixed
+                if shots == 0:
+                    continue
+            model = depolarising_channel(p_depol if noise == "local" else 0.0)
+            res = sample_counts([qc], shots, rng, model, method="sampled")
             outcomes = np.arange(res.counts.shape[1])
             parity = np.array([bin(o).count("1") % 2 for o in outcomes])
             target = (sum(theta) // 2) % 2
@@ -157,6 +191,6 @@ def verify_ghz(
         trials=rounds, method=method, interval="clopper-pearson (mapped)",
         exact=None if exact_p is None else 2 * exact_p - 1,
     )  # fmt: skip
-    params = {"parties": n, "p_depol": p_depol, "strategy": strategy, "dishonest": dishonest, "rounds": rounds,
+    params = {"parties": n, "p_depol": p_depol, "noise": noise, "strategy": strategy, "dishonest": dishonest, "rounds": rounds,
               "seed": seed, "confidence": confidence, "threshold": threshold}  # fmt: skip
     return GHZResult(est, bound, exact_f, bound.low >= threshold, threshold, params)
