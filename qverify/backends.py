@@ -8,6 +8,7 @@ picks the GPU when ``qiskit-aer-gpu`` sees one and falls back to the CPU silentl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +20,7 @@ from qiskit import QuantumCircuit
 from qverify.errors import BackendError, ChoiceError, CircuitError
 
 MAX_EXACT_QUBITS = 12
+log = logging.getLogger(__name__)
 
 CLIFFORD_GATES = frozenset({"h", "s", "sdg", "x", "y", "z", "cx", "cy", "cz", "swap", "id", "sx", "sxdg", "measure",
                             "barrier"})  # fmt: skip
@@ -212,6 +214,7 @@ def sample_counts(
         counts = np.stack([rng.multinomial(int(shots), p) for p in probs]) if len(probs) else probs
         return Counts(counts.astype(np.int64), int(shots), "exact", probs)
     check_sampled_size(circuits)
+    log.debug("sampling %d circuit(s) × %d shots with Aer's automatic method", len(circuits), shots)
     seed = int(rng.integers(0, 2**31 - 1))
     sim = _simulator("automatic", noise_model, device, seed)
     result = _run(sim, _native(circuits, sim), shots=int(shots))

@@ -188,3 +188,10 @@ def test_json_records_the_environment():
     data = json.loads(run("link", "--json").stdout)
     env = data["environment"]
     assert env["python"].count(".") == 2 and env["packages"]["qiskit"] and env["packages"]["jax"]
+
+
+def test_verbosity_flags_use_logging():
+    r = run("-vv", "bsm", "--method", "sampled", "--shots", "20")
+    assert r.returncode == 0 and "sampling" in r.stderr, r.stderr
+    r = run("-q", "bsm", "--method", "sampled", "--shots", "20")
+    assert r.returncode == 0 and "sampling" not in r.stderr and r.stderr.strip() == "", r.stderr

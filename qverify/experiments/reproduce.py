@@ -9,6 +9,7 @@ aggregation with bootstrap 95 % intervals over seeds → ``report.md``, ``report
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from qverify.experiments.link_report import LinkStudyConfig, render_markdown, ru
 from qverify.experiments.runner import ResultStore, check_ray_address, run_tasks
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 
 def bootstrap_ci(values: np.ndarray, stat: Callable[[np.ndarray], float] = np.mean, n: int = 2000,
@@ -595,6 +597,7 @@ def reproduce(
         now = time.perf_counter()
         stage_seconds[stage] = now - mark
         mark = now
+        log.info("stage %s finished in %.1f s", stage, stage_seconds[stage])
 
     link = run_link_study(link_config, lambda _msg, done, total: tick("link study", done, total))
     lap("link study")
