@@ -1,4 +1,7 @@
-"""The QKD network as a pure-JAX environment (gymnax style) for dynamic resource allocation.
+"""The QKD network as a pure-JAX environment for dynamic resource allocation.
+
+These are the pure functions; :class:`qverify.dra.gymnax_env.QKDNetworkEnv` wraps them as a gymnax
+``Environment`` (spaces, auto-reset) for gymnax wrappers and PureJaxRL-style loops.
 
 ``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params) ->
 (obs, state, reward, done, info)`` are pure, ``jit``-able and ``vmap``-able; ``EnvParams`` and
