@@ -23,9 +23,9 @@ def test_steps_equal_the_pure_functions_and_actions_stay_in_space():
     a = space.sample(jax.random.PRNGKey(1))
     assert bool(space.contains(a)) and not bool(space.contains(a + jnp.asarray(space.sizes)))
     key = jax.random.PRNGKey(2)
-    o1, s1, r1, term, trunc, _ = env.step(key, state, a)
+    o1, _s1, r1, term, trunc, _ = env.step(key, state, a)
     # gymnax splits the key into (step, reset) halves; the step half drives the dynamics.
-    o2, s2, r2, _d, _i = E.step(jax.random.split(key)[0], state_ref, E.action_from_branches(a, p), p)
+    o2, _s2, r2, _d, _i = E.step(jax.random.split(key)[0], state_ref, E.action_from_branches(a, p), p)
     np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6)
     assert abs(float(r1) - float(r2)) < 1e-5 and not bool(term) and not bool(trunc)
 
@@ -44,7 +44,7 @@ def test_purejaxrl_style_loop_with_log_wrapper_auto_resets():
             obs, state = carry
             k_act, k_step = jax.random.split(k)
             act = jax.vmap(env.action_space(p).sample)(jax.random.split(k_act, n_envs))
-            obs, state, reward, term, trunc, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            obs, state, _reward, term, trunc, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_step, n_envs), state, act, p
             )
             return (obs, state), (obs[:, -1], term | trunc, info["returned_episode_lengths"])
