@@ -23,6 +23,7 @@ from qverify.errors import QverifyError
 from qverify.experiments.grid import GridConfig, Task, agent_key, build_tasks, sim_config
 from qverify.experiments.link_report import LinkStudyConfig, render_markdown, run_link_study
 from qverify.experiments.runner import ResultStore, check_ray_address, run_tasks
+from qverify.experiments.stats import episodes_to_stay, paired_difference
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
@@ -288,28 +289,34 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
     lo_b, hi_b = bootstrap_ci(a_best)
     lo_0, hi_0 = bootstrap_ci(a_base)
     holds3 = None if not len(a_best) else (True if lo_b >= 0.9999 else (False if hi_b < 0.9999 else None))
+    gap = paired_difference(a_best, a_base) if len(a_best) == len(a_base) else None
     out.append({
         "claim": f"availability 99.99 % ({best}) vs 95 % (baseline) at {f20:.0%} Byzantine",
         "measured": f"{best}: {a_best.mean():.2%} [{lo_b:.2%}, {hi_b:.2%}]; baseline: {a_base.mean():.2%} "
-                    f"[{lo_0:.2%}, {hi_0:.2%}]",
+                    f"[{lo_0:.2%}, {hi_0:.2%}]"
+                    + (f"; {best} − baseline, same seeds: {gap.text('+.2%')}" if gap is not None else ""),
         "holds": _verdict(holds3),
         "why": "availability = fraction of (demand, slot) pairs whose key request was met in full",
         "values": {"best": [float(a_best.mean()), lo_b, hi_b], "baseline": [float(a_base.mean()), lo_0, hi_0]},
     })  # fmt: skip
-    # 4. DQN convergence
+    # 4. DQN convergence: "converged" = stays at ≥ 95 % of the optimum for the rest of training.
     eps = conv["episodes_to_95pct"]
-    reached = [e for e in eps if e is not None]
+    target = 0.95 * conv["references"]["optimum"]
+    stay = [episodes_to_stay(np.asarray(c), target) for c in conv["curves"]]
+    settled = [e for e in stay if e is not None]
     budget = config.convergence_episodes
-    lo4, hi4 = bootstrap_ci(np.array(reached, dtype=float)) if reached else (float("nan"), float("nan"))
-    holds4 = (len(reached) == len(eps) and max(reached) < 500) if budget >= 500 or len(reached) == len(eps) else None
+    greedy_share = conv["references"]["greedy"] / conv["references"]["optimum"]
+    holds4 = (len(settled) == len(stay) and max(settled) <= 500) if budget >= 500 or len(settled) == len(stay) else None
     out.append({
         "claim": "the DQN converges to the optimal allocation within 500 episodes",
-        "measured": f"episodes to 95 % of the enumerated optimum: {eps} (mean {np.mean(reached) if reached else float('nan'):.0f}"
-                    f" [{lo4:.0f}, {hi4:.0f}]; {len(reached)}/{len(eps)} seeds within {budget} episodes)",
+        "measured": f"episodes after which the greedy return stays ≥ 95 % of the enumerated optimum: {stay} "
+                    f"({len(settled)}/{len(stay)} seeds settled within {budget} episodes; first touch {eps}); "
+                    f"the greedy heuristic alone reaches {greedy_share:.1%} of that optimum",
         "holds": _verdict(holds4),
         "why": "small instance with 4096 joint actions; optimum = best of per-step enumeration, best fixed action in "
-               "hindsight and the greedy heuristic (a lower bound on the true optimum of a fluctuating episode)",
-        "values": {"episodes": eps},
+               "hindsight and the greedy heuristic (a lower bound on the true optimum of a fluctuating episode); "
+               "when the greedy heuristic is itself above 95 %, reaching 95 % says little about learning",
+        "values": {"episodes_to_stay": stay, "first_touch": eps, "greedy_share": greedy_share},
     })  # fmt: skip
     # 5. QBER variance during fluctuation
     if True in config.fluctuation and "dra" in config.policies:
@@ -323,17 +330,27 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
         )
         r = _ratio_ci(vd, vb)
         change = (r[0] - 1, r[1] - 1, r[2] - 1)
+        diff = paired_difference(vd, vb) if len(vd) == len(vb) else None
+        # A relative change of a near-zero variance is noise: below a QBER spread of 0.1 percentage
+        # point (variance 1e-6) only the absolute difference is reported.
+        near_zero = float(np.mean(vb)) < 1e-6 if len(vb) else True
         holds5 = (
-            None if np.isnan(change[2]) else (True if change[2] <= -0.35 else (False if change[1] > -0.35 else None))
-        )
+            None if np.isnan(change[2]) or near_zero
+            else (True if change[2] <= -0.35 else (False if change[1] > -0.35 else None))
+        )  # fmt: skip
+        relative = (
+            "relative change not reported: the baseline's variance is near zero"
+            if near_zero else f"relative {change[0]:+.1%} [{change[1]:+.1%}, {change[2]:+.1%}]"
+        )  # fmt: skip
         out.append({
             "claim": "DRA reduces the variance of QBER by 35 % during fluctuation",
-            "measured": f"change in per-link QBER variance, DRA vs static baseline (no Byzantine node): "
-                        f"{change[0]:+.1%} [{change[1]:+.1%}, {change[2]:+.1%}]",
+            "measured": "per-link QBER variance, DRA − static baseline (no Byzantine node, same seeds): "
+                        + (diff.text("+.2e") if diff is not None else "unpaired")
+                        + f"; {relative}",
             "holds": _verdict(holds5),
             "why": "QBER variance over slots per link, averaged over links; the agent maximises delivered key, "
                    "which does not ask for a steadier QBER",
-            "values": {"change": change},
+            "values": {"change": change, "difference": None if diff is None else [diff.mean, diff.low, diff.high]},
         })  # fmt: skip
     return out
 
