@@ -22,7 +22,7 @@ Execution is exactly-once (PBFT §4.1, client timestamps): a request that a repl
 executed is executed again as a no-op, so a leader that assigns one request two sequence numbers
 cannot make it take effect twice.
 
-Byzantine replicas follow a :class:`Behaviour`; :func:`agreement_violations` is the checker.
+Byzantine replicas follow a :class:`Behaviour`; :mod:`qverify.consensus.checker` judges the histories.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from qverify.consensus.checker import NOOP, History, check
 from qverify.consensus.weights import WeightVector
 from qverify.errors import ParameterError
 
-NULL = "<null>"
-"""Value proposed for a sequence number that a view change finds empty."""
+NULL = NOOP
+"""Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
 
 
 @dataclass(frozen=True)
@@ -575,11 +576,9 @@ def simulate(
 
 
 def agreement_violations(result: RunResult) -> int:
-    """Number of sequence numbers at which two correct replicas executed different values."""
-    by_seq: dict[int, set[str]] = defaultdict(set)
-    for idx, log in result.executed.items():
-        if idx in result.byzantine:
-            continue
-        for seq, value in log.items():
-            by_seq[seq].add(value)
-    return sum(1 for values in by_seq.values() if len(values) > 1)
+    """Number of sequence numbers at which two correct replicas executed different values.
+
+    The count of :func:`qverify.consensus.checker.check`, which also checks exactly-once,
+    validity and log gaps.
+    """
+    return check(History(result.executed, result.byzantine, frozenset())).agreement
