@@ -335,7 +335,8 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
         # point (variance 1e-6) only the absolute difference is reported.
         near_zero = float(np.mean(vb)) < 1e-6 if len(vb) else True
         holds5 = (
-            None if np.isnan(change[2]) or near_zero
+            False if diff is not None and diff.low > 0  # the variance went up: no reduction at all
+            else None if np.isnan(change[2]) or near_zero
             else (True if change[2] <= -0.35 else (False if change[1] > -0.35 else None))
         )  # fmt: skip
         relative = (
