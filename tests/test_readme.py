@@ -122,7 +122,7 @@ def test_readme_section_is_generated_from_metrics(tmp_path):
     assert update_readme(readme, run)
     text = readme.read_text()
     assert "old figures" not in text and "**123 s**" in text and "1.51%" in text and text.endswith("tail\n")
-    assert "of 2 claims: row 1 do not hold; row 2 are inconclusive" in text
+    assert "of 2 claims: row 1 does not hold; row 2 is inconclusive" in text
     assert not update_readme(readme, run)  # idempotent
     readme.write_text("no markers")
     with pytest.raises(QverifyError, match="generated section"):

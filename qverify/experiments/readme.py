@@ -45,8 +45,14 @@ def claims_section(metrics: dict[str, Any], run_dir: str) -> str:
     verdicts: dict[str, list[str]] = {"yes": [], "no": [], "inconclusive": []}
     for i, r in enumerate(rows, 1):
         verdicts.setdefault(r["holds"], []).append(str(i))
-    words = {"yes": "hold", "no": "do not hold", "inconclusive": "are inconclusive at this run's size"}
-    parts = [f"{'row' if len(v) == 1 else 'rows'} {', '.join(v)} {words[k]}" for k, v in verdicts.items() if v]
+    words = {  # (one row, several rows)
+        "yes": ("holds", "hold"),
+        "no": ("does not hold", "do not hold"),
+        "inconclusive": ("is inconclusive at this run's size", "are inconclusive at this run's size"),
+    }
+    parts = [
+        f"{'row' if len(v) == 1 else 'rows'} {', '.join(v)} {words[k][len(v) > 1]}" for k, v in verdicts.items() if v
+    ]
     lines += ["", f"In short, of {len(rows)} claims: {'; '.join(parts)}. The *why* column says what decides each."]
     return "\n".join(lines)
 
