@@ -986,7 +986,6 @@ def setup_logging(level: int) -> None:
 
 # typer may vendor its own click: take the exception classes from typer's BadParameter.
 _USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_ABORT = typer.Abort
 
 
 def _usage_message(exc: Exception) -> str:
@@ -1022,7 +1021,7 @@ def main() -> None:
         err.quiet = False
         err.print(f"error: {_usage_message(exc)}", highlight=False, soft_wrap=True, markup=False)
         raise SystemExit(2) from None
-    except _ABORT:
+    except typer.Abort:
         err.quiet = False
         err.print("aborted", highlight=False)
         raise SystemExit(130) from None

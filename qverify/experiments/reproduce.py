@@ -147,10 +147,11 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
 
     training = json.dumps([asdict(dcfg), config.dra_episodes, config.slots, config.demands, config.demand_bits])
     digest = hashlib.sha256(training.encode()).hexdigest()[:10]
+    keys = [agent_key(config.topology, f, b, fl) for f, b, fl in cells]
+    paths = {key: run_dir / "agents" / f"{key}-{digest}.msgpack" for key in keys}
     todo = []  # (cell index, key, path, env params) of the agents not yet on disk
-    for i, (f, b, fl) in enumerate(cells):
-        key = agent_key(config.topology, f, b, fl)
-        path = run_dir / "agents" / f"{key}-{digest}.msgpack"
+    for i, ((f, b, fl), key) in enumerate(zip(cells, keys, strict=True)):
+        path = paths[key]
         if not (path.exists() and path.with_suffix(".curve.json").exists()):
             task = Task(config.topology, f, b, fl, "dra", 0, config.slots, config.demands, config.demand_bits)
             env_params = E.from_network(g, sim_config(task), seed=0, max_steps=50, random_byzantine=True)
@@ -168,9 +169,7 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
             dqn.save_policy(path, T.params_of_seed(res.params, j), env_params, dcfg,
                             {"cell": key, "qverify_version": __version__})  # fmt: skip
             path.with_suffix(".curve.json").write_text(json.dumps(res.eval_return[j].tolist()))
-    for f, b, fl in cells:
-        key = agent_key(config.topology, f, b, fl)
-        path = run_dir / "agents" / f"{key}-{digest}.msgpack"
+    for key, path in paths.items():
         agents[key] = str(path)
         curves[key] = json.loads(path.with_suffix(".curve.json").read_text())
     if progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from qverify.physics._xp import binary_entropy, namespace
+from qverify.physics.detector import check_convention
 from qverify.physics.mdi import Gains
 
 
@@ -41,6 +42,7 @@ def gains_per_slot(mu: Any, eta: Any, p_dark: Any, e_mis: Any, double_click: str
     ``p_r(1−p_w) + p_w(1−p_r)`` and error gain ``p_w(1−p_r)``; ``"squash"`` assigns double
     clicks a random bit: gain ``1 − (1−p_r)(1−p_w)``, error gain ``p_w(1−p_r) + p_r p_w / 2``.
     """
+    check_convention(double_click)
     xp, _ = namespace(mu, eta, p_dark, e_mis)
     p_r = 1 - xp.exp(-mu * eta * (1 - e_mis)) * (1 - p_dark)
     p_w = 1 - xp.exp(-mu * eta * e_mis) * (1 - p_dark)
@@ -48,12 +50,8 @@ def gains_per_slot(mu: Any, eta: Any, p_dark: Any, e_mis: Any, double_click: str
     single_right = p_r * (1 - p_w)
     if double_click == "discard":
         return Gains(single_right + single_wrong, single_wrong)
-    if double_click == "squash":
-        both = p_r * p_w
-        return Gains(single_right + single_wrong + both, single_wrong + both / 2)
-    from qverify.errors import ChoiceError
-
-    raise ChoiceError("double_click", double_click, ("squash", "discard"))
+    both = p_r * p_w
+    return Gains(single_right + single_wrong + both, single_wrong + both / 2)
 
 
 def y1(eta: Any, p_dark: Any) -> Any:

@@ -65,11 +65,23 @@ class SlotFigures:
     live_fraction: Any
 
 
-def _check(p_dark: float, dead_time_slots: int, double_click: str, p_match: float) -> None:
+def check_convention(double_click: str) -> None:
+    """Raise ``ChoiceError`` unless ``double_click`` is one of :data:`CONVENTIONS`."""
     if double_click not in CONVENTIONS:
         raise ChoiceError("double_click", double_click, CONVENTIONS)
-    if isinstance(dead_time_slots, bool) or int(dead_time_slots) != dead_time_slots or not 0 <= dead_time_slots <= 200:
-        raise ParameterError("dead_time_slots", dead_time_slots, "an integer in [0, 200]")
+
+
+def check_dead_time(dead_time_slots: Any) -> int:
+    """``dead_time_slots`` as an int, or ``ParameterError`` unless it is an integer in [0, 200]."""
+    d = dead_time_slots
+    if isinstance(d, bool) or not isinstance(d, int | float) or d != int(d) or not 0 <= d <= 200:
+        raise ParameterError("dead_time_slots", d, "an integer in [0, 200]")
+    return int(d)
+
+
+def _check(p_dark: float, dead_time_slots: int, double_click: str, p_match: float) -> None:
+    check_convention(double_click)
+    check_dead_time(dead_time_slots)
     if not 0 <= p_dark < 1:
         raise ParameterError("p_dark", p_dark, "[0, 1)")
     if not 0 < p_match <= 1:

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from qverify.errors import ChoiceError, ParameterError
+from qverify.errors import ChoiceError
 from qverify.physics._validate import check_range
+from qverify.physics.detector import check_convention, check_dead_time
 
 DoubleClick = Literal["squash", "discard"]
 
@@ -63,12 +64,8 @@ class Detector:
     def __post_init__(self) -> None:
         check_range("eta_det", self.eta_det, 0.0, 1.0, low_open=True)
         check_range("p_dark", self.p_dark, 0.0, 1.0, high_open=True)
-        d = self.dead_time_slots
-        if isinstance(d, bool) or not isinstance(d, int | float) or d != int(d) or not 0 <= d <= 200:
-            raise ParameterError("dead_time_slots", d, "an integer in [0, 200]")
-        object.__setattr__(self, "dead_time_slots", int(d))
-        if self.double_click not in ("squash", "discard"):
-            raise ChoiceError("double_click", self.double_click, ("squash", "discard"))
+        object.__setattr__(self, "dead_time_slots", check_dead_time(self.dead_time_slots))
+        check_convention(self.double_click)
 
 
 @dataclass(frozen=True)
