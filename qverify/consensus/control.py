@@ -1,10 +1,12 @@
 """Control-plane policies for the network simulator whose decisions go through weighted PBFT.
 
-Every ``epoch_slots`` slots the control plane:
+At every epoch boundary of the simulator the control plane:
 
-1. orders the link reports of the epoch (mean QBER each endpoint reported) — they are the input
-   of the consensus instance, so every correct node folds the same reports;
-2. updates the fidelity scores and weight vector (:class:`FidelityWeightedVoting`, fail-closed);
+1. orders the epoch's verification reports (each endpoint's :class:`~qverify.verify.report.FidelityReport`,
+   built from the sampled test-round counts by :func:`qverify.network.measure.link_reports`) — they
+   are the input of the consensus instance, so every correct node folds the same reports;
+2. updates the fidelity scores and weight vector through :meth:`FidelityWeightedVoting.report`
+   (the only way fidelity enters the weights) and ``end_epoch`` (fail-closed);
 3. computes the decision — usable links, route table, relay commit — deterministically from the
    ordered reports;
 4. runs one weighted-PBFT instance per decision among the network's nodes (faulty replicas
@@ -26,6 +28,7 @@ from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_vio
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, link_errors, node_losses
 from qverify.errors import ChoiceError, ParameterError
+from qverify.network.measure import link_reports
 from qverify.network.policy import Context, Decision, Observation
 
 MAX_PBFT_NODES = 64
@@ -36,7 +39,6 @@ class ABFTPolicy:
     """Fidelity-weighted control plane (see module docstring).
 
     Args:
-        epoch_slots: slots per control-plane epoch (≥ 1).
         alpha: the paper's damping α for the score update, in [0, 1).
         weighting: ``"abft"`` (WHEAT weights from scores) or ``"equal"``.
         sanitise: use the worse endpoint report per link and avoid low-score nodes; ``False``
@@ -47,19 +49,15 @@ class ABFTPolicy:
 
     def __init__(
         self,
-        epoch_slots: int = 10,
         alpha: float = 0.5,
         weighting: str = "abft",
         sanitise: bool = True,
         suspect_loss: float = 0.6,
     ) -> None:
-        if epoch_slots < 1:
-            raise ParameterError("epoch_slots", epoch_slots, "[1, inf)")
         if weighting not in ("abft", "equal"):
             raise ChoiceError("weighting", weighting, ("abft", "equal"))
         if not 0 < suspect_loss <= 1:
             raise ParameterError("suspect_loss", suspect_loss, "(0, 1]")
-        self.epoch_slots = epoch_slots
         self.alpha = alpha
         self.weighting = weighting
         self.sanitise = sanitise
@@ -72,8 +70,7 @@ class ABFTPolicy:
         n = ctx.links.n_nodes
         self.f = max(0, (n - 1) // 3)
         self.voting = FidelityWeightedVoting(list(ctx.links.nodes), self.f, alpha=self.alpha)
-        self.sum_rep = np.zeros((ctx.links.n_links, 2))
-        self.count = 0
+        self.epoch = 0
         e = ctx.links.n_links
         self.usable = np.ones(e, dtype=bool)
         self.route = np.zeros(len(ctx.demands), dtype=np.int64)
@@ -86,7 +83,7 @@ class ABFTPolicy:
         self.extras = {}
 
     # ---- decision computation (deterministic in the ordered reports) ------------------------
-    def _decide(self, mean_rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decide(self, mean_rep: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         links = self.ctx.links
         if self.sanitise:
             link_err = mean_rep.max(axis=1)
@@ -95,8 +92,9 @@ class ABFTPolicy:
         usable = link_err < self.ctx.qber_threshold
         suspect = np.zeros(links.n_nodes, dtype=bool)
         if self.sanitise:
-            for k, (i, j) in enumerate(zip(links.a.tolist(), links.b.tolist(), strict=True)):
-                self.voting.report_link(links.nodes[i], links.nodes[j], float(mean_rep[k, 0]), float(mean_rep[k, 1]))
+            counts = obs.counts if obs.counts is not None else np.zeros((links.n_links, 3, 2), dtype=np.int64)
+            for rep in link_reports(links.nodes, links.a, links.b, counts, mean_rep, float(obs.slot)):
+                self.voting.report(rep)
             self.voting.end_epoch()  # fail-closed: an unsafe candidate vector is refused there
 
             errs = link_errors({(int(i), int(j)): {int(i): float(r[0]), int(j): float(r[1])}
@@ -127,7 +125,7 @@ class ABFTPolicy:
         byz: dict[int, Behaviour] = {}
         if faulty is not None and slot >= self.ctx.faulty_from_slot:
             byz = {int(i): Behaviour(equivocate=True) for i in np.flatnonzero(faulty)[: self.f]}
-        tag = f"e{slot // self.epoch_slots}"
+        tag = f"e{self.epoch}"
         reqs = [(0.0, f"{tag}:usable"), (0.0, f"{tag}:routes"), (0.0, f"{tag}:relay-commit")]
         res = simulate(schedule, reqs, byz, NetConfig(0.5, 1.5, timeout=20.0), seed=slot, until=2_000.0)
         self.violations += agreement_violations(res)
@@ -137,17 +135,17 @@ class ABFTPolicy:
         return len(decided) == len(reqs)
 
     # ---- policy interface ---------------------------------------------------------------------
+    def node_weights(self) -> np.ndarray:
+        """(N,) the current weight vector (what the agent's observation shows)."""
+        return np.asarray(self.voting.weights().weights, dtype=float)
+
     def decide(self, obs: Observation) -> Decision:
         if obs.slot > 0:
-            self.sum_rep += obs.reported_qber
-            self.count += 1
-        if obs.slot > 0 and obs.slot % self.epoch_slots == 0 and self.count:
-            usable, route, suspect = self._decide(self.sum_rep / self.count)
+            self.epoch += 1
+            usable, route, suspect = self._decide(np.asarray(obs.reported_qber, dtype=float), obs)
             if self._agree(obs.slot):
                 self.usable, self.route, self.suspect = usable, route, suspect
             self.weights_history.append(self.voting.weights().weights)
-            self.sum_rep[:] = 0
-            self.count = 0
             self.extras = {
                 "control_violations": self.violations,
                 "control_instances": self.instances,
@@ -157,6 +155,6 @@ class ABFTPolicy:
         return Decision(self.usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self.route)
 
 
-def equal_weight_pbft(epoch_slots: int = 10) -> ABFTPolicy:
+def equal_weight_pbft() -> ABFTPolicy:
     """The equal-weight PBFT baseline: agreement on decisions, but every report trusted."""
-    return ABFTPolicy(epoch_slots=epoch_slots, weighting="equal", sanitise=False)
+    return ABFTPolicy(weighting="equal", sanitise=False)

@@ -6,8 +6,11 @@ action branch; see :func:`qverify.dra.env.branch_sizes`).
 * :func:`static_policy` — the static defaults (middle μ level, protocol as built, shortest path);
 * :func:`random_policy` — uniform over every branch;
 * :func:`greedy_policy` — per link, the (μ, protocol) with the highest key rate under last slot's
-  conditions among those below the QBER threshold; per demand, the path with the largest bottleneck
-  of (pool + last rate) that avoids links above the threshold;
+  monitored conditions among those predicted below the QBER threshold, where the attacker's extra
+  error is estimated from the worse endpoint's *reported* QBER; per demand, the path with the
+  largest bottleneck of (pool + predicted rate) that avoids links predicted above the threshold;
+* :func:`greedy_oracle_policy` — the same rule fed the true injected error (reads the Byzantine
+  set: an oracle, labelled as such wherever it is reported);
 * ``evaluate(..., oracle=True)`` — the per-step optimum by enumeration: every joint action is
   tried on the *same* next-slot randomness and the best step reward is taken (clairvoyant, myopic);
 * :func:`best_static` — the best fixed joint action in hindsight, by enumeration over all joint
@@ -31,6 +34,7 @@ import numpy as np
 
 from qverify.dra import env as E
 from qverify.errors import QverifyError
+from qverify.network import model as M
 
 PolicyFn = Callable[[jax.Array, jax.Array, E.EnvState], jax.Array]
 MAX_JOINT_ACTIONS = 100_000
@@ -54,19 +58,18 @@ def random_policy(params: E.EnvParams) -> PolicyFn:
     return policy
 
 
-def greedy_policy(params: E.EnvParams) -> PolicyFn:
+def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array]) -> PolicyFn:
     k = params.mu_levels.shape[0]
     e = params.length_km.shape[0]
 
     def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
-        inject = state.byzantine[params.link_a] | state.byzantine[params.link_b]
-        extra = params.inject_error * inject
+        extra = extra_error(state)
+        excess = state.loss_db - params.length_km * params.loss_db_per_km
 
         def eval_combo(mu: jax.Array, mdi_flag: jax.Array) -> tuple[jax.Array, jax.Array]:
-            fade = params.fade_db * (state.fade_left > 0)
             return E.link_physics(
-                params, jnp.full(e, mu), jnp.full(e, mdi_flag), state.excess_db + fade,
-                jnp.exp(state.log_eta), jnp.exp(state.log_src), extra,
+                params, jnp.full(e, mu), jnp.full(e, mdi_flag), excess, jnp.exp(state.log_eta),
+                jnp.exp(state.log_src), extra,
             )  # fmt: skip
 
         mus = jnp.repeat(params.mu_levels, 2)
@@ -88,6 +91,30 @@ def greedy_policy(params: E.EnvParams) -> PolicyFn:
         return jnp.concatenate([mu_level, protocol, route])
 
     return policy
+
+
+def greedy_policy(params: E.EnvParams) -> PolicyFn:
+    """Greedy allocation on what the control plane sees (reports, monitored loss and drifts)."""
+
+    def estimated(state: E.EnvState) -> jax.Array:
+        # The honest link's QBER at last slot's μ under the monitored conditions; what the worse
+        # report exceeds it by is read as an injected flip x (e = e₀ + x − 2e₀x).
+        excess = state.loss_db - params.length_km * params.loss_db_per_km
+        _r, q0 = E.link_physics(params, state.mu, params.is_mdi, excess, jnp.exp(state.log_eta), jnp.exp(state.log_src), 0.0)
+        worst = state.reported.max(axis=1)
+        return jnp.clip((worst - q0) / jnp.maximum(1.0 - 2.0 * q0, 1e-6), 0.0, 0.5)
+
+    return _greedy(params, estimated)
+
+
+def greedy_oracle_policy(params: E.EnvParams) -> PolicyFn:
+    """Greedy allocation fed the true injected error (an oracle: it reads the Byzantine set)."""
+
+    def true_extra(state: E.EnvState) -> jax.Array:
+        active = M.active_byzantine(state, params)
+        return params.inject_error * (active[params.link_a] | active[params.link_b])
+
+    return _greedy(params, true_extra)
 
 
 def joint_actions(params: E.EnvParams) -> np.ndarray:

@@ -29,6 +29,7 @@ from flax import serialization, struct
 from qverify.dra import env as E
 from qverify.dra import replay
 from qverify.errors import ParameterError, QverifyError
+from qverify.network.model import OBS_LINK_FIELDS
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ def save_policy(
     signature = {
         "branch_sizes": list(E.branch_sizes(env_params)),
         "obs_size": E.obs_size(env_params),
+        "obs_link_fields": list(OBS_LINK_FIELDS),
         "length_km": np.asarray(env_params.length_km).round(3).tolist(),
     }
     p.with_suffix(p.suffix + ".json").write_text(
@@ -315,6 +317,7 @@ def load_policy(path: str | Path, env_params: E.EnvParams) -> tuple[Any, DQNConf
     here = {
         "branch_sizes": list(E.branch_sizes(env_params)),
         "obs_size": E.obs_size(env_params),
+        "obs_link_fields": list(OBS_LINK_FIELDS),
         "length_km": np.asarray(env_params.length_km).round(3).tolist(),
     }
     if sig != here:

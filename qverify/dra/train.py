@@ -128,18 +128,23 @@ def episodes_to_reach(curve: np.ndarray, target: float) -> int | None:
 
 
 def reference_returns(env_params: E.EnvParams, keys: jax.Array) -> dict[str, float]:
-    """Mean returns of the baselines on ``keys`` (and the enumerated optima when small enough)."""
+    """Mean returns of the baselines on ``keys`` (and the enumerated optima when small enough).
+
+    ``greedy_oracle``, ``oracle_per_step`` and ``best_static`` read the truth (the Byzantine set or
+    the next slot's randomness): references for learning, not policies a network could run.
+    """
     out = {}
     for name, pol in (
         ("static", B.static_policy(env_params)),
         ("random", B.random_policy(env_params)),
         ("greedy", B.greedy_policy(env_params)),
+        ("greedy_oracle", B.greedy_oracle_policy(env_params)),
     ):
         out[name] = float(B.evaluate(pol, env_params, keys)["returns"].mean())
     try:
         out["oracle_per_step"] = float(B.evaluate(None, env_params, keys, oracle=True)["returns"].mean())
         out["best_static"] = B.best_static(env_params, keys)[1]
-        out["optimum"] = max(out["oracle_per_step"], out["best_static"], out["greedy"])
+        out["optimum"] = max(out["oracle_per_step"], out["best_static"], out["greedy"], out["greedy_oracle"])
     except Exception as exc:  # too many joint actions: no enumerated optimum
         if "joint actions" not in str(exc):
             raise

@@ -1,9 +1,10 @@
 """The policy interface the control plane plugs into, and the baseline policy.
 
-Each slot the simulator hands a policy an :class:`Observation` (what the control plane can know:
-the QBER each endpoint *reports*, pool levels, last key rates) and applies its :class:`Decision`
-(which links are usable, the source intensity and protocol per link, the route of every demand).
-Policies never see ground truth (true QBERs, who is Byzantine).
+At every epoch boundary the simulator hands a policy an :class:`Observation` (what the control plane
+can know: the epoch's verification counts and the QBER each endpoint *reports*, pool levels, last key
+rates) and applies its :class:`Decision` (which links are usable, the source intensity and protocol
+per link, the route of every demand) to the coming epoch. Policies never see ground truth (true
+QBERs, who is Byzantine).
 """
 
 from __future__ import annotations
@@ -36,30 +37,26 @@ class Context:
 
 @dataclass(frozen=True)
 class Observation:
-    """What the control plane sees at the start of a slot.
+    """What the control plane sees at an epoch boundary (measured, never true values).
 
     Attributes:
-        slot: slot index.
-        reported_qber: (E, 2) QBER reported by endpoint ``a`` and endpoint ``b`` of each link (last
-            slot's measurement; a Byzantine endpoint may lie).
+        slot: first slot of the coming epoch.
+        reported_qber: (E, 2) QBER reported by endpoint ``a`` and endpoint ``b`` of each link after
+            the last epoch's verification rounds (zeros before the first epoch; a Byzantine
+            endpoint may lie).
         pool_bits: (E,) key bits in each link's pool.
         key_rate_bps: (E,) last slot's secret-key rate per link.
+        counts: (E, 3, 2) the last epoch's public test outcomes per link and basis Z, X, Y:
+            (errors, heralds); see :func:`qverify.network.measure.link_reports`.
         loss_db: (E,) last slot's total fibre loss (monitored from detection rates), dB.
-        eta_scale: (E,) last slot's detector-efficiency drift factor.
-        source_scale: (E,) last slot's source-rate drift factor.
-        mu: (E,) last slot's signal intensity.
-        backlog_bits: (D,) key requested but not yet delivered, per demand.
     """
 
     slot: int
     reported_qber: np.ndarray
     pool_bits: np.ndarray
     key_rate_bps: np.ndarray
+    counts: np.ndarray | None = None
     loss_db: np.ndarray | None = None
-    eta_scale: np.ndarray | None = None
-    source_scale: np.ndarray | None = None
-    mu: np.ndarray | None = None
-    backlog_bits: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ class Decision:
 
 
 class Policy(Protocol):
-    """A control-plane policy: ``reset`` once per run, ``decide`` every slot."""
+    """A control-plane policy: ``reset`` once per run, ``decide`` at every epoch boundary."""
 
     name: str
 

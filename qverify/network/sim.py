@@ -1,35 +1,38 @@
-"""Time-slotted QKD network simulator, vectorised over links and demands.
+"""Running the network model of :mod:`qverify.network.model` under a host-side control plane.
 
-One slot (``slot_s`` seconds):
+``simulate`` compiles the instance (links, demands, candidate paths, Byzantine set drawn from the
+seed) into :class:`~qverify.network.model.NetParams`, then alternates:
 
-1. fluctuations: excess fibre loss follows an Ornstein–Uhlenbeck process in dB plus fades (random
-   onsets, fixed depth and duration); detector efficiency and source rate drift as log-OU processes;
-2. Byzantine nodes (from ``onset_slot``) inject corrupted states on their links (QBER from the
-   misbehaving-relay circuit), lie or slander in their reports;
-3. the policy decides from reports (never from the truth): usable links, μ, protocol, routes;
-4. links run the protocol: key rate and QBER from :mod:`qverify.physics`; a link whose true QBER
-   exceeds the abort threshold distils nothing; pools fill at rate × slot, up to a cap;
-5. demands draw ``demand_bits`` from every link of their path(s); a demand is *served* when its
-   whole request is met; Byzantine relays drop or corrupt keys; bits learned by relays are tracked
-   and a delivered key counts as *exposed* when the adversary could reconstruct it.
+* on the host, at every epoch boundary (``epoch_slots`` slots), the policy reads an
+  :class:`~qverify.network.policy.Observation` — the verification reports of the epoch that just
+  ended (measured counts, each endpoint's reported QBER), pools, last key rates — and returns a
+  :class:`~qverify.network.policy.Decision`; the ABFT control plane runs its weighted PBFT here;
+* on the device, one jit-compiled ``lax.scan`` runs the epoch's slots of
+  :func:`qverify.network.model.step` under that decision (a DRA agent's allocator, when the policy
+  has one, runs inside the scan, slot by slot, on :func:`qverify.network.model.observe`).
 
-No Python loop runs over links or demands inside a slot.
+The per-slot outputs come back once per epoch; figures in :class:`SimResult` say whether they are
+true (simulator-only) or measured.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
 from qverify.errors import ChoiceError, ParameterError
+from qverify.network import model as M
 from qverify.network.adversary import Adversary, choose_byzantine, injected_error
 from qverify.network.keys import Paths, candidate_paths, choose_demands
-from qverify.network.links import LinkArrays, compile_links, link_state, nominal_mu
+from qverify.network.links import LinkArrays, compile_links, nominal_mu
+from qverify.network.measure import corner_distributions
 from qverify.network.policy import BaselinePolicy, Context, Observation, Policy
 from qverify.physics.params import LCQ_2012, LinkParams
 
@@ -98,6 +101,9 @@ class SimConfig:
         demand_seed: if set, demands are drawn from this seed among all nodes, the same for every
             run seed (a demand with a Byzantine endpoint then cannot be served); if ``None``, each
             run draws them among its honest nodes.
+        epoch_slots: slots per control-plane epoch (≥ 1): the verification rounds of an epoch
+            become the reports the policy reads at its end.
+        verify_rounds: BSM test rounds per link and epoch (≥ 3; split evenly over bases Z, X, Y).
     """
 
     link: LinkParams = LCQ_2012
@@ -112,8 +118,14 @@ class SimConfig:
     fluctuation: Fluctuation = field(default_factory=Fluctuation)
     adversary: Adversary = field(default_factory=Adversary)
     demand_seed: int | None = None
+    epoch_slots: int = 10
+    verify_rounds: int = 10_000
 
     def __post_init__(self) -> None:
+        if self.epoch_slots < 1:
+            raise ParameterError("epoch_slots", self.epoch_slots, "[1, inf)")
+        if self.verify_rounds < 3:
+            raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
         if self.slot_s <= 0:
             raise ParameterError("slot_s", self.slot_s, "(0, inf)")
         if self.n_demands < 1:
@@ -141,14 +153,21 @@ class SimConfig:
 class SimResult:
     """Per-slot series and per-run aggregates of one simulation.
 
+    True values are the simulator's (nobody on the network knows them); measured values are what the
+    verification rounds showed.
+
     Attributes:
-        availability: (T,) fraction of demands served in each slot.
-        delivered_bits: (T, D) key bits delivered to each demand.
+        availability: (T,) fraction of servable demands served in each slot.
+        delivered_bits: (T, D) key bits that reached each demand's users.
         served: (T, D) whether each demand's request was met.
         exposed_bits: (T,) delivered bits the adversary can reconstruct.
-        learned_bits: (N,) key (or share) bits each node learned as a relay.
-        qber_mean, qber_var: (E,) per-link mean and variance over slots of the true QBER.
+        learned_bits: (N,) key (or share) bits each node saw as a relay.
+        qber_mean, qber_var: (E,) per-link mean and variance over slots of the **true** QBER.
         qber_series: (T, E) true QBER per slot, kept when T·E ≤ 2e6, else ``None``.
+        measured_qber: (epochs, E) pooled Z/X error fraction of each epoch's verification rounds
+            (**measured**; what an honest endpoint reports).
+        reported_qber: (epochs, E, 2) what endpoint a and b reported (a Byzantine one may lie).
+        in_use: (T, E) whether a link lay on a chosen route.
         pool_mean_bits: (T,) mean pool level.
         unservable: (D,) demands with no path at all (disconnected endpoints).
         byzantine: (N,) Byzantine mask.
@@ -165,6 +184,9 @@ class SimResult:
     qber_mean: np.ndarray
     qber_var: np.ndarray
     qber_series: np.ndarray | None
+    measured_qber: np.ndarray
+    reported_qber: np.ndarray
+    in_use: np.ndarray
     pool_mean_bits: np.ndarray
     unservable: np.ndarray
     byzantine: np.ndarray
@@ -178,6 +200,7 @@ class SimResult:
         servable = ~self.unservable
         avail = float(self.served[:, servable].mean()) if servable.any() and self.served.size else 0.0
         slots = self.served.shape[0]
+        meas = self.measured_qber
         return {
             "slots": int(slots),
             "availability": avail,
@@ -187,26 +210,12 @@ class SimResult:
             "exposed_fraction": float(self.exposed_bits.sum() / max(self.delivered_bits.sum(), 1e-300)),
             "mean_link_qber": float(self.qber_mean.mean()) if self.qber_mean.size else 0.0,
             "max_link_qber": float(self.qber_mean.max()) if self.qber_mean.size else 0.0,
+            "measured_mean_link_qber": float(meas.mean()) if meas.size else 0.0,
             "unservable_demands": int(self.unservable.sum()),
             "byzantine_nodes": [self.nodes[i] for i in np.flatnonzero(self.byzantine)],
             "mean_pool_bits": float(self.pool_mean_bits.mean()) if self.pool_mean_bits.size else 0.0,
             **{k: v for k, v in self.extras.items() if isinstance(v, int | float | str)},
         }
-
-
-def _ou_step(x: np.ndarray, theta: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    if sigma == 0:
-        return x
-    return x * (1 - theta) + sigma * math.sqrt(1 - (1 - theta) ** 2) * rng.standard_normal(x.shape)
-
-
-@dataclass
-class _State:
-    excess_db: np.ndarray
-    fade_left: np.ndarray
-    log_eta: np.ndarray
-    log_src: np.ndarray
-    pool: np.ndarray
 
 
 def prepare(g: nx.Graph, config: SimConfig, seed: int) -> tuple[LinkArrays, np.ndarray, Paths, np.ndarray]:
@@ -224,6 +233,111 @@ def prepare(g: nx.Graph, config: SimConfig, seed: int) -> tuple[LinkArrays, np.n
     return links, demands, paths, byz
 
 
+DEFAULT_MU_LEVELS = (0.1, 0.25, 0.45, 0.7)
+
+
+def build_params(
+    g: nx.Graph,
+    config: SimConfig,
+    seed: int = 0,
+    mu_levels: tuple[float, ...] = DEFAULT_MU_LEVELS,
+    max_steps: int = 100,
+    violation_cost: float = 1.0,
+    random_byzantine: bool = False,
+) -> M.NetParams:
+    """The :class:`~qverify.network.model.NetParams` of topology ``g`` under ``config`` and ``seed``.
+
+    Scalars are stored as float32 / int32 / bool arrays, so every instance of one topology shares a
+    compiled program. ``random_byzantine=True`` keeps the number of Byzantine nodes but lets
+    :func:`~qverify.network.model.init` draw their placement anew.
+    """
+    links, _demands, paths, byz = prepare(g, config, seed)
+    return _params(links, paths, byz, config, mu_levels, max_steps, violation_cost, random_byzantine)
+
+
+def _params(
+    links: LinkArrays,
+    paths: Paths,
+    byz: np.ndarray,
+    config: SimConfig,
+    mu_levels: tuple[float, ...] = DEFAULT_MU_LEVELS,
+    max_steps: int = 100,
+    violation_cost: float = 1.0,
+    random_byzantine: bool = False,
+) -> M.NetParams:
+    lp: LinkParams = config.link
+    fl = config.fluctuation
+    adv = config.adversary
+    f32, i32, b = jnp.float32, jnp.int32, jnp.bool_
+    injects = adv.does("inject")
+    return M.NetParams(
+        length_km=jnp.asarray(links.length_km, f32),
+        relay_fraction=jnp.asarray(links.relay_fraction, f32),
+        is_mdi=jnp.asarray(links.is_mdi),
+        link_a=jnp.asarray(links.a, i32),
+        link_b=jnp.asarray(links.b, i32),
+        path_links=jnp.asarray(paths.links, i32),
+        path_inner=jnp.asarray(paths.inner, i32),
+        path_valid=jnp.asarray(paths.valid),
+        trusted=jnp.asarray(links.trusted),
+        byzantine=jnp.asarray(byz),
+        mu_levels=jnp.asarray(mu_levels, f32),
+        nominal_mu=jnp.asarray(nominal_mu(links, lp), f32),
+        corners=jnp.asarray(corner_distributions(), f32),
+        loss_db_per_km=jnp.asarray(lp.channel.loss_db_per_km, f32),
+        eta_det=jnp.asarray(lp.detector.eta_det, f32),
+        p_dark=jnp.asarray(lp.detector.p_dark, f32),
+        e_mis=jnp.asarray(lp.channel.e_mis, f32),
+        f_ec=jnp.asarray(lp.ec.f_ec, f32),
+        sift_mdi=jnp.asarray(lp.source.sift_for("mdi"), f32),
+        sift_bb84=jnp.asarray(lp.source.sift_for("bb84"), f32),
+        clock_hz=jnp.asarray(lp.source.clock_hz, f32),
+        inject_prob=jnp.asarray(adv.inject_prob if injects else 0.0, f32),
+        inject_error=jnp.asarray(injected_error(adv.inject_prob) if injects else 0.0, f32),
+        drop_keys=jnp.asarray(adv.does("drop") or adv.does("corrupt"), b),
+        lie=jnp.asarray(adv.does("lie"), b),
+        slander=jnp.asarray(adv.does("slander"), b),
+        collude=jnp.asarray(adv.collude, b),
+        onset_slot=jnp.asarray(adv.onset_slot, i32),
+        demand_bits=jnp.asarray(config.demand_bits, f32),
+        pool_cap_bits=jnp.asarray(config.pool_cap_bits, f32),
+        slot_s=jnp.asarray(config.slot_s, f32),
+        qber_threshold=jnp.asarray(config.qber_threshold, f32),
+        violation_cost=jnp.asarray(violation_cost, f32),
+        loss_sigma_db=jnp.asarray(fl.loss_sigma_db, f32),
+        loss_theta=jnp.asarray(fl.loss_theta, f32),
+        fade_rate=jnp.asarray(fl.fade_rate, f32),
+        fade_db=jnp.asarray(fl.fade_db, f32),
+        fade_slots=jnp.asarray(fl.fade_slots, i32),
+        eta_sigma=jnp.asarray(fl.eta_sigma, f32),
+        source_sigma=jnp.asarray(fl.source_sigma, f32),
+        drift_theta=jnp.asarray(fl.drift_theta, f32),
+        verify_rounds=jnp.asarray(config.verify_rounds, i32),
+        epoch_slots=jnp.asarray(config.epoch_slots, i32),
+        random_byzantine=jnp.asarray(int(byz.sum()) if random_byzantine else 0, i32),
+        relay=config.relay,
+        shamir_k=config.shamir_k,
+        max_steps=max_steps,
+    )
+
+
+@partial(jax.jit, static_argnames=("slots", "alloc"))
+def _stretch(
+    key: jax.Array,
+    state: M.NetState,
+    host: M.Decision,
+    params: M.NetParams,
+    alloc_params: Any,
+    slots: int,
+    alloc: Callable[..., M.Decision] | None,
+) -> tuple[M.NetState, M.SlotOut]:
+    def body(s: M.NetState, k: jax.Array) -> tuple[M.NetState, M.SlotOut]:
+        dec = host if alloc is None else alloc(alloc_params, M.observe(s, params), host, params)
+        return M.step(k, s, dec, params)
+
+    return jax.lax.scan(body, state, jax.random.split(key, slots))
+
+
 def simulate(
     g: nx.Graph,
     config: SimConfig,
@@ -234,170 +348,80 @@ def simulate(
 ) -> SimResult:
     """Run ``slots`` slots on topology ``g`` under ``policy`` (default: :class:`BaselinePolicy`).
 
-    Same ``seed``, same result. ``progress(k)`` is called every 100 slots with the slots done.
+    Same ``seed``, same result. ``progress(k)`` is called after every epoch with the slots done.
+    A policy with an ``allocator`` attribute (a jax function ``(alloc_params, obs, host_decision,
+    params) -> Decision``, with ``alloc_params`` its ``allocator_params``) decides inside the
+    compiled scan, slot by slot; its host ``decide`` still runs at epoch boundaries.
     """
     if slots < 1:
         raise ParameterError("slots", slots, "[1, inf)")
     policy = policy or BaselinePolicy()
     links, demands, paths, byz = prepare(g, config, seed)
-    rng = np.random.default_rng([seed, 2])
-    e_n, d_n, n_n = links.n_links, len(demands), links.n_nodes
-    adv = config.adversary
-    fl = config.fluctuation
-    mu0 = nominal_mu(links, config.link)
+    params = _params(links, paths, byz, config)
+    key = jax.random.PRNGKey(seed)
+    state = M.init(jax.random.fold_in(key, 0), params)
+    mu0 = np.asarray(params.nominal_mu, dtype=float)
     policy.reset(Context(links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot))
-
-    st = _State(
-        excess_db=np.zeros(e_n),
-        fade_left=np.zeros(e_n, dtype=np.int64),
-        log_eta=np.zeros(e_n),
-        log_src=np.zeros(e_n),
-        pool=np.zeros(e_n),
-    )
-    e_att = injected_error(adv.inject_prob) if adv.does("inject") else 0.0
-    byz_a, byz_b = byz[links.a], byz[links.b]
-    multi = config.relay != "single"
-    k_paths = paths.links.shape[1]
-    unservable = np.asarray(~paths.valid.any(axis=1))
-
-    keep_series = slots * e_n <= 2_000_000
-    out_avail = np.zeros(slots)
-    out_deliv = np.zeros((slots, d_n))
-    out_served = np.zeros((slots, d_n), dtype=bool)
-    out_exposed = np.zeros(slots)
-    out_pool = np.zeros(slots)
-    qsum = np.zeros(e_n)
-    qsq = np.zeros(e_n)
-    series = np.zeros((slots, e_n)) if keep_series else None
-    learned = np.zeros(n_n)
-    reported = np.zeros((e_n, 2))
-    last_rate = np.zeros(e_n)
-    arange_d = np.arange(d_n)
-
-    backlog = np.zeros(d_n)
-    last_mu = mu0.copy()
-    base_loss_db = links.length_km * config.link.channel.loss_db_per_km
-    excess = np.zeros(e_n)  # excess loss of the last slot (fades included), dB
-    for t in range(slots):
-        active = byz if t >= adv.onset_slot else np.zeros(n_n, dtype=bool)
-        act_a, act_b = active[links.a], active[links.b]
-        # 1. the control plane decides from what the last slot showed (as the DRA environment does)
-        dec = policy.decide(
-            Observation(
-                t, reported.copy(), st.pool.copy(), last_rate.copy(), base_loss_db + excess, np.exp(st.log_eta),
-                np.exp(st.log_src), last_mu.copy(), backlog.copy(),
-            )
+    alloc = getattr(policy, "allocator", None)
+    outs: list[M.SlotOut] = []
+    measured: list[np.ndarray] = []
+    reported: list[np.ndarray] = []
+    t = 0
+    epoch = 0
+    while t < slots:
+        n = min(config.epoch_slots, slots - t)
+        counts = np.asarray(state.counts)
+        obs = Observation(
+            slot=t,
+            reported_qber=np.asarray(state.reported, dtype=float),
+            pool_bits=np.asarray(state.pool, dtype=float),
+            key_rate_bps=np.asarray(state.rate_bps, dtype=float),
+            counts=counts,
+            loss_db=np.asarray(state.loss_db, dtype=float),
+        )
+        dec = policy.decide(obs)
+        weights_of = getattr(policy, "node_weights", None)
+        weights = weights_of() if weights_of is not None else None
+        if weights is not None:
+            state = state.replace(weights=jnp.asarray(weights, jnp.float32))
+        host = M.Decision(
+            jnp.asarray(dec.usable, bool), jnp.asarray(dec.mu, jnp.float32), jnp.asarray(dec.use_mdi, bool),
+            jnp.asarray(dec.route, jnp.int32),
         )  # fmt: skip
-        last_mu = np.asarray(dec.mu, dtype=float)
-        # 2. fluctuations of this slot
-        st.excess_db = _ou_step(st.excess_db, fl.loss_theta, fl.loss_sigma_db, rng)
-        starts = rng.random(e_n) < fl.fade_rate if fl.fade_rate else np.zeros(e_n, dtype=bool)
-        st.fade_left = np.where(starts, fl.fade_slots, np.maximum(st.fade_left - 1, 0))
-        st.log_eta = _ou_step(st.log_eta, fl.drift_theta, fl.eta_sigma, rng)
-        st.log_src = _ou_step(st.log_src, fl.drift_theta, fl.source_sigma, rng)
-        excess = np.maximum(st.excess_db, -base_loss_db) + fl.fade_db * (st.fade_left > 0)
-        # 2+4. links run with this slot's conditions and the attackers' injected states
-        inject = (act_a | act_b) if adv.does("inject") else np.zeros(e_n, dtype=bool)
-        ls = link_state(
-            links,
-            config.link,
-            dec.mu,
-            dec.use_mdi,
-            excess,
-            np.exp(st.log_eta),
-            np.exp(st.log_src),
-            e_att * inject,
-        )
-        aborted = ls.qber > config.qber_threshold
-        rate = np.where(aborted, 0.0, ls.key_rate_bps)
-        st.pool = np.minimum(st.pool + rate * config.slot_s, config.pool_cap_bits)
-        last_rate = rate
-        qsum += ls.qber
-        qsq += ls.qber**2
-        if series is not None:
-            series[t] = ls.qber
-        # reports for the next slot: honest endpoints report the measured QBER
-        rep_a, rep_b = ls.qber.copy(), ls.qber.copy()
-        if adv.does("lie"):
-            rep_a = np.where(act_a, 0.0, rep_a)
-            rep_b = np.where(act_b, 0.0, rep_b)
-        if adv.does("slander"):
-            rep_a = np.where(act_a & ~byz_b, 0.5, rep_a)
-            rep_b = np.where(act_b & ~byz_a, 0.5, rep_b)
-        reported = np.stack([rep_a, rep_b], axis=1)
+        alloc_params = getattr(policy, "allocator_params", None)
+        state, out = _stretch(jax.random.fold_in(key, epoch + 1), state, host, params, alloc_params, n, alloc)
+        outs.append(out)
+        if n == config.epoch_slots:
+            c = np.asarray(state.counts)
+            zx = c[:, :2, 1].sum(axis=1)
+            measured.append(np.where(zx > 0, c[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5))
+            reported.append(np.asarray(state.reported, dtype=float))
+        t += n
+        epoch += 1
+        if progress is not None:
+            progress(t)
 
-        # 5. relay
-        if multi:
-            use_links = paths.links  # (D, P, L): every disjoint path carries a share
-            use_inner = paths.inner
-            use_valid = paths.valid
-        else:
-            route = np.clip(dec.route, 0, k_paths - 1)
-            use_links = paths.links[arange_d, route][:, None, :]
-            use_inner = paths.inner[arange_d, route][:, None, :]
-            use_valid = paths.valid[arange_d, route][:, None]
-        has = use_links >= 0
-        lk = np.where(has, use_links, 0)
-        ok_link = np.where(has, dec.usable[lk] & ~aborted[lk], True).all(axis=2) & use_valid
-        req = np.where(has & ok_link[..., None], config.demand_bits, 0.0)
-        requested = np.bincount(lk.ravel(), weights=req.ravel(), minlength=e_n)
-        frac_link = np.where(requested > 0, np.minimum(1.0, st.pool / np.where(requested > 0, requested, 1.0)), 1.0)
-        frac_path = np.where(has, frac_link[lk], 1.0).min(axis=2) * ok_link
-        consumed = np.bincount(
-            lk.ravel(), weights=(np.where(has, frac_path[..., None], 0.0) * config.demand_bits).ravel(), minlength=e_n
-        )
-        st.pool = np.maximum(st.pool - consumed, 0.0)
-        hi = np.where(use_inner >= 0, use_inner, 0)
-        inner_byz = np.where(use_inner >= 0, active[hi], False)
-        sabotage: np.ndarray = np.zeros_like(frac_path, dtype=bool)
-        if adv.does("drop") or adv.does("corrupt"):
-            sabotage = np.asarray(inner_byz.any(axis=2))
-        frac_path = np.where(sabotage, 0.0, frac_path)
-        full = frac_path >= 1.0 - 1e-12
-        if config.relay == "single":
-            served = full[:, 0]
-            delivered = frac_path[:, 0] * config.demand_bits
-            exposed_path = np.asarray(inner_byz.any(axis=2))[:, 0]
-        elif config.relay == "xor":
-            n_valid = use_valid.sum(axis=1)
-            served = (full | ~use_valid).all(axis=1) & (n_valid > 0)
-            delivered = np.where(n_valid > 0, np.where(use_valid, frac_path, 1.0).min(axis=1), 0.0) * config.demand_bits
-            hit = inner_byz.any(axis=2) & use_valid
-            exposed_path = (hit | ~use_valid).all(axis=1) & hit.any(axis=1) if adv.collude else np.zeros(d_n, bool)
-        else:
-            kk = config.shamir_k
-            served = full.sum(axis=1) >= kk
-            kth = -np.sort(-np.where(use_valid, frac_path, 0.0), axis=1)[:, kk - 1] if k_paths >= kk else np.zeros(d_n)
-            delivered = kth * config.demand_bits
-            hits = (inner_byz.any(axis=2) & use_valid).sum(axis=1)
-            exposed_path = hits >= kk if adv.collude else np.zeros(d_n, bool)
-        served = served & ~unservable
-        delivered = np.where(unservable, 0.0, delivered)
-        # bits each relay learned (a share per path it forwarded)
-        share = np.where(use_inner >= 0, frac_path[..., None] * config.demand_bits, 0.0)
-        learned += np.bincount(hi.ravel(), weights=share.ravel(), minlength=n_n)
-        backlog = np.maximum(backlog + config.demand_bits - delivered, 0.0)
-        out_deliv[t] = delivered
-        out_served[t] = served
-        out_exposed[t] = float((delivered * exposed_path).sum())
-        servable = ~unservable
-        out_avail[t] = float(served[servable].mean()) if servable.any() else 0.0
-        out_pool[t] = float(st.pool.mean()) if e_n else 0.0
-        if progress is not None and (t + 1) % 100 == 0:
-            progress(t + 1)
-
-    mean = qsum / slots
-    var = np.maximum(qsq / slots - mean**2, 0.0)
+    o = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *outs)
+    unservable = np.asarray(~paths.valid.any(axis=1))
+    served = np.asarray(o.served) & ~unservable
+    delivered = np.where(unservable, 0.0, np.asarray(o.delivered, dtype=float))
+    servable = ~unservable
+    avail = served[:, servable].mean(axis=1) if servable.any() else np.zeros(slots)
+    qber = np.asarray(o.qber, dtype=float)
+    e_n = links.n_links
     return SimResult(
-        availability=out_avail,
-        delivered_bits=out_deliv,
-        served=out_served,
-        exposed_bits=out_exposed,
-        learned_bits=learned,
-        qber_mean=mean,
-        qber_var=var,
-        qber_series=series,
-        pool_mean_bits=out_pool,
+        availability=avail,
+        delivered_bits=delivered,
+        served=served,
+        exposed_bits=np.asarray(o.exposed, dtype=float),
+        learned_bits=np.asarray(state.learned, dtype=float),
+        qber_mean=qber.mean(axis=0),
+        qber_var=qber.var(axis=0),
+        qber_series=qber if slots * e_n <= 2_000_000 else None,
+        measured_qber=np.array(measured).reshape(-1, e_n),
+        reported_qber=np.array(reported).reshape(-1, e_n, 2),
+        in_use=np.asarray(o.in_use),
+        pool_mean_bits=np.asarray(o.pool, dtype=float).mean(axis=1) if e_n else np.zeros(slots),
         unservable=unservable,
         byzantine=byz,
         demands=demands,

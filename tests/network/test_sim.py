@@ -42,14 +42,15 @@ def test_attacked_links_show_the_circuit_qber():
     assert bad.any()
     x = injected_error(0.4)
     expected = link_state(links, LCQ_2012, nominal_mu(links, LCQ_2012), links.is_mdi, extra_error=x * bad)
-    np.testing.assert_allclose(r.qber_mean, expected.qber, rtol=1e-12)
+    # The network model computes in float32: agreement to ~1e-7 relative.
+    np.testing.assert_allclose(r.qber_mean, expected.qber, rtol=1e-5)
     # and the MDI closed form with e_mis composed with the injected flip (e + x - 2ex)
     k = int(np.flatnonzero(bad & links.is_mdi)[0])
     e = LCQ_2012.channel.e_mis
     eta = LCQ_2012.detector.eta_det * 10 ** (-0.2 * links.length_km[k] / 2 / 10)
     mu = nominal_mu(links, LCQ_2012)[k]
     g_z = mdi_formulas.gains_z(mu, mu, eta, eta, LCQ_2012.detector.p_dark, e + x - 2 * e * x)
-    assert r.qber_mean[k] == pytest.approx(g_z.error_gain / g_z.gain, rel=1e-9)
+    assert r.qber_mean[k] == pytest.approx(g_z.error_gain / g_z.gain, rel=1e-5)
     assert np.all(r.qber_mean[~bad] < r.qber_mean[bad].min())
 
 

@@ -1,0 +1,164 @@
+"""The network's measurement path: verification rounds sampled from the protocol circuits' distributions.
+
+Each epoch every link runs ``verify_rounds`` single-photon test rounds of the MDI-QKD Bell-state
+measurement (:func:`qverify.protocols.mdi.mdi_round`, bases Z, X, Y in equal shares, bits uniform).
+The circuit has two mixing probabilities:
+
+* ``λ``: the depolarising channel on Alice's photon (Aer ``depolarizing_error(λ, 1)`` on its
+  fibre), which flips the Z- and X-basis outcomes with probability λ/2;
+* ``p``: the relay's injection probability (Alice's photon swapped for a maximally mixed one).
+
+The outcome distribution is linear in each (each is a convex mixture of two channels), hence
+bilinear in (λ, p): the four corner distributions (λ, p ∈ {0, 1}), computed once and exactly with
+Aer's density-matrix method, mix into the exact distribution of any link:
+``P(λ, p) = (1−λ)(1−p) P₀₀ + λ(1−p) P₁₀ + (1−λ)p P₀₁ + λp P₁₁``.
+
+Per link and slot, ``p`` is the injecting neighbour's probability (0 if none) and ``λ`` is set so
+that the circuit's key-basis error equals the link's signal QBER of the slot (closed form: every
+photon number, dark counts, detector and channel state): ``e = λ/2 (1 − p) + p/2``. Test rounds
+spread evenly over the epoch, so the epoch's distribution is the mean of the slots' ones. The BB84
+links of a network use the same single-photon test model (their Z/X error statistics are the same
+function of e and p); the closed form is a test-only cross-check (``tests/network``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.stats import beta
+
+from qverify.verify.report import FidelityReport
+from qverify.verify.stats import Estimate
+
+if TYPE_CHECKING:
+    from qverify.network.model import NetParams
+
+BASIS_NAMES = ("Z", "X", "Y")
+
+
+@cache
+def corner_distributions() -> np.ndarray:
+    """(4, 3, 3): per corner (λ, p) = (0,0), (1,0), (0,1), (1,1), per basis Z, X, Y, the probabilities
+    of (error, correct herald, no herald) for a uniformly drawn setting of that basis.
+
+    Exact (Aer density matrix) on :func:`qverify.protocols.mdi.mdi_circuits` with relay ``inject``.
+    """
+    from qverify.backends import exact_distributions
+    from qverify.protocols.mdi import BASES, BSMNoise, mdi_circuits, mdi_noise_model, round_labels
+    from qverify.verify.bsm import _outcome_tables
+
+    labels = round_labels(BASES)
+    herald, error = _outcome_tables(labels)
+    basis_of = np.array([lab[0] for lab in labels])
+    out = np.zeros((4, 3, 3))
+    for c, (lam, p) in enumerate(((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))):
+        probs = exact_distributions(mdi_circuits("inject", BASES, p), mdi_noise_model(BSMNoise(e_mis=lam / 2)))
+        for b, name in enumerate(BASIS_NAMES):
+            rows = basis_of == name
+            err = (probs[rows] * error[rows]).sum(axis=1).mean()
+            her = (probs[rows] * herald[rows]).sum(axis=1).mean()
+            out[c, b] = (err, her - err, 1.0 - her)
+    return out
+
+
+def corner_weights(qber: jax.Array, inject_prob: jax.Array) -> jax.Array:
+    """(E, 4) bilinear weights of the corners for links of true QBER ``qber`` under injection ``p``."""
+    p = jnp.clip(inject_prob, 0.0, 1.0)
+    e0 = jnp.clip((qber - p / 2) / jnp.maximum(1.0 - p, 1e-12), 0.0, 0.5)
+    lam = jnp.where(p < 1.0, 2.0 * e0, 0.0)
+    return jnp.stack([(1 - lam) * (1 - p), lam * (1 - p), (1 - lam) * p, lam * p], axis=-1)
+
+
+def distribution(mix: jax.Array, corners: jax.Array) -> jax.Array:
+    """(E, 3, 3) outcome probabilities per link and basis from accumulated corner weights."""
+    w = mix / jnp.maximum(mix.sum(axis=-1, keepdims=True), 1e-30)
+    return jnp.einsum("ec,cbk->ebk", w, corners)
+
+
+def measure(
+    key: jax.Array, mix: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sample one epoch's test rounds; returns (reported (E, 2), heralded Z+X rounds (E,), counts (E, 3, 2)).
+
+    ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
+    Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
+    """
+    p = params
+    probs = distribution(mix, p.corners)
+    n = jnp.floor(jnp.asarray(p.verify_rounds, jnp.float32) / 3.0)
+    k_err, k_ok = jax.random.split(key)
+    p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
+    err = jax.random.binomial(k_err, n, p_err)
+    p_ok = jnp.clip(probs[..., 1] / jnp.maximum(1.0 - p_err, 1e-30), 0.0, 1.0)
+    ok = jax.random.binomial(k_ok, n - err, p_ok)
+    heralds = err + ok
+    zx_err = err[:, 0] + err[:, 1]
+    zx_n = heralds[:, 0] + heralds[:, 1]
+    q = jnp.where(zx_n > 0, zx_err / jnp.maximum(zx_n, 1.0), 0.5)
+    a, b = p.link_a, p.link_b
+    reps = []
+    for me, other in ((a, b), (b, a)):
+        r = jnp.where(p.lie & active[me], 0.0, q)
+        r = jnp.where(p.slander & active[me] & ~byzantine[other], 0.5, r)
+        reps.append(r)
+    counts = jnp.stack([err, heralds], axis=-1).astype(jnp.int32)
+    return jnp.stack(reps, axis=1).astype(jnp.float32), zx_n.astype(jnp.float32), counts
+
+
+def _cp(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised Clopper–Pearson interval (same as :func:`qverify.verify.stats.clopper_pearson`)."""
+    alpha = 1 - confidence
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, beta.ppf(alpha / 2, np.maximum(k, 1), n - k + 1), 0.0)
+        hi = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, np.maximum(n - k, 1)), 1.0)
+    empty = n <= 0
+    return np.where(empty, 0.0, lo), np.where(empty, 1.0, hi)
+
+
+def link_reports(
+    nodes: Sequence[str],
+    link_a: np.ndarray,
+    link_b: np.ndarray,
+    counts: np.ndarray,
+    reported: np.ndarray,
+    time_s: float,
+    confidence: float = 0.95,
+) -> list[FidelityReport]:
+    """Both endpoints' :class:`~qverify.verify.report.FidelityReport` for every link (host side).
+
+    ``counts`` (E, 3, 2) are the epoch's public test outcomes (errors, heralds per basis). An endpoint
+    whose reported QBER differs from the one the counts give claims error counts consistent with its
+    report (errors = report × heralds in every basis); its fidelity and interval follow from them, so
+    a lie is a lie about counts, never a free-standing number. Fidelity ``F = 1 − (e_x + e_y + e_z)/2``
+    with per-basis Clopper–Pearson at ``1 − (1 − c)/3`` (Bonferroni), as in :mod:`qverify.verify.bsm`.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    reported = np.asarray(reported, dtype=float)
+    heralds = counts[..., 1]
+    zx = heralds[:, :2].sum(axis=1)
+    measured = np.where(zx > 0, counts[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5)
+    per_basis_conf = 1 - (1 - confidence) / 3
+    out: list[FidelityReport] = []
+    for side in (0, 1):
+        claim = reported[:, side]
+        honest = np.isclose(claim, measured, atol=1e-6)
+        errs = np.where(honest[:, None], counts[..., 0], np.rint(claim[:, None] * heralds)).astype(np.int64)
+        lo, hi = _cp(errs, heralds, per_basis_conf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(heralds > 0, errs / np.maximum(heralds, 1), 0.5)
+        fid = 1 - rate.sum(axis=1) / 2
+        f_lo = np.maximum(0.0, 1 - hi.sum(axis=1) / 2)
+        f_hi = np.minimum(1.0, 1 - lo.sum(axis=1) / 2)
+        for k in range(len(link_a)):
+            a, b = nodes[int(link_a[k])], nodes[int(link_b[k])]
+            est = Estimate(
+                float(fid[k]), float(f_lo[k]), float(f_hi[k]), confidence, int(heralds[k].min()), "exact", "bonferroni"
+            )
+            reporter = a if side == 0 else b
+            out.append(FidelityReport(f"{a}–{b}", "link", est, float(np.clip(claim[k], 0.0, 0.5)), time_s, reporter, (a, b)))
+    return out

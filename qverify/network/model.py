@@ -1,0 +1,443 @@
+"""The QKD network as one pure-JAX model: parameters and state are pytrees, ``step`` is pure.
+
+Everything that happens on the network in one slot of ``slot_s`` seconds lives in :func:`step`;
+``qverify simulate``, the DRA environment (:mod:`qverify.dra.env`) and ``qverify reproduce`` all
+run it, under ``jit`` and ``vmap`` (seeds and scenarios are stacked along a vmapped axis).
+
+One slot:
+
+1. **Fluctuations.** Excess fibre loss follows an Ornstein–Uhlenbeck process in dB plus fades
+   (random onsets, fixed depth and duration); detector efficiency and source rate drift as log-OU
+   processes.
+2. **Links.** Key rate and signal QBER of every link from :func:`qverify.physics.rates.fibre_link_rates`
+   under the slot's conditions and the decision's μ and protocol; a Byzantine endpoint (active from
+   ``onset_slot``) that injects raises its links' QBER by the flip probability measured on the
+   ``inject`` relay circuit. A link whose true QBER exceeds ``qber_threshold`` aborts and distils
+   nothing; pools fill at rate × slot up to ``pool_cap_bits`` (the excess is *discarded*).
+3. **Relay.** Demands draw ``demand_bits`` from every link of their path(s): ``single`` (one path,
+   hop-by-hop XOR), ``xor`` (key split over node-disjoint paths, all needed) or ``shamir``
+   (``shamir_k`` of the disjoint paths). Byzantine relays that drop or corrupt destroy what passes
+   through them (the bits were consumed from the pools). A delivered key is *exposed* when the
+   adversary could reconstruct it: on a single path any Byzantine or untrusted relay; with XOR a
+   learner on every path (colluding) or on the only path; with Shamir learners on ≥ k paths
+   (colluding) or on one path when k = 1.
+4. **Verification (the measurement path).** Each link runs ``verify_rounds`` single-photon BSM test
+   rounds per epoch of ``epoch_slots`` slots, spread evenly over the epoch. Their outcome counts are
+   sampled from the exact outcome distributions of the protocol circuits of
+   :mod:`qverify.protocols.mdi` (see :mod:`qverify.network.measure`): the distribution is bilinear
+   in the circuit's two mixing probabilities (the depolarising channel on Alice's photon and the
+   relay's injection probability), so four exact corner distributions, computed once with Aer,
+   mix into the exact distribution of every link and slot. Each endpoint reports the estimated
+   QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
+   honest neighbours.
+
+Key conservation holds slot by slot (tested): generated = Δpool + consumed + discarded, and every
+delivered bit was consumed on each link of its path.
+
+What the control plane and the agent may see is :func:`observe` (reports, their trial counts,
+weights, pools, monitored loss and drifts, backlog); the true QBER and the Byzantine set live in the
+state for the simulator and the reward only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from qverify.network.measure import corner_weights, measure
+from qverify.physics.rates import fibre_link_rates
+
+RELAY_MODES: tuple[str, ...] = ("single", "xor", "shamir")
+SERVED_TOLERANCE = 1e-6
+"""A demand is served when the delivered fraction of its request is ≥ 1 − this (float32 arithmetic)."""
+
+
+@struct.dataclass
+class NetParams:
+    """One network instance, its physics, its adversary and its measurement path (a pytree).
+
+    Arrays: ``E`` links, ``N`` nodes, ``D`` demands, ``P`` candidate paths, ``L``/``M`` padded path
+    lengths in links/inner nodes, ``K`` μ levels. Lengths in km, losses in dB, rates in bit/s,
+    durations in slots unless the name says seconds.
+    """
+
+    length_km: jax.Array  # (E,)
+    relay_fraction: jax.Array  # (E,)
+    is_mdi: jax.Array  # (E,) protocol as built
+    link_a: jax.Array  # (E,) endpoint node index
+    link_b: jax.Array  # (E,)
+    path_links: jax.Array  # (D, P, L) link indices, -1 padding
+    path_inner: jax.Array  # (D, P, M) intermediate nodes, -1 padding
+    path_valid: jax.Array  # (D, P)
+    trusted: jax.Array  # (N,) may relay keys without learning them being a breach
+    byzantine: jax.Array  # (N,) bool, the true set (simulator only)
+    mu_levels: jax.Array  # (K,) μ choices of the allocator
+    nominal_mu: jax.Array  # (E,) rate-optimal μ at nominal loss
+    corners: jax.Array  # (4, 3, 3) verification corner distributions, see qverify.network.measure
+    loss_db_per_km: Any = 0.2
+    eta_det: Any = 0.145
+    p_dark: Any = 3e-6
+    e_mis: Any = 0.015
+    f_ec: Any = 1.16
+    sift_mdi: Any = 1.0
+    sift_bb84: Any = 0.5
+    clock_hz: Any = 1e9
+    inject_prob: Any = 0.3  # mixing probability of the inject circuit (0 when nobody injects)
+    inject_error: Any = 0.15  # bit flip it causes, measured on that circuit
+    drop_keys: Any = True
+    lie: Any = True
+    slander: Any = False
+    collude: Any = True
+    onset_slot: Any = 0
+    demand_bits: Any = 2000.0
+    pool_cap_bits: Any = 1e7
+    slot_s: Any = 1.0
+    qber_threshold: Any = 0.11
+    violation_cost: Any = 1.0
+    loss_sigma_db: Any = 1.0
+    loss_theta: Any = 0.05
+    fade_rate: Any = 2e-3
+    fade_db: Any = 10.0
+    fade_slots: Any = 30
+    eta_sigma: Any = 0.05
+    source_sigma: Any = 0.05
+    drift_theta: Any = 0.01
+    verify_rounds: Any = 10_000
+    epoch_slots: Any = 10
+    random_byzantine: Any = 0
+    relay: str = struct.field(pytree_node=False, default="single")
+    shamir_k: int = struct.field(pytree_node=False, default=2)
+    max_steps: int = struct.field(pytree_node=False, default=100)
+    verify: bool = struct.field(pytree_node=False, default=True)  # False: no verification rounds (reports stay 0)
+
+    @property
+    def n_links(self) -> int:
+        return int(self.length_km.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.byzantine.shape[0])
+
+    @property
+    def n_demands(self) -> int:
+        return int(self.path_valid.shape[0])
+
+
+@struct.dataclass
+class NetState:
+    """State of the network between two slots (a pytree).
+
+    ``qber`` (true QBER of the last slot) and ``byzantine`` are simulator-only: :func:`observe`
+    never reads them. ``reported``/``tests`` are what the last completed epoch's verification
+    showed; ``counts`` are its raw (errors, heralds) per link and basis (Z, X, Y).
+    """
+
+    excess_db: jax.Array  # (E,) OU excess loss, dB
+    fade_left: jax.Array  # (E,) slots of fade left
+    log_eta: jax.Array  # (E,)
+    log_src: jax.Array  # (E,)
+    pool: jax.Array  # (E,) bits
+    rate_bps: jax.Array  # (E,) last slot's distilled key rate
+    mu: jax.Array  # (E,) last slot's μ
+    loss_db: jax.Array  # (E,) last slot's total loss (monitored from detection rates), dB
+    backlog: jax.Array  # (D,) bits requested and not yet delivered
+    t: jax.Array  # slot counter
+    byzantine: jax.Array  # (N,) the true set (drawn at reset when random_byzantine > 0)
+    qber: jax.Array  # (E,) true QBER of the last slot (simulator-only)
+    reported: jax.Array  # (E, 2) QBER reported by endpoint a and b after the last epoch
+    tests: jax.Array  # (E,) heralded Z and X test rounds behind the last report
+    counts: jax.Array  # (E, 3, 2) int: (errors, heralds) per basis Z, X, Y of the last epoch
+    mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
+    weights: jax.Array  # (N,) control-plane weights (set by the host at epoch boundaries)
+    learned: jax.Array  # (N,) key or share bits each node saw as a relay
+
+
+@struct.dataclass
+class Decision:
+    """What the control plane or the agent sets for a slot.
+
+    Attributes:
+        usable: (E,) links keys may be relayed over.
+        mu: (E,) signal mean photon number.
+        use_mdi: (E,) protocol (True: MDI-QKD, False: decoy BB84).
+        route: (D,) candidate path per demand (single-path relay).
+    """
+
+    usable: jax.Array
+    mu: jax.Array
+    use_mdi: jax.Array
+    route: jax.Array
+
+
+@struct.dataclass
+class SlotOut:
+    """What one slot produced (simulator-side bookkeeping; arrays per link or demand)."""
+
+    delivered: jax.Array  # (D,) bits that reached the users
+    served: jax.Array  # (D,) request met in full
+    exposed: jax.Array  # () delivered bits the adversary can reconstruct
+    qber: jax.Array  # (E,) true QBER
+    in_use: jax.Array  # (E,) on a path some demand was routed over
+    violations: jax.Array  # () links in use whose true QBER is above the threshold (they abort)
+    generated: jax.Array  # (E,) bits distilled this slot
+    consumed: jax.Array  # (E,) bits drawn from the pools by relays
+    discarded: jax.Array  # (E,) bits lost to the pool cap
+    pool: jax.Array  # (E,) pool after the slot
+    measured: jax.Array  # () whether an epoch's verification completed at this slot
+
+
+def link_physics(
+    params: NetParams,
+    mu: jax.Array,
+    use_mdi: jax.Array,
+    excess_db: jax.Array,
+    eta_scale: jax.Array,
+    clock_scale: jax.Array,
+    extra_error: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Key rate (bit/s) and signal QBER per link: :func:`qverify.physics.rates.fibre_link_rates`."""
+    rate, qber, _gain = fibre_link_rates(
+        params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
+        params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,
+        clock_scale, extra_error,
+    )  # fmt: skip
+    return rate, qber
+
+
+def draw_byzantine(key: jax.Array, params: NetParams) -> jax.Array:
+    """``params.byzantine``, or ``random_byzantine`` nodes drawn uniformly when that is > 0.
+
+    Traced (no Python branch on the count), so instances with different counts share one program.
+    """
+    n = params.byzantine.shape[0]
+    ranks = jnp.argsort(jnp.argsort(jax.random.uniform(key, (n,))))
+    return jnp.where(params.random_byzantine > 0, ranks < params.random_byzantine, params.byzantine)
+
+
+def init(key: jax.Array, params: NetParams) -> NetState:
+    """Calm channel, empty pools, no backlog, no report yet (reports read 0), equal weights."""
+    e, n, d = params.n_links, params.n_nodes, params.n_demands
+    f32 = jnp.float32
+    return NetState(
+        excess_db=jnp.zeros(e, f32),
+        fade_left=jnp.zeros(e, jnp.int32),
+        log_eta=jnp.zeros(e, f32),
+        log_src=jnp.zeros(e, f32),
+        pool=jnp.zeros(e, f32),
+        rate_bps=jnp.zeros(e, f32),
+        mu=jnp.asarray(params.nominal_mu, f32),
+        loss_db=jnp.asarray(params.length_km * params.loss_db_per_km, f32),
+        backlog=jnp.zeros(d, f32),
+        t=jnp.array(0, jnp.int32),
+        byzantine=draw_byzantine(key, params),
+        qber=jnp.zeros(e, f32),
+        reported=jnp.zeros((e, 2), f32),
+        tests=jnp.zeros(e, f32),
+        counts=jnp.zeros((e, 3, 2), jnp.int32),
+        mix=jnp.zeros((e, 4), f32),
+        weights=jnp.ones(n, f32),
+        learned=jnp.zeros(n, f32),
+    )
+
+
+def _ou(key: jax.Array, x: jax.Array, theta: Any, sigma: Any) -> jax.Array:
+    return x * (1 - theta) + sigma * jnp.sqrt(1 - (1 - theta) ** 2) * jax.random.normal(key, x.shape)
+
+
+def active_byzantine(state: NetState, params: NetParams) -> jax.Array:
+    """(N,) Byzantine nodes misbehaving in this slot (from ``onset_slot`` on)."""
+    return state.byzantine & (state.t >= params.onset_slot)
+
+
+def _relay(
+    params: NetParams, decision: Decision, pool: jax.Array, aborted: jax.Array, active: jax.Array
+) -> tuple[jax.Array, ...]:
+    """Draw key for every demand; returns (pool, delivered, served, exposed bits, consumed, in_use, seen)."""
+    e, d = params.n_links, params.n_demands
+    if params.relay == "single":
+        p = params.path_valid.shape[1]
+        route = jnp.clip(decision.route, 0, p - 1)
+        rows = jnp.arange(d)
+        use_links = params.path_links[rows, route][:, None, :]
+        use_inner = params.path_inner[rows, route][:, None, :]
+        use_valid = params.path_valid[rows, route][:, None]
+    else:
+        use_links, use_inner, use_valid = params.path_links, params.path_inner, params.path_valid
+    has = use_links >= 0
+    lk = jnp.where(has, use_links, 0)
+    ok_path = jnp.where(has, decision.usable[lk] & ~aborted[lk], True).all(axis=2) & use_valid
+    req = jnp.where(has & ok_path[..., None], params.demand_bits, 0.0)
+    requested = jnp.zeros(e).at[lk.ravel()].add(req.ravel())
+    frac_link = jnp.where(requested > 0, jnp.minimum(1.0, pool / jnp.where(requested > 0, requested, 1.0)), 1.0)
+    frac = jnp.where(has, frac_link[lk], 1.0).min(axis=2) * ok_path  # (D, P')
+    drawn = jnp.where(has, frac[..., None], 0.0) * params.demand_bits
+    consumed = jnp.zeros(e).at[lk.ravel()].add(drawn.ravel())
+    pool = jnp.maximum(pool - consumed, 0.0)
+    in_use = jnp.zeros(e, dtype=bool).at[lk.ravel()].max((has & use_valid[..., None]).ravel())
+
+    has_inner = use_inner >= 0
+    hi = jnp.where(has_inner, use_inner, 0)
+    # Every relay on a path sees its share (an upper bound when a relay upstream drops it).
+    seen = jnp.zeros(params.n_nodes).at[hi.ravel()].add(
+        jnp.where(has_inner, frac[..., None] * params.demand_bits, 0.0).ravel()
+    )
+    inner_active = jnp.where(has_inner, active[hi], False).any(axis=2)  # (D, P')
+    learner = jnp.where(has_inner, active[hi] | ~params.trusted[hi], False).any(axis=2)
+    frac = jnp.where(params.drop_keys & inner_active, 0.0, frac)
+    full = frac >= 1.0 - SERVED_TOLERANCE
+    hit = learner & use_valid
+    n_valid = use_valid.sum(axis=1)
+    n_hit = hit.sum(axis=1)
+    if params.relay == "single":
+        served = full[:, 0]
+        delivered = frac[:, 0] * params.demand_bits
+        exposed_d = hit[:, 0]
+    elif params.relay == "xor":
+        served = (full | ~use_valid).all(axis=1) & (n_valid > 0)
+        delivered = jnp.where(n_valid > 0, jnp.where(use_valid, frac, 1.0).min(axis=1), 0.0) * params.demand_bits
+        every_path = (n_hit == n_valid) & (n_hit > 0)
+        exposed_d = jnp.where(params.collude, every_path, every_path & (n_valid == 1))
+    else:
+        k = params.shamir_k
+        served = full.sum(axis=1) >= k
+        ranked = -jnp.sort(-jnp.where(use_valid, frac, 0.0), axis=1)
+        kth = ranked[:, k - 1] if ranked.shape[1] >= k else jnp.zeros(d)
+        delivered = kth * params.demand_bits
+        exposed_d = jnp.where(params.collude, n_hit >= k, (k == 1) & (n_hit >= 1))
+    exposed = (delivered * exposed_d).sum()
+    return pool, delivered, served, exposed, consumed, in_use, seen
+
+
+def step(key: jax.Array, state: NetState, decision: Decision, params: NetParams) -> tuple[NetState, SlotOut]:
+    """Advance one slot under ``decision``; pure (``jit``/``vmap``-able)."""
+    k_loss, k_fade, k_eta, k_src, k_meas = jax.random.split(key, 5)
+    e = params.n_links
+    excess = _ou(k_loss, state.excess_db, params.loss_theta, params.loss_sigma_db)
+    starts = jax.random.uniform(k_fade, (e,)) < params.fade_rate
+    fade_left = jnp.where(starts, params.fade_slots, jnp.maximum(state.fade_left - 1, 0)).astype(jnp.int32)
+    log_eta = _ou(k_eta, state.log_eta, params.drift_theta, params.eta_sigma)
+    log_src = _ou(k_src, state.log_src, params.drift_theta, params.source_sigma)
+    base_db = params.length_km * params.loss_db_per_km
+    excess_total = jnp.maximum(excess, -base_db) + params.fade_db * (fade_left > 0)
+
+    active = active_byzantine(state, params)
+    inject = active[params.link_a] | active[params.link_b]
+    rate, qber = link_physics(
+        params, decision.mu, decision.use_mdi, excess_total, jnp.exp(log_eta), jnp.exp(log_src),
+        params.inject_error * inject,
+    )  # fmt: skip
+    aborted = qber > params.qber_threshold
+    rate = jnp.where(aborted, 0.0, rate)
+    generated = rate * params.slot_s
+    filled = state.pool + generated
+    discarded = jnp.maximum(filled - params.pool_cap_bits, 0.0)
+    pool = jnp.minimum(filled, params.pool_cap_bits)
+
+    pool, delivered, served, exposed, consumed, in_use, seen = _relay(params, decision, pool, aborted, active)
+    backlog = jnp.maximum(state.backlog + params.demand_bits - delivered, 0.0)
+    violations = (in_use & aborted).sum()
+
+    t = state.t + 1
+    epoch_done = (t % params.epoch_slots) == 0
+    if params.verify:
+        mix = state.mix + corner_weights(qber, params.inject_prob * inject)
+        reported, tests, counts = jax.lax.cond(
+            epoch_done,
+            lambda: measure(k_meas, mix, active, state.byzantine, params),
+            lambda: (state.reported, state.tests, state.counts),
+        )
+    else:
+        mix, reported, tests, counts = state.mix, state.reported, state.tests, state.counts
+    new = NetState(
+        excess_db=excess,
+        fade_left=fade_left,
+        log_eta=log_eta,
+        log_src=log_src,
+        pool=pool,
+        rate_bps=rate,
+        mu=jnp.asarray(decision.mu, jnp.float32),
+        loss_db=base_db + excess_total,
+        backlog=backlog,
+        t=t,
+        byzantine=state.byzantine,
+        qber=qber,
+        reported=reported,
+        tests=tests,
+        counts=counts,
+        mix=jnp.where(epoch_done, 0.0, mix),
+        weights=state.weights,
+        learned=state.learned + seen,
+    )
+    out = SlotOut(
+        delivered=delivered,
+        served=served,
+        exposed=exposed,
+        qber=qber,
+        in_use=in_use,
+        violations=violations,
+        generated=generated,
+        consumed=consumed,
+        discarded=discarded,
+        pool=pool,
+        measured=epoch_done,
+    )
+    return new, out
+
+
+OBS_LINK_FIELDS: tuple[str, ...] = ("source", "eta", "mu", "loss", "rep_a", "rep_b", "tests", "pool", "rate")
+OBS_PER_LINK = len(OBS_LINK_FIELDS)
+
+
+def observe(state: NetState, params: NetParams) -> jax.Array:
+    """The one observation of the control plane and the agent (flat float32 vector, O(1) scale).
+
+    Per link: source-rate and detector-efficiency drift factors, μ, total loss / 20 dB, the QBER
+    each endpoint reported / threshold (two entries), log10(1 + heralded test rounds) / 5 (with the
+    reports this fixes their Clopper–Pearson intervals), pool / capacity, log10(1 + key rate) / 6;
+    per node the control-plane weight / its maximum; per demand backlog / request; the slot's phase
+    within an episode. Never the true QBER, never the Byzantine set.
+    """
+    per_link = jnp.stack(
+        [
+            jnp.exp(state.log_src),
+            jnp.exp(state.log_eta),
+            state.mu,
+            state.loss_db / 20.0,
+            state.reported[:, 0] / params.qber_threshold,
+            state.reported[:, 1] / params.qber_threshold,
+            jnp.log10(1.0 + state.tests) / 5.0,
+            state.pool / params.pool_cap_bits,
+            jnp.log10(1.0 + state.rate_bps) / 6.0,
+        ],
+        axis=1,
+    ).ravel()
+    w = state.weights / jnp.maximum(state.weights.max(), 1e-12)
+    phase = (state.t % params.max_steps) / params.max_steps
+    return jnp.concatenate([per_link, w, state.backlog / params.demand_bits, jnp.array([phase])]).astype(jnp.float32)
+
+
+def obs_size(params: NetParams) -> int:
+    """Length of :func:`observe`'s vector."""
+    return OBS_PER_LINK * params.n_links + params.n_nodes + params.n_demands + 1
+
+
+def obs_fields(params: NetParams) -> list[str]:
+    """Name of every entry of :func:`observe`'s vector (policy files record them)."""
+    names = [f"link{i}.{f}" for i in range(params.n_links) for f in OBS_LINK_FIELDS]
+    names += [f"node{i}.weight" for i in range(params.n_nodes)]
+    names += [f"demand{i}.backlog" for i in range(params.n_demands)]
+    return [*names, "phase"]
+
+
+def run(
+    key: jax.Array, state: NetState, decision: Decision, params: NetParams, slots: int
+) -> tuple[NetState, SlotOut]:
+    """``slots`` slots under a fixed decision (``lax.scan``); outputs stacked along axis 0."""
+
+    def body(s: NetState, k: jax.Array) -> tuple[NetState, SlotOut]:
+        return step(k, s, decision, params)
+
+    return jax.lax.scan(body, state, jax.random.split(key, slots))
