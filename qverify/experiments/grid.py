@@ -168,6 +168,8 @@ def run_task(task: Task) -> dict[str, Any]:
         "key_bits_per_slot": s["delivered_bits_per_slot"],
         "exposed_fraction": s["exposed_fraction"],
         "mean_link_qber": s["mean_link_qber"],
+        "measured_link_qber": s["measured_mean_link_qber"],
+        "measured_qber_in_use": s["measured_qber_in_use"],
         "qber_var": float(np.mean(res.qber_var)),
         "byzantine_nodes": s["byzantine_nodes"],
         "control_violations": s.get("control_violations", 0),

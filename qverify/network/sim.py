@@ -195,6 +195,18 @@ class SimResult:
     params: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def measured_in_use(self) -> float:
+        """Mean measured QBER of the links that lay on a chosen route during each epoch (NaN if none).
+
+        Epoch ``k``'s verification covers slots ``k·epoch_slots`` to ``(k + 1)·epoch_slots − 1``.
+        """
+        epochs = self.measured_qber.shape[0]
+        if not epochs:
+            return float("nan")
+        span = self.in_use.shape[0] // epochs
+        used = self.in_use[: epochs * span].reshape(epochs, span, -1).any(axis=1)
+        return float(self.measured_qber[used].mean()) if used.any() else float("nan")
+
     def summary(self) -> dict[str, Any]:
         """Run-level figures (JSON-ready)."""
         servable = ~self.unservable
@@ -211,6 +223,7 @@ class SimResult:
             "mean_link_qber": float(self.qber_mean.mean()) if self.qber_mean.size else 0.0,
             "max_link_qber": float(self.qber_mean.max()) if self.qber_mean.size else 0.0,
             "measured_mean_link_qber": float(meas.mean()) if meas.size else 0.0,
+            "measured_qber_in_use": self.measured_in_use(),
             "unservable_demands": int(self.unservable.sum()),
             "byzantine_nodes": [self.nodes[i] for i in np.flatnonzero(self.byzantine)],
             "mean_pool_bits": float(self.pool_mean_bits.mean()) if self.pool_mean_bits.size else 0.0,
@@ -357,7 +370,10 @@ def simulate(
         raise ParameterError("slots", slots, "[1, inf)")
     policy = policy or BaselinePolicy()
     links, demands, paths, byz = prepare(g, config, seed)
-    params = _params(links, paths, byz, config)
+    # An agent sees the episode phase and picks μ levels: use those it was trained with.
+    trained = getattr(policy, "env_params", None)
+    shape = {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
+    params = _params(links, paths, byz, config, **shape)
     key = jax.random.PRNGKey(seed)
     state = M.init(jax.random.fold_in(key, 0), params)
     mu0 = np.asarray(params.nominal_mu, dtype=float)
