@@ -158,3 +158,16 @@ class ABFTPolicy:
 def equal_weight_pbft() -> ABFTPolicy:
     """The equal-weight PBFT baseline: agreement on decisions, but every report trusted."""
     return ABFTPolicy(weighting="equal", sanitise=False)
+
+
+def make_policy(name: str) -> Any:
+    """The control-plane policy called ``name``: ``baseline``, ``pbft_equal`` or ``abft``."""
+    from qverify.network.policy import BaselinePolicy
+
+    if name == "baseline":
+        return BaselinePolicy()
+    if name == "abft":
+        return ABFTPolicy()
+    if name == "pbft_equal":
+        return equal_weight_pbft()
+    raise ChoiceError("policy", name, ("baseline", "pbft_equal", "abft"))

@@ -100,7 +100,15 @@ def greedy_policy(params: E.EnvParams) -> PolicyFn:
         # The honest link's QBER at last slot's μ under the monitored conditions; what the worse
         # report exceeds it by is read as an injected flip x (e = e₀ + x − 2e₀x).
         excess = state.loss_db - params.length_km * params.loss_db_per_km
-        _r, q0 = E.link_physics(params, state.mu, params.is_mdi, excess, jnp.exp(state.log_eta), jnp.exp(state.log_src), 0.0)
+        _r, q0 = E.link_physics(
+            params,
+            state.mu,
+            params.is_mdi,
+            excess,
+            jnp.exp(state.log_eta),
+            jnp.exp(state.log_src),
+            jnp.zeros_like(state.mu),
+        )
         worst = state.reported.max(axis=1)
         return jnp.clip((worst - q0) / jnp.maximum(1.0 - 2.0 * q0, 1e-6), 0.0, 0.5)
 

@@ -9,6 +9,7 @@ observation, and a route that crosses an unusable link or a suspect node is repl
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import jax
@@ -39,7 +40,7 @@ def allocate(alloc_params: dict[str, Any], obs: jax.Array, host: M.Decision, par
     bad_link = jnp.where(lk >= 0, ~host.usable[jnp.where(lk >= 0, lk, 0)], False).any(axis=1)
     bad_node = jnp.where(inner >= 0, alloc_params["avoid"][jnp.where(inner >= 0, inner, 0)], False).any(axis=1)
     keep = ~(bad_link | bad_node | ~params.path_valid[d, route])
-    return dec.replace(route=jnp.where(keep, route, host.route))
+    return dataclasses.replace(dec, route=jnp.where(keep, route, host.route))
 
 
 class DRAPolicy:

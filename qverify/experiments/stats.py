@@ -7,6 +7,7 @@ sets its uncertainty. Intervals are BCa (Efron 1987) from :func:`scipy.stats.boo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +81,30 @@ def episodes_to_stay(curve: np.ndarray, target: float) -> int | None:
     if not len(curve) or (below.size and below[-1] == len(curve) - 1):
         return None
     return int(below[-1]) + 2 if below.size else 1
+
+
+def bootstrap_ci(values: np.ndarray, stat: Callable[[np.ndarray], float] = np.mean, n: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Percentile bootstrap 95 % interval of ``stat`` over the first axis (seeds)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        v = float(stat(values)) if len(values) else float("nan")
+        return v, v
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n, len(values)))
+    stats = np.array([stat(values[i]) for i in idx])
+    return float(np.nanpercentile(stats, 2.5)), float(np.nanpercentile(stats, 97.5))
+
+
+def ratio_ci(num: np.ndarray, den: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of means and its bootstrap interval (independent resampling of both samples)."""
+    rng = np.random.default_rng(seed)
+    est = float(np.mean(num) / np.mean(den)) if np.mean(den) > 0 else float("nan")
+    if len(num) < 2 or len(den) < 2:
+        return est, est, est
+    r = []
+    for _ in range(2000):
+        a = num[rng.integers(0, len(num), len(num))].mean()
+        b = den[rng.integers(0, len(den), len(den))].mean()
+        r.append(a / b if b > 0 else np.nan)
+    return est, float(np.nanpercentile(r, 2.5)), float(np.nanpercentile(r, 97.5))

@@ -160,5 +160,7 @@ def link_reports(
                 float(fid[k]), float(f_lo[k]), float(f_hi[k]), confidence, int(heralds[k].min()), "exact", "bonferroni"
             )
             reporter = a if side == 0 else b
-            out.append(FidelityReport(f"{a}–{b}", "link", est, float(np.clip(claim[k], 0.0, 0.5)), time_s, reporter, (a, b)))
+            out.append(
+                FidelityReport(f"{a}–{b}", "link", est, float(np.clip(claim[k], 0.0, 0.5)), time_s, reporter, (a, b))
+            )
     return out

@@ -281,8 +281,10 @@ def _relay(
     has_inner = use_inner >= 0
     hi = jnp.where(has_inner, use_inner, 0)
     # Every relay on a path sees its share (an upper bound when a relay upstream drops it).
-    seen = jnp.zeros(params.n_nodes).at[hi.ravel()].add(
-        jnp.where(has_inner, frac[..., None] * params.demand_bits, 0.0).ravel()
+    seen = (
+        jnp.zeros(params.n_nodes)
+        .at[hi.ravel()]
+        .add(jnp.where(has_inner, frac[..., None] * params.demand_bits, 0.0).ravel())
     )
     inner_active = jnp.where(has_inner, active[hi], False).any(axis=2)  # (D, P')
     learner = jnp.where(has_inner, active[hi] | ~params.trusted[hi], False).any(axis=2)
@@ -432,9 +434,7 @@ def obs_fields(params: NetParams) -> list[str]:
     return [*names, "phase"]
 
 
-def run(
-    key: jax.Array, state: NetState, decision: Decision, params: NetParams, slots: int
-) -> tuple[NetState, SlotOut]:
+def run(key: jax.Array, state: NetState, decision: Decision, params: NetParams, slots: int) -> tuple[NetState, SlotOut]:
     """``slots`` slots under a fixed decision (``lax.scan``); outputs stacked along axis 0."""
 
     def body(s: NetState, k: jax.Array) -> tuple[NetState, SlotOut]:

@@ -17,6 +17,7 @@ true (simulator-only) or measured.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -372,7 +373,9 @@ def simulate(
     links, demands, paths, byz = prepare(g, config, seed)
     # An agent sees the episode phase and picks μ levels: use those it was trained with.
     trained = getattr(policy, "env_params", None)
-    shape = {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
+    shape = (
+        {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
+    )
     params = _params(links, paths, byz, config, **shape)
     key = jax.random.PRNGKey(seed)
     state = M.init(jax.random.fold_in(key, 0), params)
@@ -399,7 +402,7 @@ def simulate(
         weights_of = getattr(policy, "node_weights", None)
         weights = weights_of() if weights_of is not None else None
         if weights is not None:
-            state = state.replace(weights=jnp.asarray(weights, jnp.float32))
+            state = dataclasses.replace(state, weights=jnp.asarray(weights, jnp.float32))
         host = M.Decision(
             jnp.asarray(dec.usable, bool), jnp.asarray(dec.mu, jnp.float32), jnp.asarray(dec.use_mdi, bool),
             jnp.asarray(dec.route, jnp.int32),

@@ -24,7 +24,11 @@ from qverify.protocols.mdi import BSMNoise
 from qverify.verify.bsm import run_bsm
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TOPOLOGIES = {"secoqc": lambda: load_builtin("secoqc"), "grid": lambda: grid(2, 3), "rgg": lambda: random_geometric(9, seed=2)}
+TOPOLOGIES = {
+    "secoqc": lambda: load_builtin("secoqc"),
+    "grid": lambda: grid(2, 3),
+    "rgg": lambda: random_geometric(9, seed=2),
+}
 
 
 @cache
@@ -58,7 +62,7 @@ def test_key_conservation_and_bounds(topo, relay, seed):
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed)
     state0 = M.init(key, p)
-    state, out = jax.jit(M.run, static_argnums=4)(jax.random.fold_in(key, 1), state0, random_decision(rng, p), p, 20)
+    _state, out = jax.jit(M.run, static_argnums=4)(jax.random.fold_in(key, 1), state0, random_decision(rng, p), p, 20)
     pool_before = np.concatenate([np.asarray(state0.pool)[None], np.asarray(out.pool)[:-1]])
     gen, cons, disc = (np.asarray(x, dtype=np.float64) for x in (out.generated, out.consumed, out.discarded))
     # generated = Δpool + consumed + discarded, slot by slot and link by link (float32 arithmetic)
@@ -85,16 +89,25 @@ def twin_relay(p: M.NetParams, dec: M.Decision, pool: np.ndarray, aborted: np.nd
     trusted = np.asarray(p.trusted)
     bits, k = float(p.demand_bits), p.shamir_k
     d_n, p_n, _ = pl.shape
-    chosen = {d: ([min(max(int(route[d]), 0), p_n - 1)] if p.relay == "single" else list(range(p_n))) for d in range(d_n)}
+    chosen = {
+        d: ([min(max(int(route[d]), 0), p_n - 1)] if p.relay == "single" else list(range(p_n))) for d in range(d_n)
+    }
     hops = {(d, j): [int(x) for x in pl[d, j] if x >= 0] for d in range(d_n) for j in range(p_n)}
     relays = {(d, j): [int(x) for x in pi[d, j] if x >= 0] for d in range(d_n) for j in range(p_n)}
-    ok = {(d, j): bool(pv[d, j]) and all(usable[h] and not aborted[h] for h in hops[d, j]) for d in chosen for j in chosen[d]}
+    ok = {
+        (d, j): bool(pv[d, j]) and all(usable[h] and not aborted[h] for h in hops[d, j])
+        for d in chosen
+        for j in chosen[d]
+    }
     requested = np.zeros(len(pool))
     for (d, j), good in ok.items():
         for h in hops[d, j]:
             requested[h] += bits if good else 0.0
     share = {h: (min(1.0, pool[h] / requested[h]) if requested[h] > 0 else 1.0) for h in range(len(pool))}
-    frac = {dj: (min(share[h] for h in hops[dj]) if good and hops[dj] else (1.0 if good else 0.0)) for dj, good in ok.items()}
+    frac = {
+        dj: (min(share[h] for h in hops[dj]) if good and hops[dj] else (1.0 if good else 0.0))
+        for dj, good in ok.items()
+    }
     consumed = np.zeros(len(pool))
     seen = np.zeros(len(trusted))
     in_use = np.zeros(len(pool), dtype=bool)
@@ -276,7 +289,9 @@ def test_exposure_shamir_k1_single_path_xor_and_untrusted_relays():
         else:
             assert float(exposed) == 0.0
         # an untrusted relay (not Byzantine) on a single path also counts as a learner
-        single = p.replace(relay="single", trusted=jnp.asarray([names[i] != names[relay_nodes[0]] for i in range(p.n_nodes)]))
+        single = p.replace(
+            relay="single", trusted=jnp.asarray([names[i] != names[relay_nodes[0]] for i in range(p.n_nodes)])
+        )
         *_, exposed_u, _c, _u, _seen = M._relay(single, dec, pool, none, jnp.zeros(p.n_nodes, bool))
         route0 = [int(x) for x in np.asarray(p.path_inner)[0, 0] if x >= 0]
         assert (float(exposed_u) > 0) == (relay_nodes[0] in route0)

@@ -1,0 +1,148 @@
+"""What every command shares: the typer app, consoles, option parsers, choice enums, progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="qverify: verify QKD protocol circuits and reproduce the ABFT-DRA experiment.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("qverify")
+
+
+def finite_float(text: str) -> float:
+    """Option parser: a finite float; ``inf`` and ``nan`` are refused (main() names the option)."""
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{text!r} is outside the allowed range: a finite number")
+    return x
+
+
+# Choices are spelled out here so that `--help` and shell completion need no heavy import (tests/test_cli.py
+# checks each against the library's own tuple). As StrEnums, typer lists them in --help and completes them
+# in the shell, and their members are plain strings to the library.
+
+
+class Protocol(StrEnum):
+    MDI = "mdi"
+    BB84 = "bb84"
+
+
+class Decoys(StrEnum):
+    INFINITE = "infinite"
+    VACUUM_WEAK = "vacuum+weak"
+
+
+class Preset(StrEnum):
+    LCQ2012 = "lcq2012"
+    GYS2004 = "gys2004"
+
+
+class DoubleClick(StrEnum):
+    SQUASH = "squash"
+    DISCARD = "discard"
+
+
+class Method(StrEnum):
+    AUTO = "auto"
+    EXACT = "exact"
+    SAMPLED = "sampled"
+
+
+class VerifyProtocol(StrEnum):
+    GHZ = "ghz"
+    QSS = "qss"
+    BSM = "bsm"
+    QDS = "qds"
+
+
+class NoiseModelName(StrEnum):
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class Weighting(StrEnum):
+    ABFT = "abft"
+    EQUAL = "equal"
+
+
+class Relay(StrEnum):
+    INTERCEPT_RESEND = "intercept_resend"
+    HONEST = "honest"
+    INTERCEPT_RESEND_Z = "intercept_resend_z"
+    INTERCEPT_RESEND_X = "intercept_resend_x"
+    Z_MEASURE = "z_measure"
+    INJECT = "inject"
+
+
+class KeyRelay(StrEnum):
+    SINGLE = "single"
+    XOR = "xor"
+    SHAMIR = "shamir"
+
+
+class Scenario(StrEnum):
+    FAULT_FREE = "fault_free"
+    EQUIVOCATING_LEADER = "equivocating_leader"
+    SILENT_HEAVY = "silent_heavy"
+    LIARS = "liars"
+    SLANDERERS = "slanderers"
+    SLEEPER = "sleeper"
+    VOTE_DELAY = "vote_delay"
+    AMNESIA = "amnesia"
+    WEIGHT_RACE = "weight_race"
+    DUPLICATE_VOTES = "duplicate_votes"
+    PARTITION = "partition"
+    DROPS = "drops"
+    F_PLUS_ONE = "f_plus_one"
+
+
+class PolicyName(StrEnum):
+    BASELINE = "baseline"
+    PBFT_EQUAL = "pbft_equal"
+    ABFT = "abft"
+
+
+def _progress(unit: str = "", transient: bool = True) -> Progress:
+    """The progress bar every long command shows (on stderr, so --json output stays clean)."""
+    counter = "{task.completed}/{task.total}" + (f" {unit}" if unit else "")
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(counter), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient,
+    )  # fmt: skip
+
+
+def _jax_cache() -> None:
+    from qverify.jax_cache import enable_compilation_cache
+
+    folder = enable_compilation_cache()
+    log.info("JAX compilation cache: %s", folder)
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    from qverify.provenance import environment
+
+    payload = {**payload, "environment": environment()}
+    sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")

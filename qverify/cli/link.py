@@ -1,0 +1,236 @@
+"""`qverify link` and `qverify bsm`: link physics and Bell-state-measurement circuits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from qverify import __version__
+from qverify.cli.common import (
+    Decoys,
+    DoubleClick,
+    Method,
+    Preset,
+    Protocol,
+    Relay,
+    _emit_json,
+    app,
+    finite_float,
+    out,
+)
+from qverify.errors import ChoiceError, ParameterError, QverifyError
+
+
+def _link_params(
+    preset: str,
+    loss_db_per_km: float | None,
+    e_mis: float | None,
+    eta_det: float | None,
+    p_dark: float | None,
+    f_ec: float | None,
+    mu: float | None,
+    nu: float | None,
+    clock_hz: float | None,
+    relay_fraction: float | None,
+    sift_factor: float | None,
+    double_click: str | None,
+    dead_time_slots: int | None = None,
+) -> Any:
+    from qverify.physics import PRESETS
+
+    if preset not in PRESETS:
+        raise ChoiceError("preset", preset, sorted(PRESETS))
+    changes = {
+        k: v
+        for k, v in {
+            "loss_db_per_km": loss_db_per_km,
+            "e_mis": e_mis,
+            "eta_det": eta_det,
+            "p_dark": p_dark,
+            "f_ec": f_ec,
+            "nu": nu,
+            "clock_hz": clock_hz,
+            "relay_fraction": relay_fraction,
+            "sift_factor": sift_factor,
+            "double_click": double_click,
+            "dead_time_slots": dead_time_slots,
+        }.items()
+        if v is not None
+    }
+    params = PRESETS[preset].replace(**changes)
+    if mu is not None:
+        params = replace(params, source=replace(params.source, mu=mu))
+    return params
+
+
+def _parse_sweep(text: str) -> np.ndarray:
+    try:
+        start, stop, step = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ParameterError("sweep_km", text, "START:STOP:STEP in km, e.g. 0:300:10") from None
+    if step <= 0 or stop < start or start < 0:
+        raise ParameterError("sweep_km", text, "0 ≤ START ≤ STOP, STEP > 0")
+    return np.arange(start, stop + step / 2, step)
+
+
+@app.command()
+def link(
+    distance_km: Annotated[float, typer.Option(parser=finite_float, help="Alice–Bob fibre length in km (≥ 0).")] = 50.0,
+    protocol: Annotated[Protocol, typer.Option(help="mdi (MDI-QKD) or bb84 (decoy BB84).")] = Protocol.MDI,
+    decoys: Annotated[Decoys, typer.Option(help="Decoy analysis.")] = Decoys.INFINITE,
+    preset: Annotated[Preset, typer.Option(help="Parameter set.")] = Preset.LCQ2012,
+    loss_db_per_km: Annotated[float | None, typer.Option(parser=finite_float, help="Fibre loss, dB/km.")] = None,
+    e_mis: Annotated[float | None, typer.Option(parser=finite_float, help="Misalignment error, [0, 0.5].")] = None,
+    eta_det: Annotated[float | None, typer.Option(parser=finite_float, help="Detector efficiency, (0, 1].")] = None,
+    p_dark: Annotated[
+        float | None, typer.Option(parser=finite_float, help="Dark counts per detector per pulse.")
+    ] = None,
+    f_ec: Annotated[float | None, typer.Option(parser=finite_float, help="Error-correction inefficiency ≥ 1.")] = None,
+    mu: Annotated[
+        float | None, typer.Option(parser=finite_float, help="Signal mean photon number (default: optimised).")
+    ] = None,
+    nu: Annotated[float | None, typer.Option(parser=finite_float, help="Weak-decoy mean photon number.")] = None,
+    clock_hz: Annotated[float | None, typer.Option(parser=finite_float, help="Pulse rate in Hz for bit/s.")] = None,
+    relay_fraction: Annotated[
+        float | None, typer.Option(parser=finite_float, help="MDI relay position, [0, 1].")
+    ] = None,
+    sift_factor: Annotated[float | None, typer.Option(parser=finite_float, help="Sifting factor, (0, 1].")] = None,
+    double_click: Annotated[
+        DoubleClick | None,
+        typer.Option(help="BB84 double clicks: squash (a random bit; what the proofs assume) or discard."),
+    ] = None,
+    dead_time_slots: Annotated[
+        int | None, typer.Option(help="BB84 detector dead time, slots blind after each click (integer 0–200).")
+    ] = None,
+    sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Secret-key rate, QBER and optimal μ of one link (closed forms, Ma–Razavi / GLLP)."""
+    from qverify.physics import DECOYS, PROTOCOLS, link_rate, max_distance_km
+
+    params = _link_params(
+        preset, loss_db_per_km, e_mis, eta_det, p_dark, f_ec, mu, nu, clock_hz, relay_fraction,
+        sift_factor, double_click, dead_time_slots,
+    )  # fmt: skip
+    if protocol not in PROTOCOLS:
+        raise ChoiceError("protocol", protocol, PROTOCOLS)
+    if decoys not in DECOYS:
+        raise ChoiceError("decoys", decoys, DECOYS)
+    provenance = {"params": {**params.to_dict(), "decoys": decoys}, "qverify_version": __version__}
+    if sweep_km is not None:
+        if plot is not None and not plot.parent.exists():
+            raise QverifyError(f"plot folder {str(plot.parent)!r} does not exist")
+        d = _parse_sweep(sweep_km)
+        curves = {p: link_rate(d, params, p, decoys) for p in PROTOCOLS}
+        if plot is not None:
+            from qverify.experiments.link_report import plot_rates
+
+            plot_rates(
+                {
+                    "distances_km": d.tolist(),
+                    "curves": {f"{p}/{decoys}": {"key_rate": c.key_rate.tolist()} for p, c in curves.items()},
+                },
+                plot,
+            )
+        if as_json:
+            _emit_json(
+                {
+                    **provenance,
+                    "distances_km": d.tolist(),
+                    **{p: {k: v.tolist() for k, v in c._asdict().items()} for p, c in curves.items()},
+                    "plot": str(plot) if plot else None,
+                }
+            )
+            return
+        table = Table(title=f"Key rate vs distance ({decoys} decoys, preset {preset})")
+        for col in ("km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"):
+            table.add_column(col, justify="right")
+        for i, dist in enumerate(d):
+            m, b = curves["mdi"], curves["bb84"]
+            table.add_row(
+                f"{dist:g}",
+                f"{m.key_rate[i]:.3e}",
+                f"{m.key_rate_bps[i]:.3e}",
+                f"{b.key_rate[i]:.3e}",
+                f"{b.key_rate_bps[i]:.3e}",
+            )
+        out.print(table)
+        if plot is not None:
+            out.print(f"plot written to {plot}")
+        return
+    r = link_rate(np.array(distance_km), params, protocol, decoys)
+    res = {
+        "distance_km": distance_km,
+        "protocol": protocol,
+        "key_rate_per_pulse": float(r.key_rate),
+        "key_rate_bps": float(r.key_rate_bps),
+        "qber": float(r.qber),
+        "mu_opt": float(r.mu),
+        "gain": float(r.gain),
+        "sift_factor_used": params.source.sift_for(protocol),
+        "max_distance_km": max_distance_km(params, protocol, decoys),
+    }
+    if as_json:
+        _emit_json({**provenance, **res})
+        return
+    table = Table(title=f"{protocol.upper()} link, {distance_km:g} km, {decoys} decoys (preset {preset})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("key rate (bit/pulse)", f"{res['key_rate_per_pulse']:.4e}")
+    table.add_row(f"key rate (bit/s at {params.source.clock_hz:.3g} Hz)", f"{res['key_rate_bps']:.4e}")
+    table.add_row("QBER (signal)", f"{res['qber']:.4%}")
+    table.add_row("μ (optimal)" if params.source.mu is None else "μ", f"{res['mu_opt']:.4f}")
+    table.add_row("maximum distance (km)", f"{res['max_distance_km']:.1f}")
+    sift = res["sift_factor_used"]
+    kind = {0.5: "standard BB84", 1.0: "efficient, key basis w.p. → 1"}.get(sift, "user-set")
+    table.add_row("sifting factor", f"{sift:g} ({kind})")
+    if protocol == "bb84":
+        table.add_row(
+            "double clicks / dead time", f"{params.detector.double_click} / {params.detector.dead_time_slots} slots"
+        )
+    out.print(table)
+
+
+@app.command()
+def bsm(
+    e_mis: Annotated[float, typer.Option(parser=finite_float, help="Misalignment on Alice's input, [0, 0.5].")] = 0.015,
+    gate_error: Annotated[
+        float, typer.Option(parser=finite_float, help="Depolarising error of Charlie's gates.")
+    ] = 0.0,
+    amp_damping: Annotated[float, typer.Option(parser=finite_float, help="Amplitude damping γ on both inputs.")] = 0.0,
+    relay: Annotated[Relay, typer.Option(help="Charlie's behaviour.")] = Relay.HONEST,
+    inject_prob: Annotated[
+        float, typer.Option(parser=finite_float, help="Injection probability for relay=inject.")
+    ] = 1.0,
+    shots: Annotated[int, typer.Option(help="Shots per round setting (12 settings).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the multinomial draws.")] = 0,
+    confidence: Annotated[
+        float, typer.Option(parser=finite_float, help="Confidence level of intervals, (0, 1).")
+    ] = 0.95,
+    method: Annotated[Method, typer.Option(help="Simulation method.")] = Method.AUTO,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Simulate Charlie's Bell-state measurement in Aer: e11 per basis, ψ± split, Bell fidelity."""
+    from qverify.protocols.mdi import BSMNoise
+    from qverify.verify.bsm import run_bsm
+
+    if shots < 1:
+        raise ParameterError("shots", shots, "[1, inf)")
+    res = run_bsm(BSMNoise(e_mis, gate_error, amp_damping), relay, shots, seed, confidence, inject_prob, method)
+    if as_json:
+        _emit_json({**res.to_dict(), "qverify_version": __version__})
+        return
+    table = Table(title=f"MDI BSM, relay={relay}, {shots} shots × 12 settings, {confidence:.0%} CI")
+    for col in ("quantity", "estimate", "interval", "exact"):
+        table.add_column(col, justify="right")
+    for name in ("e_z", "e_x", "e_y", "psi_minus_fraction", "success", "fidelity"):
+        e = getattr(res, name)
+        exact = "" if e.exact is None else f"{e.exact:.6f}"
+        table.add_row(name, f"{e.value:.5f}", f"[{e.low:.5f}, {e.high:.5f}]", exact)
+    out.print(table)

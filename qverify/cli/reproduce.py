@@ -1,0 +1,115 @@
+"""`qverify reproduce` and `qverify readme`: the paper's experiment and the README claim section."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qverify import __version__
+from qverify.cli.common import (
+    Executor,
+    _emit_json,
+    _jax_cache,
+    _progress,
+    app,
+    err,
+    out,
+)
+from qverify.errors import ChoiceError, ParameterError, QverifyError
+
+
+@app.command()
+def reproduce(
+    out_dir: Annotated[Path, typer.Option("--out", help="Parent folder of the run folder.")] = Path("results"),
+    run: Annotated[str | None, typer.Option(help="Run folder name (default: a timestamp).")] = None,
+    quick: Annotated[bool, typer.Option(help="Small sizes, for CI and smoke tests.")] = False,
+    full: Annotated[bool, typer.Option(help="Larger scale: 20 seeds, longer runs and training.")] = False,
+    topology: Annotated[str | None, typer.Option(help="Topology (default: the embedded SECOQC network).")] = None,
+    executor: Annotated[Executor, typer.Option(help="local (process pool) or ray.")] = Executor.LOCAL,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local one).")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
+    resume: Annotated[bool, typer.Option(help="Continue the run folder --run, skipping finished tasks.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the link-level draws.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the claims as JSON too.")] = False,
+) -> None:
+    """Run the paper's experiment end to end and write results/<run>/report.md, report.html, figures, metrics.json.
+
+    Link level (key rates, anchors, Aer BSM circuits), DRA agents, DQN convergence on an enumerable
+    instance, and the scenario grid: Byzantine fraction 0/10/20/30 %, two behaviour sets, fluctuation
+    on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus the ABFT sensitivity analysis.
+    """
+    _jax_cache()
+    import sys as _sys
+
+    from qverify.experiments.grid import GridConfig
+    from qverify.experiments.link_report import LinkStudyConfig
+    from qverify.experiments.reproduce import prepare_run_dir
+    from qverify.experiments.reproduce import reproduce as run_reproduce
+    from qverify.experiments.runner import EXECUTORS, check_ray_address
+
+    if quick and full:
+        raise QverifyError("--quick and --full exclude each other")
+    if executor not in EXECUTORS:
+        raise ChoiceError("executor", executor, EXECUTORS)
+    if workers < 1:
+        raise ParameterError("workers", workers, "[1, inf)")
+    if resume and run is None:
+        raise QverifyError("--resume needs --run NAME (the run folder to continue)")
+    config = GridConfig.quick() if quick else (GridConfig.full() if full else GridConfig())
+    if topology is not None:
+        from qverify.network.topology import resolve
+
+        resolve(topology)
+        config = replace(config, topology=topology)
+    if executor == "ray":
+        check_ray_address(address)
+    link_cfg = LinkStudyConfig(seed=seed)
+    if quick:
+        link_cfg = replace(link_cfg, distances_km=tuple(float(d) for d in range(0, 301, 20)), shots=2000)
+    name = run or time.strftime("%Y%m%d-%H%M%S")
+    from qverify.experiments.reproduce import run_settings
+
+    target = prepare_run_dir(out_dir, name, resume, run_settings(config, link_cfg))
+    command = "qverify " + " ".join(_sys.argv[1:])
+    with _progress(transient=as_json) as bar:
+        ids: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in ids:
+                ids[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(ids[stage], completed=done if total else 1, total=max(total, 1))
+
+        try:
+            metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick)
+        except (KeyboardInterrupt, SystemExit):
+            err.print(
+                f"interrupted: finished work is kept in {target}; continue with "
+                f"`qverify reproduce --run {name} --resume` and the same options",
+                highlight=False, markup=False,
+            )  # fmt: skip
+            raise
+    if as_json:
+        _emit_json({"run": str(target), "claims": metrics["claims"], "qverify_version": __version__})
+    else:
+        figures = sorted(target.glob("*.png"))
+        out.print(f"run time  {metrics['run_seconds']:.0f} s", highlight=False)
+        out.print(f"report    {target / 'report.html'}", highlight=False)
+        out.print(f"          {target / 'report.md'}", highlight=False)
+        out.print(f"figures   {target}/*.png ({len(figures)} files)", highlight=False)
+        out.print(f"metrics   {target / 'metrics.json'}", highlight=False)
+
+
+@app.command()
+def readme(
+    run_dir: Annotated[Path, typer.Argument(help="A finished reproduce run folder (holds metrics.json).")],
+    readme_path: Annotated[Path, typer.Option("--readme", help="The README to update.")] = Path("README.md"),
+) -> None:
+    """Regenerate the README's claim section from a run's metrics.json (figures never pasted by hand)."""
+    from qverify.experiments.readme import update_readme
+
+    changed = update_readme(readme_path, run_dir)
+    out.print(f"{readme_path}: claim section {'updated' if changed else 'already up to date'} from {run_dir}")

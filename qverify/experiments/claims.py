@@ -1,0 +1,188 @@
+"""The paper's claims as verdicts: per-cell aggregates with bootstrap intervals, and one typed record per claim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+
+from qverify.experiments.grid import GridConfig
+from qverify.experiments.stats import bootstrap_ci, episodes_to_stay, paired_difference, ratio_ci
+
+Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
+
+
+class ClaimRow(TypedDict):
+    """One claim of the paper beside what was measured.
+
+    ``holds`` is ``"yes"`` when the 95 % interval lies on the claim's side, ``"no"`` when it lies on
+    the other side, ``"inconclusive"`` otherwise (or when the data cannot decide).
+    """
+
+    claim: str
+    measured: str
+    holds: Literal["yes", "no", "inconclusive"]
+    why: str
+    values: dict[str, Any]
+
+
+def select_rows(rows: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if all(r["task"][k] == v for k, v in match.items())]
+
+
+def metric_values(rows: list[dict[str, Any]], metric: str) -> np.ndarray:
+    return np.array([r[metric] for r in sorted(rows, key=lambda r: r["task"]["seed"])], dtype=float)
+
+
+def aggregate(config: GridConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and bootstrap interval of each metric per (fraction, behaviours, fluctuation, policy)."""
+    table: dict[str, Any] = {}
+    for f in config.fractions:
+        for b in config.behaviours:
+            for fl in config.fluctuation:
+                for p in config.policies:
+                    sel = select_rows(
+                        rows, fraction=f, behaviours=b, fluctuation=fl, policy=p, alpha=0.5, threshold=0.11
+                    )
+                    if not sel:
+                        continue
+                    cell = {}
+                    for metric in ("key_bits_per_slot", "availability", "mean_link_qber", "measured_qber_in_use",
+                                   "qber_var", "exposed_fraction", "control_violations"):  # fmt: skip
+                        v = metric_values(sel, metric)
+                        v = v[np.isfinite(v)]
+                        if not len(v):
+                            continue
+                        lo, hi = bootstrap_ci(v)
+                        cell[metric] = {"mean": float(v.mean()), "low": lo, "high": hi, "n": len(v)}
+                    table[f"{f:.2f}|{b}|{int(fl)}|{p}"] = cell
+    return table
+
+
+def _verdict(holds: bool | None) -> Literal["yes", "no", "inconclusive"]:
+    if holds is None:
+        return "inconclusive"
+    return "yes" if holds else "no"
+
+
+def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any]) -> list[ClaimRow]:
+    """The paper's claims beside the measured values with 95 % intervals."""
+    out: list[ClaimRow] = []
+    b0 = config.behaviours[0]
+    fl = True if True in config.fluctuation else config.fluctuation[0]
+    f20 = 0.2 if 0.2 in config.fractions else max(config.fractions)
+
+    def sel(policy: str, frac: float, **kw: Any) -> list[dict[str, Any]]:
+        return select_rows(
+            rows, fraction=frac, behaviours=b0, fluctuation=fl, policy=policy, alpha=0.5, threshold=0.11, **kw
+        )
+
+    best = "abft+dra" if "abft+dra" in config.policies else config.policies[-1]
+    # 1. key rate kept at 20 % Byzantine
+    k_best = ratio_ci(
+        metric_values(sel(best, f20), "key_bits_per_slot"), metric_values(sel(best, 0.0), "key_bits_per_slot")
+    )
+    k_base = ratio_ci(
+        metric_values(sel("baseline", f20), "key_bits_per_slot"),
+        metric_values(sel("baseline", 0.0), "key_bits_per_slot"),
+    )
+    holds1 = None if np.isnan(k_best[1]) else (True if k_best[1] >= 0.95 else (False if k_best[2] < 0.95 else None))
+    out.append({
+        "claim": f"key rate at {f20:.0%} Byzantine: {best} keeps 95 % of its fault-free rate, baseline drops 50 %",
+        "measured": f"{best}: {k_best[0]:.1%} [{k_best[1]:.1%}, {k_best[2]:.1%}]; baseline: {k_base[0]:.1%} "
+                    f"[{k_base[1]:.1%}, {k_base[2]:.1%}]",
+        "holds": _verdict(holds1),
+        "why": "ratio of mean delivered key (bit/slot) at that fraction to the same policy with no Byzantine node",
+        "values": {"best": k_best, "baseline": k_base},
+    })  # fmt: skip
+    # 2. QBER below 1 % — on what the verification rounds measure, on links that carry the demands' key
+    q = metric_values(sel(best, f20), "measured_qber_in_use")
+    q = q[np.isfinite(q)]
+    q_true = metric_values(sel(best, f20), "mean_link_qber")
+    lo, hi = bootstrap_ci(q)
+    out.append({
+        "claim": "QBER stays below the 1 % security threshold under attack and fluctuation",
+        "measured": f"measured QBER of links on chosen routes {q.mean():.2%} [{lo:.2%}, {hi:.2%}] (verification rounds); "
+                    f"true mean over all links {q_true.mean():.2%} (simulator only)" if len(q) else "no link in use",
+        "holds": _verdict(bool(hi < 0.01)) if len(q) else "inconclusive",
+        "why": "misalignment alone (e_mis = 1.5 %, Lo–Curty–Qi) puts every link above 1 %; Byzantine injection adds "
+               "more. A 1 % threshold would abort every link; qverify uses the 11 % abort threshold",
+        "values": {"mean": float(q.mean()) if len(q) else None, "low": lo, "high": hi,
+                   "true_all_links": float(q_true.mean()) if len(q_true) else None},
+    })  # fmt: skip
+    # 3. availability
+    a_best = metric_values(sel(best, f20), "availability")
+    a_base = metric_values(sel("baseline", f20), "availability")
+    lo_b, hi_b = bootstrap_ci(a_best)
+    lo_0, hi_0 = bootstrap_ci(a_base)
+    holds3 = None if not len(a_best) else (True if lo_b >= 0.9999 else (False if hi_b < 0.9999 else None))
+    gap = paired_difference(a_best, a_base) if len(a_best) == len(a_base) else None
+    out.append({
+        "claim": f"availability 99.99 % ({best}) vs 95 % (baseline) at {f20:.0%} Byzantine",
+        "measured": f"{best}: {a_best.mean():.2%} [{lo_b:.2%}, {hi_b:.2%}]; baseline: {a_base.mean():.2%} "
+                    f"[{lo_0:.2%}, {hi_0:.2%}]"
+                    + (f"; {best} − baseline, same seeds: {gap.text('+.2%')}" if gap is not None else ""),
+        "holds": _verdict(holds3),
+        "why": "availability = fraction of (demand, slot) pairs whose key request was met in full",
+        "values": {"best": [float(a_best.mean()), lo_b, hi_b], "baseline": [float(a_base.mean()), lo_0, hi_0]},
+    })  # fmt: skip
+    # 4. DQN convergence: "converged" = stays at ≥ 95 % of the optimum for the rest of training.
+    eps = conv["episodes_to_95pct"]
+    target = 0.95 * conv["references"]["optimum"]
+    stay = [episodes_to_stay(np.asarray(c), target) for c in conv["curves"]]
+    settled = [e for e in stay if e is not None]
+    budget = config.convergence_episodes
+    greedy_share = conv["references"]["greedy"] / conv["references"]["optimum"]
+    holds4 = (len(settled) == len(stay) and max(settled) <= 500) if budget >= 500 or len(settled) == len(stay) else None
+    out.append({
+        "claim": "the DQN converges to the optimal allocation within 500 episodes",
+        "measured": f"episodes after which the greedy return stays ≥ 95 % of the enumerated optimum: {stay} "
+                    f"({len(settled)}/{len(stay)} seeds settled within {budget} episodes; first touch {eps}); "
+                    f"the greedy heuristic alone reaches {greedy_share:.1%} of that optimum",
+        "holds": _verdict(holds4),
+        "why": "small instance with 4096 joint actions; optimum = best of per-step enumeration, best fixed action in "
+               "hindsight and the greedy heuristic (a lower bound on the true optimum of a fluctuating episode); "
+               "when the greedy heuristic is itself above 95 %, reaching 95 % says little about learning",
+        "values": {"episodes_to_stay": stay, "first_touch": eps, "greedy_share": greedy_share},
+    })  # fmt: skip
+    # 5. QBER variance during fluctuation
+    if True in config.fluctuation and "dra" in config.policies:
+        vd = metric_values(
+            select_rows(rows, fraction=0.0, behaviours=b0, fluctuation=True, policy="dra", alpha=0.5, threshold=0.11),
+            "qber_var",
+        )
+        vb = metric_values(
+            select_rows(
+                rows, fraction=0.0, behaviours=b0, fluctuation=True, policy="baseline", alpha=0.5, threshold=0.11
+            ),
+            "qber_var",
+        )
+        r = ratio_ci(vd, vb)
+        change = (r[0] - 1, r[1] - 1, r[2] - 1)
+        diff = paired_difference(vd, vb) if len(vd) == len(vb) else None
+        # A relative change of a near-zero variance is noise: below a QBER spread of 0.1 percentage
+        # point (variance 1e-6) only the absolute difference is reported.
+        near_zero = float(np.mean(vb)) < 1e-6 if len(vb) else True
+        holds5 = (
+            False if diff is not None and diff.low > 0  # the variance went up: no reduction at all
+            else None if np.isnan(change[2]) or near_zero
+            else (True if change[2] <= -0.35 else (False if change[1] > -0.35 else None))
+        )  # fmt: skip
+        relative = (
+            "relative change not reported: the baseline's variance is near zero"
+            if near_zero else f"relative {change[0]:+.1%} [{change[1]:+.1%}, {change[2]:+.1%}]"
+        )  # fmt: skip
+        out.append({
+            "claim": "DRA reduces the variance of QBER by 35 % during fluctuation",
+            "measured": "per-link QBER variance, DRA − static baseline (no Byzantine node, same seeds): "
+                        + (diff.text("+.2e") if diff is not None else "unpaired")
+                        + f"; {relative}",
+            "holds": _verdict(holds5),
+            "why": "QBER variance over slots per link, averaged over links; the agent maximises delivered key, "
+                   "which does not ask for a steadier QBER",
+            "values": {"change": change, "difference": None if diff is None else [diff.mean, diff.low, diff.high]},
+        })  # fmt: skip
+    return out
