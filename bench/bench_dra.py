@@ -13,10 +13,12 @@ import argparse
 import time
 
 import jax
+import jax.numpy as jnp
 
 from qverify.dra import dqn
 from qverify.dra import env as E
 from qverify.dra import train as T
+from qverify.network import model as M
 from qverify.network.adversary import Adversary
 from qverify.network.sim import SimConfig
 from qverify.network.topology import load_builtin
@@ -32,11 +34,14 @@ def main() -> None:
     _, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), n), p)
     act = E.static_action(p)
 
-    def body(s, k):
-        _o, s, r, _d, _i = jax.vmap(E.step, in_axes=(0, 0, None, None))(jax.random.split(k, n), s, act, p)
+    def body(s, xs):
+        k, i = xs
+        # The scan index tells the epoch phase without the batch: verification sampled at epoch ends only.
+        now = M.epoch_end(i, p)
+        _o, s, r, _d, _i = jax.vmap(E.step, in_axes=(0, 0, None, None, None))(jax.random.split(k, n), s, act, p, now)
         return s, r.mean()
 
-    roll = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, steps)))
+    roll = jax.jit(lambda s, k: jax.lax.scan(body, s, (jax.random.split(k, steps), jnp.arange(steps))))
     jax.block_until_ready(roll(st, jax.random.PRNGKey(1)))
     t0 = time.perf_counter()
     jax.block_until_ready(roll(st, jax.random.PRNGKey(2)))

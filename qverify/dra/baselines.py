@@ -140,15 +140,17 @@ def rollout(policy: PolicyFn, params: E.EnvParams, key: jax.Array, oracle: bool 
     obs, state = E.reset(k_reset, params)
     table = jnp.asarray(joint_actions(params)) if oracle else None
 
-    def body(carry: tuple[jax.Array, E.EnvState], k: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
+    def body(carry: tuple[jax.Array, E.EnvState], xs: tuple[jax.Array, jax.Array]) -> tuple[Any, dict[str, jax.Array]]:
         o, s = carry
+        k, i = xs
+        now = M.epoch_end(i, params)
         k_pol, k_env = jax.random.split(k)
         if table is not None:
-            rewards = jax.vmap(lambda a: E.step(k_env, s, E.action_from_branches(a, params), params)[2])(table)
+            rewards = jax.vmap(lambda a: E.step(k_env, s, E.action_from_branches(a, params), params, now)[2])(table)
             branches = table[jnp.argmax(rewards)]
         else:
             branches = policy(k_pol, o, s)
-        o2, s2, r, _d, info = E.step(k_env, s, E.action_from_branches(branches, params), params)
+        o2, s2, r, _d, info = E.step(k_env, s, E.action_from_branches(branches, params), params, now)
         return (o2, s2), {
             "reward": r,
             "delivered_bits": info["delivered_bits"],
@@ -157,7 +159,8 @@ def rollout(policy: PolicyFn, params: E.EnvParams, key: jax.Array, oracle: bool 
             "qber_in_use": info["qber_in_use"],
         }
 
-    _, out = jax.lax.scan(body, (obs, state), jax.random.split(k_run, params.max_steps))
+    steps = jnp.arange(params.max_steps)
+    _, out = jax.lax.scan(body, (obs, state), (jax.random.split(k_run, params.max_steps), steps))
     return out
 
 

@@ -29,6 +29,7 @@ from flax import serialization, struct
 from qverify.dra import env as E
 from qverify.dra import replay
 from qverify.errors import ParameterError, QverifyError
+from qverify.network import model as M
 from qverify.network.model import OBS_LINK_FIELDS
 
 
@@ -182,7 +183,7 @@ def make_train(
         loss = jnp.mean(weights[:, None] * td**2)
         return loss, jnp.abs(td).mean(axis=-1)
 
-    def env_step(ts: TrainState, _: Any) -> tuple[TrainState, tuple[jax.Array, jax.Array]]:
+    def env_step(ts: TrainState, i: jax.Array) -> tuple[TrainState, tuple[jax.Array, jax.Array]]:
         key, k_eps, k_rand, k_env, k_sample = jax.random.split(ts.key, 5)
         frac = jnp.clip(ts.steps / config.eps_decay_steps, 0.0, 1.0)
         eps = config.eps_start + frac * (config.eps_end - config.eps_start)
@@ -192,8 +193,8 @@ def make_train(
         act = jnp.where(explore, a_rand, a_greedy)
         ep = ts.env_params
         actions = jax.vmap(lambda a: E.action_from_branches(a, ep))(act)
-        nobs, nst, rew, done, _info = jax.vmap(E.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(k_env, config.n_envs), ts.env_state, actions, ep
+        nobs, nst, rew, done, _info = jax.vmap(E.step, in_axes=(0, 0, 0, None, None))(
+            jax.random.split(k_env, config.n_envs), ts.env_state, actions, ep, M.epoch_end(i, ep)
         )
         buf = replay.add_batch(ts.buffer, ts.obs, act, rew, nobs, done)
         learn = (buf.size >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
@@ -226,15 +227,20 @@ def make_train(
     def evaluate_one(params: Any, ep: E.EnvParams, key: jax.Array) -> jax.Array:
         obs, st = E.reset(jax.random.split(key)[0], ep)
 
-        def body(carry: tuple[jax.Array, E.EnvState, jax.Array], k: jax.Array) -> tuple[Any, jax.Array]:
+        def body(
+            carry: tuple[jax.Array, E.EnvState, jax.Array], xs: tuple[jax.Array, jax.Array]
+        ) -> tuple[Any, jax.Array]:
             o, s, _ = carry
+            k, i = xs
             a = E.action_from_branches(greedy(params, o), ep)
             # Same key use as qverify.dra.baselines.rollout, so baselines see the same episodes.
-            o2, s2, r, _d, _i = E.step(jax.random.split(k)[1], s, a, ep)
+            o2, s2, r, _d, _i = E.step(jax.random.split(k)[1], s, a, ep, M.epoch_end(i, ep))
             return (o2, s2, r), r
 
         _, rews = jax.lax.scan(
-            body, (obs, st, jnp.array(0.0)), jax.random.split(jax.random.split(key)[1], steps_per_ep)
+            body,
+            (obs, st, jnp.array(0.0)),
+            (jax.random.split(jax.random.split(key)[1], steps_per_ep), jnp.arange(steps_per_ep)),
         )
         return rews.sum()
 
@@ -249,7 +255,7 @@ def make_train(
         key, k_reset = jax.random.split(ts.key)
         obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, config.n_envs), ts.env_params)
         ts = dataclasses.replace(ts, env_state=st, obs=obs, key=key)
-        ts, (rews, losses) = jax.lax.scan(env_step, ts, None, length=steps_per_ep)
+        ts, (rews, losses) = jax.lax.scan(env_step, ts, jnp.arange(steps_per_ep))
         n_ep = ts.steps // (config.n_envs * steps_per_ep)
         eval_ret = jax.lax.cond(
             (n_ep - 1) % config.eval_every == 0,

@@ -84,10 +84,14 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
 
 
 def step(
-    key: jax.Array, state: EnvState, action: Action, params: EnvParams
+    key: jax.Array, state: EnvState, action: Action, params: EnvParams, measure_now: jax.Array | None = None
 ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:
-    """Advance one slot. Returns ``(obs, state, reward, done, info)``; no auto-reset."""
-    new, out = M.step(key, state, decision_of(action, params), params)
+    """Advance one slot. Returns ``(obs, state, reward, done, info)``; no auto-reset.
+
+    ``measure_now``: see :func:`qverify.network.model.step` (pass
+    ``qverify.network.model.epoch_end(i, params)`` from a scan over an episode's slots ``i``).
+    """
+    new, out = M.step(key, state, decision_of(action, params), params, measure_now)
     d = params.path_valid.shape[0]
     reward = out.delivered.sum() / (params.demand_bits * d) - params.violation_cost * out.violations / jnp.maximum(
         out.in_use.sum(), 1
@@ -153,7 +157,7 @@ def check_params(params: EnvParams) -> None:
         raise ParameterError("max_steps", params.max_steps, "[1, inf)")
     if int(params.verify_rounds) < 3:
         raise ParameterError("verify_rounds", int(params.verify_rounds), "[3, inf) (a share per basis Z, X, Y)")
-    if int(params.epoch_slots) < 1:
+    if params.epoch_slots < 1:
         raise ParameterError("epoch_slots", int(params.epoch_slots), "[1, inf)")
 
 

@@ -106,11 +106,11 @@ class NetParams:
     source_sigma: Any = 0.05
     drift_theta: Any = 0.01
     verify_rounds: Any = 10_000
-    epoch_slots: Any = 10
     random_byzantine: Any = 0
     relay: str = struct.field(pytree_node=False, default="single")
     shamir_k: int = struct.field(pytree_node=False, default=2)
     max_steps: int = struct.field(pytree_node=False, default=100)
+    epoch_slots: int = struct.field(pytree_node=False, default=10)
     verify: bool = struct.field(pytree_node=False, default=True)  # False: no verification rounds (reports stay 0)
 
     @property
@@ -313,8 +313,16 @@ def _relay(
     return pool, delivered, served, exposed, consumed, in_use, seen
 
 
-def step(key: jax.Array, state: NetState, decision: Decision, params: NetParams) -> tuple[NetState, SlotOut]:
-    """Advance one slot under ``decision``; pure (``jit``/``vmap``-able)."""
+def step(
+    key: jax.Array, state: NetState, decision: Decision, params: NetParams, measure_now: jax.Array | None = None
+) -> tuple[NetState, SlotOut]:
+    """Advance one slot under ``decision``; pure (``jit``/``vmap``-able).
+
+    An epoch's verification rounds are sampled when ``state.t + 1`` is a multiple of
+    ``epoch_slots``. Under ``vmap`` that test is batched, so both branches run every slot; a caller
+    that knows the slot's phase without the batch (a scan index) passes it as ``measure_now`` and
+    the sampling then runs only at epoch ends.
+    """
     k_loss, k_fade, k_eta, k_src, k_meas = jax.random.split(key, 5)
     e = params.n_links
     excess = _ou(k_loss, state.excess_db, params.loss_theta, params.loss_sigma_db)
@@ -343,7 +351,7 @@ def step(key: jax.Array, state: NetState, decision: Decision, params: NetParams)
     violations = (in_use & aborted).sum()
 
     t = state.t + 1
-    epoch_done = (t % params.epoch_slots) == 0
+    epoch_done = (t % params.epoch_slots) == 0 if measure_now is None else measure_now
     if params.verify:
         mix = state.mix + corner_weights(qber, params.inject_prob * inject)
         reported, tests, counts = jax.lax.cond(
@@ -441,3 +449,8 @@ def run(key: jax.Array, state: NetState, decision: Decision, params: NetParams, 
         return step(k, s, decision, params)
 
     return jax.lax.scan(body, state, jax.random.split(key, slots))
+
+
+def epoch_end(index: jax.Array, params: NetParams) -> jax.Array:
+    """Whether slot ``index`` of a stretch that began at an epoch boundary ends an epoch (unbatched)."""
+    return (index + 1) % params.epoch_slots == 0

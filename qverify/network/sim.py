@@ -327,7 +327,7 @@ def _params(
         source_sigma=jnp.asarray(fl.source_sigma, f32),
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
-        epoch_slots=jnp.asarray(config.epoch_slots, i32),
+        epoch_slots=int(config.epoch_slots),
         random_byzantine=jnp.asarray(int(byz.sum()) if random_byzantine else 0, i32),
         relay=config.relay,
         shamir_k=config.shamir_k,
@@ -345,11 +345,13 @@ def _stretch(
     slots: int,
     alloc: Callable[..., M.Decision] | None,
 ) -> tuple[M.NetState, M.SlotOut]:
-    def body(s: M.NetState, k: jax.Array) -> tuple[M.NetState, M.SlotOut]:
+    def body(s: M.NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[M.NetState, M.SlotOut]:
+        k, i = xs
         dec = host if alloc is None else alloc(alloc_params, M.observe(s, params), host, params)
-        return M.step(k, s, dec, params)
+        return M.step(k, s, dec, params, M.epoch_end(i, params))
 
-    return jax.lax.scan(body, state, jax.random.split(key, slots))
+    # Every stretch starts at an epoch boundary, so the scan index gives the phase without the batch.
+    return jax.lax.scan(body, state, (jax.random.split(key, slots), jnp.arange(slots)))
 
 
 def simulate(
