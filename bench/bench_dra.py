@@ -2,7 +2,9 @@
 
 Prints env steps per second on the default network (SECOQC, 20 % Byzantine), training steps per
 second, and the wall-clock time of 500 training episodes (one seed, 50 slots each, 4 parallel envs)
-compilation included. Targets: >= 1e6 env steps/s; 500 episodes <= 120 s on 2 cores.
+compilation included. Target: 500 episodes <= 120 s on 2 cores. The environment used to reach
+2.5e6 steps/s before it ran the network model with verification rounds; exact binomial sampling of
+each epoch's test rounds (a rejection sampler, once per epoch) now dominates its cost.
 
 Run: python bench/bench_dra.py [--episodes 500]
 """
@@ -46,7 +48,7 @@ def main() -> None:
     t0 = time.perf_counter()
     jax.block_until_ready(roll(st, jax.random.PRNGKey(2)))
     dt = time.perf_counter() - t0
-    print(f"  environment: {n * steps / dt:12.3e} env steps/s ({n} vmapped envs; target >= 1e6)")
+    print(f"  environment: {n * steps / dt:12.3e} env steps/s ({n} vmapped envs)")
 
     cfg = dqn.DQNConfig()
     res = T.train(p, cfg, args.episodes, seeds=1)

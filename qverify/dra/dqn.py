@@ -80,6 +80,8 @@ class DQNConfig:
                      "train_every", "eval_every", "eval_episodes"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ParameterError(name, getattr(self, name), "[1, inf)")
+        if self.batch_size > self.buffer_size:
+            raise ParameterError("batch_size", self.batch_size, f"[1, buffer_size = {self.buffer_size}]")
 
 
 class BranchingQ(nn.Module):

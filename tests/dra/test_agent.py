@@ -16,7 +16,7 @@ from qverify.network.topology import load_builtin
 
 
 def test_prioritised_sampling_is_proportional():
-    rb = replay.Replay(capacity=8, batch=64, alpha=1.0)
+    rb = replay.Replay(capacity=8, batch=8, alpha=1.0)
     buf = rb.init(1, 1)
     buf = rb.add(buf, jnp.zeros((8, 1)), jnp.zeros((8, 1), jnp.int32), jnp.zeros(8), jnp.zeros((8, 1)), jnp.zeros(8))
     _, idx0, _ = rb.sample(buf, jax.random.PRNGKey(5), jnp.int32(8), 1.0)
