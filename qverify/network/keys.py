@@ -46,7 +46,9 @@ def _pad(rows: list[list[list[int]]], width: int) -> np.ndarray:
 def candidate_paths(g: nx.Graph, links: LinkArrays, demands: np.ndarray, k: int = 3, disjoint: bool = False) -> Paths:
     """``k`` shortest simple paths (by fibre length) per demand, or ``k`` node-disjoint ones.
 
-    Demands between disconnected nodes get no valid path (reported unservable, not an error).
+    Keys are relayed only through trusted nodes (node attribute ``trusted``): an untrusted node may
+    be a demand's endpoint, never an inner relay. Demands with no such path get no valid path
+    (reported unservable, not an error).
     """
     names = links.nodes
     link_of = links.link_of()
@@ -57,12 +59,13 @@ def candidate_paths(g: nx.Graph, links: LinkArrays, demands: np.ndarray, k: int 
     for s, t in demands.tolist():
         src, dst = names[s], names[t]
         paths: list[list[str]] = []
-        if nx.has_path(g, src, dst):
+        relays = g.subgraph([n for n in g.nodes if n in (src, dst) or g.nodes[n].get("trusted", True)])
+        if nx.has_path(relays, src, dst):
             if disjoint:
-                paths = [list(p) for p in itertools.islice(nx.node_disjoint_paths(g, src, dst), k)]
+                paths = [list(p) for p in itertools.islice(nx.node_disjoint_paths(relays, src, dst), k)]
                 paths.sort(key=lambda p: nx.path_weight(g, p, "length_km"))
             else:
-                gen = nx.shortest_simple_paths(g, src, dst, weight="length_km")
+                gen = nx.shortest_simple_paths(relays, src, dst, weight="length_km")
                 paths = [list(p) for p in itertools.islice(gen, k)]
         as_idx = [[idx[n] for n in p] for p in paths]
         all_links.append([[link_of[(u, v)] for u, v in itertools.pairwise(p)] for p in as_idx])

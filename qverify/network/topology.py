@@ -263,7 +263,7 @@ def validate(g: nx.Graph) -> None:
         for key in ("x_km", "y_km"):
             if not isinstance(d.get(key), int | float) or not math.isfinite(d[key]):
                 raise QverifyError(f"node {n!r}: attribute {key} missing or not a finite number")
-        d.setdefault("trusted", True)
+        d["trusted"] = parse_bool(d.get("trusted", True), f"trusted of node {n!r}")
         d.setdefault("label", str(n))
     for a, b, d in g.edges(data=True):
         length = d.get("length_km")
@@ -318,9 +318,31 @@ def load(path: str | Path) -> nx.Graph:
         raise QverifyError(f"malformed GraphML in {str(p)!r}: {exc}") from None
     for _n, d in g.nodes(data=True):
         if "trusted" in d:
-            d["trusted"] = bool(d["trusted"])
+            d["trusted"] = parse_bool(d["trusted"], f"trusted of node {_n!r}")
     validate(g)
     return nx.Graph(g)
+
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+def parse_bool(value: object, field: str) -> bool:
+    """A boolean attribute as files carry it: a bool, 0/1, or ``true``/``false``/``yes``/``no`` text.
+
+    ``bool("false")`` is ``True`` in Python, which is how a GraphML ``trusted="false"`` declared as a
+    string attribute would otherwise load as trusted.
+
+    >>> parse_bool("False", "trusted"), parse_bool(1, "trusted")
+    (False, True)
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ParameterError(field, value, "true or false")
 
 
 GENERATED = ("grid:ROWSxCOLS", "rgg:N[:SEED]", "waxman:N[:SEED]")

@@ -75,3 +75,41 @@ def test_generators():
     assert grid(3, 4).number_of_nodes() == 12
     for g in (random_geometric(200, seed=1), waxman(200, seed=1)):
         assert nx.is_connected(g) and g.number_of_nodes() == 200
+
+
+def test_graphml_text_booleans_and_untrusted_relays(tmp_path):
+    # A hand-written GraphML with trusted declared as a string attribute: "false" must load as False,
+    # and routing must never pass a key through an untrusted node (it may only be an endpoint).
+    import numpy as np
+
+    from qverify.network.keys import candidate_paths
+    from qverify.network.links import compile_links
+    from qverify.network.topology import load
+
+    nodes = {"A": (0, 0, "true"), "B": (10, 0, "false"), "C": (20, 0, "true"), "D": (10, 8, "True")}
+    xml = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+           '<key id="x" for="node" attr.name="x_km" attr.type="double"/>',
+           '<key id="y" for="node" attr.name="y_km" attr.type="double"/>',
+           '<key id="t" for="node" attr.name="trusted" attr.type="string"/>',
+           '<key id="l" for="edge" attr.name="length_km" attr.type="double"/>',
+           '<graph edgedefault="undirected">']  # fmt: skip
+    for n, (x, y, t) in nodes.items():
+        xml.append(f'<node id="{n}"><data key="x">{x}</data><data key="y">{y}</data><data key="t">{t}</data></node>')
+    for u, v, km in (("A", "B", 10), ("B", "C", 10), ("A", "D", 13), ("D", "C", 13)):
+        xml.append(f'<edge source="{u}" target="{v}"><data key="l">{km}</data></edge>')
+    xml += ["</graph>", "</graphml>"]
+    path = tmp_path / "t.graphml"
+    path.write_text("\n".join(xml))
+    g = load(path)
+    assert [g.nodes[n]["trusted"] for n in "ABCD"] == [True, False, True, True]
+    links = compile_links(g)
+    idx = links.index()
+    paths = candidate_paths(g, links, np.array([[idx["A"], idx["C"]], [idx["A"], idx["B"]]]), k=3)
+    inner = {int(x) for x in paths.inner[0].ravel() if x >= 0}
+    assert inner == {idx["D"]}  # the shorter route through the untrusted B is not offered
+    assert paths.valid[1].any()  # B is still reachable as an endpoint
+    bad = path.read_text().replace(">false<", ">maybe<")
+    path.write_text(bad)
+    with pytest.raises(ParameterError, match="trusted"):
+        load(path)
