@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
@@ -186,3 +186,23 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
             "values": {"change": change, "difference": None if diff is None else [diff.mean, diff.low, diff.high]},
         })  # fmt: skip
     return out
+
+
+def summary_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One sentence saying which claims (numbered from 1) hold, do not hold, or are inconclusive.
+
+    >>> summary_sentence([{"holds": "no"}, {"holds": "yes"}, {"holds": "no"}])
+    'In short, of 3 claims: row 2 holds; rows 1, 3 do not hold. The *why* column says what decides each.'
+    """
+    verdicts: dict[str, list[str]] = {"yes": [], "no": [], "inconclusive": []}
+    for i, r in enumerate(rows, 1):
+        verdicts.setdefault(str(r["holds"]), []).append(str(i))
+    words = {  # (one row, several rows)
+        "yes": ("holds", "hold"),
+        "no": ("does not hold", "do not hold"),
+        "inconclusive": ("is inconclusive at this run's size", "are inconclusive at this run's size"),
+    }
+    parts = [
+        f"{'row' if len(v) == 1 else 'rows'} {', '.join(v)} {words[k][len(v) > 1]}" for k, v in verdicts.items() if v
+    ]
+    return f"In short, of {len(rows)} claims: {'; '.join(parts)}. The *why* column says what decides each."

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from qverify.experiments.claims import ClaimRow, metric_values, select_rows
+from qverify.experiments.claims import ClaimRow, metric_values, select_rows, summary_sentence
 from qverify.experiments.grid import GridConfig
 
 Progress = Callable[[str, int, int], None]
@@ -147,6 +147,8 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
         f"{config.demand_bits:g} bit/slot; {n_tasks} tasks. Intervals: bootstrap 95 % over seeds.",
         "",
         "### Claims",
+        "",
+        summary_sentence(claim_rows),
         "",
         "| paper's claim | measured (95 % interval) | holds? | why |",
         "|---|---|---|---|",
