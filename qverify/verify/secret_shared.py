@@ -1,13 +1,36 @@
-"""Secret-shared verification: challenges opened only after every party has committed.
+"""Secret-shared GHZ verification: a challenge no small coalition can learn early, and outcomes bound by commitments.
 
-The verifier draws the GHZ-test challenges ``θ`` and Shamir-shares each round's challenge vector
-among the nodes (:mod:`qverify.protocols.shamir`); each party learns only its own ``θ_i``, measures,
-and publishes a SHA-256 commitment to its outcome. Only then are the challenges reconstructed from
-the shares and the commitments opened. A cheating party that could see the other parties'
-challenges and outcomes in advance would announce last and always satisfy the parity; bound by its
-commitment it cannot, and a bad state is caught at its true pass rate.
+The protocol (one round, n parties, verifier V, a coalition of at most ``coalition`` parties that
+may collude with the source):
 
-:func:`run` simulates both protocols against one adaptive cheater holding a bad state.
+1. V draws the GHZ-test challenge ``θ ∈ {0,1}ⁿ`` with even weight (Pappa et al., PRL 108, 260502,
+   2012: party i measures X if θ_i = 0, Y if θ_i = 1; the round passes when the outcomes' parity is
+   (Σθ/2) mod 2) and Shamir-shares its code among the n parties with threshold
+   ``k = coalition + 1`` over GF(2⁶¹ − 1) (:mod:`qverify.protocols.shamir`): any k shares
+   reconstruct θ, any k − 1 reveal nothing about it (information-theoretically).
+2. The source distributes the n qubits. Only then are the shares published and θ reconstructed.
+3. Each party measures and publishes a commitment ``SHA-256(outcome ‖ 32-byte nonce)`` (hiding and
+   binding under the usual assumptions on SHA-256: computationally, not information-theoretically).
+4. When every commitment is in, the commitments are opened and *checked*; a commitment that does not
+   open makes the round fail. Then the parity is tested.
+
+:func:`run` measures, side by side and with the same bad source, what each step buys:
+
+* ``public``: θ is public before the state is sent (no sharing): the source prepares, qubit by
+  qubit, an eigenstate of the basis each party will measure with the parity that passes — it passes
+  every round;
+* ``below``: the coalition pools its ``k − 1`` shares, interpolates a challenge from them (the
+  best it can do) and the source prepares eigenstates for that guess — it passes only as often as
+  the guess happens to be right, so the bad state is caught;
+* ``at``: a coalition of ``k`` parties (one more than the threshold was chosen against) reconstructs
+  θ exactly — it passes every round: the threshold, not a flag, is what protects;
+* ``uncommitted``: θ opened, no commitments: a dishonest party announces last, after seeing the
+  others' outcomes, and always fixes the parity;
+* ``committed``: the same party must commit before any opening; when its committed bit would fail
+  the parity it opens the other value instead, and the check catches it: the round fails.
+
+Honest measurements of the unknowing source use the exact per-challenge pass probabilities of the
+state's GHZ circuit (:func:`qverify.verify.ghz.exact_pass_probabilities`).
 """
 
 from __future__ import annotations
@@ -23,77 +46,149 @@ from qverify.protocols.shamir import combine, commit, opens, split
 from qverify.verify.ghz import exact_pass_probabilities
 from qverify.verify.stats import Estimate
 
+SCENARIOS = ("public", "below", "at", "uncommitted", "committed")
+
 
 @dataclass(frozen=True)
 class SecretSharedResult:
-    """Pass rates (with intervals) of the same bad state without and with committed challenges."""
+    """Pass rates (with intervals) of one bad source under each scenario of the module docstring.
 
+    ``accepted[s]``: the verifier would accept (the interval's lower end ≥ ``threshold``).
+    ``sharing_threshold``: shares needed to reconstruct a challenge (coalition + 1).
+    """
+
+    public: Estimate
+    below: Estimate
+    at: Estimate
     uncommitted: Estimate
     committed: Estimate
-    accepted_uncommitted: bool
-    accepted_committed: bool
+    accepted: dict[str, bool]
     threshold: float
+    sharing_threshold: int
+    commitment_failures: int
     params: dict[str, Any]
+
+    @property
+    def accepted_uncommitted(self) -> bool:
+        return self.accepted["uncommitted"]
+
+    @property
+    def accepted_committed(self) -> bool:
+        return self.accepted["committed"]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _outcomes(rng: np.random.Generator, n: int, theta: np.ndarray, p_pass: float) -> np.ndarray:
-    """Honest outcomes for one round: uniform bits whose parity passes with ``p_pass``."""
-    y = rng.integers(0, 2, size=n)
-    target = (int(theta.sum()) // 2) % 2
-    want = target if rng.random() < p_pass else 1 - target
+def _code(theta: np.ndarray) -> int:
+    return int(theta @ (1 << np.arange(len(theta))))
+
+
+def _decode(code: int, n: int) -> np.ndarray:
+    return np.array([(code >> i) & 1 for i in range(n)])
+
+
+def _target(theta: np.ndarray) -> int:
+    return (int(theta.sum()) // 2) % 2
+
+
+def _honest_outcomes(rng: np.random.Generator, theta: np.ndarray, p_pass: float) -> np.ndarray:
+    """Outcomes of the measured bad state: uniform bits whose parity passes with ``p_pass``."""
+    y = rng.integers(0, 2, size=len(theta))
+    want = _target(theta) if rng.random() < p_pass else 1 - _target(theta)
     if y.sum() % 2 != want:
         y[0] ^= 1
     return y
+
+
+def _prepared_for(rng: np.random.Generator, guess: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Outcomes when the source sends eigenstates of the bases of ``guess`` (parity set to pass for it).
+
+    A qubit measured in the basis it was prepared in gives its prepared bit; in the other basis
+    (X vs Y) a uniformly random bit.
+    """
+    bits = rng.integers(0, 2, size=len(guess))
+    if bits.sum() % 2 != _target(guess):
+        bits[0] ^= 1
+    same = guess == theta
+    return np.where(same, bits, rng.integers(0, 2, size=len(theta)))
 
 
 def run(
     n: int = 5,
     rounds: int = 2000,
     state: str = "product_source",
+    coalition: int = 2,
     cheater: int = 0,
     threshold: float = 0.9,
     confidence: float = 0.99,
     seed: int = 0,
 ) -> SecretSharedResult:
-    """Verify a bad ``state`` (a :data:`~qverify.protocols.ghz.STRATEGIES` source) with an adaptive
-    cheater, first with public challenges and no commitment, then with the secret-shared protocol.
+    """Verify a bad ``state`` (a :data:`~qverify.protocols.ghz.STRATEGIES` source) under every scenario.
 
-    >>> r = run(n=4, rounds=400, seed=1)
-    >>> r.accepted_uncommitted, r.accepted_committed
-    (True, False)
+    Args:
+        n: parties (≥ 3).
+        rounds: verification rounds per scenario (≥ 1).
+        state: the source's bad state when it does not know the challenge.
+        coalition: largest coalition the sharing threshold is chosen against, in [1, n − 1]; the
+            ``at`` scenario uses one party more (needs coalition + 1 ≤ n).
+        cheater: the dishonest party of the commitment scenarios, in [0, n − 1].
+        threshold: acceptance threshold on the pass rate, in (0, 1].
+        confidence: confidence of the Clopper–Pearson intervals.
+        seed: all randomness.
+
+    >>> r = run(n=4, rounds=400, coalition=1, seed=1)
+    >>> r.accepted["public"], r.accepted["below"], r.accepted["at"], r.accepted_uncommitted, r.accepted_committed
+    (True, False, True, True, False)
     """
     check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    check_range("threshold", threshold, 0.0, 1.0, low_open=True)
+    if n < 3:
+        raise ParameterError("n", n, "[3, inf) parties")
+    if not 1 <= coalition <= n - 1:
+        raise ParameterError("coalition", coalition, f"[1, {n - 1}] (at most n − 1 parties)")
     if not 0 <= cheater < n:
         raise ParameterError("cheater", cheater, f"[0, {n - 1}]")
     if rounds < 1:
         raise ParameterError("rounds", rounds, "[1, inf)")
+    k = coalition + 1
     rng = np.random.default_rng(seed)
     thetas, probs, _f = exact_pass_probabilities(n, state)
     table = dict(zip((thetas @ (1 << np.arange(n))).tolist(), probs.tolist(), strict=True))
-    pass_open = pass_committed = 0
+    passes = dict.fromkeys(SCENARIOS, 0)
+    commitment_failures = 0
     for _ in range(rounds):
         free = rng.integers(0, 2, size=n - 1)
         theta = np.concatenate([free, [free.sum() % 2]])
-        p = table[int(theta @ (1 << np.arange(n)))]
-        y = _outcomes(rng, n, theta, p)
-        target = (int(theta.sum()) // 2) % 2
-        # Without commitment: the cheater sees θ and the others' outcomes, and announces last.
+        target = _target(theta)
+        shares = split(_code(theta), n, k, rng)
+        # public: the source knows θ before sending.
+        passes["public"] += int(_prepared_for(rng, theta, theta).sum() % 2 == target)
+        # below / at: the coalition interpolates from the shares it holds, the source prepares for that.
+        for name, held in (("below", coalition), ("at", coalition + 1)):
+            if held > n:
+                continue
+            guess = _decode(combine(shares[:held]) % (1 << n), n)
+            outcome = _prepared_for(rng, guess, theta) if guess.sum() % 2 == 0 else _honest_outcomes(
+                rng, theta, table[_code(theta)]
+            )  # fmt: skip
+            passes[name] += int(outcome.sum() % 2 == target)
+        # The state the source sends without knowing θ, measured honestly by everybody.
+        y = _honest_outcomes(rng, theta, table[_code(theta)])
+        # uncommitted: the cheater announces last, after the others' outcomes.
         y_open = y.copy()
         y_open[cheater] = (target - int(np.delete(y, cheater).sum())) % 2
-        pass_open += int(y_open.sum() % 2 == target)
-        # With the secret-shared protocol: challenge vector shared, commitments first.
-        code = int(theta @ (1 << np.arange(n)))
-        shares = split(code, n, (n + 1) // 2, rng)
-        commitments = [commit(bytes([int(b)])) for b in y]  # the cheater commits to its honest outcome
-        opened = combine(shares[: (n + 1) // 2])
-        theta_open = np.array([(opened >> i) & 1 for i in range(n)])
-        assert all(opens(d, bytes([int(b)]), nonce) for (d, nonce), b in zip(commitments, y, strict=True))
-        pass_committed += int(y.sum() % 2 == (int(theta_open.sum()) // 2) % 2)
-    e_open = Estimate.binomial(pass_open, rounds, confidence, "exact")
-    e_com = Estimate.binomial(pass_committed, rounds, confidence, "exact", exact=float(probs.mean()))
-    params = {"parties": n, "rounds": rounds, "state": state, "cheater": cheater, "threshold": threshold,
-              "confidence": confidence, "seed": seed}  # fmt: skip
-    return SecretSharedResult(e_open, e_com, e_open.low >= threshold, e_com.low >= threshold, threshold, params)
+        passes["uncommitted"] += int(y_open.sum() % 2 == target)
+        # committed: everyone commits first; the cheater then opens whatever value would pass.
+        commitments = [commit(bytes([int(b)])) for b in y]
+        claimed = y_open  # the values the parties try to open
+        ok = all(opens(d, bytes([int(b)]), nonce) for (d, nonce), b in zip(commitments, claimed, strict=True))
+        commitment_failures += int(not ok)
+        passes["committed"] += int(ok and claimed.sum() % 2 == target)
+    est = {s: Estimate.binomial(passes[s], rounds, confidence, "exact") for s in SCENARIOS}
+    est["committed"] = Estimate.binomial(passes["committed"], rounds, confidence, "exact", exact=float(probs.mean()))
+    accepted = {s: bool(e.low >= threshold) for s, e in est.items()}
+    params = {"parties": n, "rounds": rounds, "state": state, "coalition": coalition, "cheater": cheater,
+              "threshold": threshold, "confidence": confidence, "seed": seed}  # fmt: skip
+    return SecretSharedResult(**est, accepted=accepted, threshold=threshold, sharing_threshold=k,
+                              commitment_failures=commitment_failures, params=params)  # fmt: skip

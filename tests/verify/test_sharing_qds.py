@@ -74,10 +74,24 @@ def test_threshold_signatures_measured():
         run_qds(n_holders=3, t=4)
 
 
-def test_committed_challenges_stop_an_adaptive_cheater():
-    r = secret_shared(n=5, rounds=1500, seed=4)
+def test_secret_sharing_and_commitments_each_stop_their_attack():
+    r = secret_shared(n=5, rounds=1500, coalition=2, seed=4)
+    assert r.sharing_threshold == 3
+    # a source that knows the challenge early passes every round (public, or a coalition at threshold)
+    assert r.public.value == 1.0 and r.at.value == 1.0 and r.accepted["public"] and r.accepted["at"]
+    # a coalition one short of the threshold learns nothing: the bad source is caught
+    assert not r.accepted["below"] and r.below.high < 0.75
+    # an adaptive last announcer always passes without commitments, never with them
     assert r.uncommitted.value == 1.0 and r.accepted_uncommitted
     assert not r.accepted_committed and r.committed.contains(r.committed.exact)
+    assert r.commitment_failures > 0  # every attempt to open another value was caught by the check
+
+
+def test_secret_shared_bad_input():
+    for kwargs, field in (({"coalition": 0}, "coalition"), ({"coalition": 5}, "coalition"), ({"n": 2}, "n"),
+                          ({"cheater": 7}, "cheater"), ({"rounds": 0}, "rounds")):  # fmt: skip
+        with pytest.raises(ParameterError, match=field):
+            secret_shared(**kwargs)
 
 
 def test_qasm_loading_errors(tmp_path):
