@@ -42,6 +42,10 @@ def test_python_api_block_runs_and_prints_what_it_says(tmp_path):
     assert "False" in lines  # the wrong-basis cheater is caught
     assert any(line.startswith("Estimate(value=0.25") for line in lines)  # intercept-resend: e_x ≈ 1/4
     assert any("adopted=True" in line for line in lines)
+    qber = next(line for line in lines if line.startswith("QBER true"))
+    true, measured = (float(x) for x in re.findall(r"\d+\.\d+", qber))
+    assert abs(true - measured) < 0.01  # 10⁴ test rounds per link and epoch estimate the true QBER
+    assert any(line.startswith("[[") for line in lines)
     assert lines[-3] == "a None" and "kind='weak'" in lines[-2] and "kind='quorum'" in lines[-1]
 
 
