@@ -5,7 +5,7 @@
   linearly with the number of decisions instead of exponentially.
 * Double DQN targets (van Hasselt et al. 2016) averaged over branches, a target network copied every
   ``target_every`` updates, Adam (lr 1e-3) and γ = 0.99 as in the paper, ε-greedy with a linear
-  schedule, proportional prioritised replay (flashbax's sum tree) with β annealed to 1 (:mod:`qverify.dra.replay`).
+  schedule, proportional prioritised replay with β annealed to 1 (:mod:`qverify.dra.replay`).
 * ``make_train(config, env_params)`` returns ``(init, run)``; ``run(state, n_episodes)`` is a
   ``lax.scan`` over episodes of ``lax.scan`` over steps — jit it, and ``vmap`` it over seeds.
 """
@@ -114,7 +114,7 @@ class TrainState:
     params: Any
     target: Any
     opt_state: Any
-    buffer: Any  # flashbax prioritised buffer state
+    buffer: replay.Buffer
     env_state: E.EnvState
     obs: jax.Array
     key: jax.Array
@@ -145,7 +145,6 @@ def make_train(
     n_b = len(sizes)
     sizes_arr = jnp.asarray(sizes)
     obs_dim = E.obs_size(env_params)
-    rb = replay.Replay(config.buffer_size, config.batch_size, config.per_alpha)
     steps_per_ep = env_params.max_steps
 
     def init(key: jax.Array, instance: E.EnvParams | None = None) -> TrainState:
@@ -157,7 +156,7 @@ def make_train(
             params=params,
             target=params,
             opt_state=tx.init(params),
-            buffer=rb.init(obs_dim, n_b),
+            buffer=replay.init(config.buffer_size, obs_dim, n_b),
             env_state=st,
             obs=obs,
             key=key,
@@ -199,21 +198,20 @@ def make_train(
         nobs, nst, rew, done, _info = jax.vmap(E.step, in_axes=(0, 0, 0, None, None))(
             jax.random.split(k_env, config.n_envs), ts.env_state, actions, ep, M.epoch_end(i, ep)
         )
-        buf = rb.add(ts.buffer, ts.obs, act, rew, nobs, done)
-        size = jnp.minimum(ts.steps + config.n_envs, config.buffer_size)
-        learn = (size >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
+        buf = replay.add_batch(ts.buffer, ts.obs, act, rew, nobs, done)
+        learn = (buf.size >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
 
-        def do_learn(operand: tuple[Any, Any, Any]) -> tuple[Any, Any, Any, jax.Array]:
+        def do_learn(operand: tuple[Any, Any, replay.Buffer]) -> tuple[Any, Any, replay.Buffer, jax.Array]:
             params, opt_state, b = operand
             beta = config.per_beta0 + (1 - config.per_beta0) * jnp.clip(ts.steps / config.anneal_steps, 0.0, 1.0)
-            exp, idx, w = rb.sample(b, k_sample, size, beta)
-            batch = (exp["obs"], exp["action"], exp["reward"], exp["next_obs"], exp["done"])
+            idx, w = replay.sample(b, k_sample, config.batch_size, config.per_alpha, beta)
+            batch = (b.obs[idx], b.action[idx], b.reward[idx], b.next_obs[idx], b.done[idx])
             y = targets(params, ts.target, batch)
             (loss, td), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, y, batch, w)
             upd, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, upd), opt_state, rb.update(b, idx, td), loss
+            return optax.apply_updates(params, upd), opt_state, replay.update_priorities(b, idx, td), loss
 
-        def skip(operand: tuple[Any, Any, Any]) -> tuple[Any, Any, Any, jax.Array]:
+        def skip(operand: tuple[Any, Any, replay.Buffer]) -> tuple[Any, Any, replay.Buffer, jax.Array]:
             params, opt_state, b = operand
             return params, opt_state, b, jnp.array(jnp.nan, jnp.float32)
 
