@@ -85,7 +85,7 @@ def train_check(episodes: int) -> None:
             seed=0,
             max_steps=50,
             random_byzantine=True,
-        )  # fmt: skip
+        )
         for f in (0.0, 0.2)
     ]
     res = T.train_instances(instances, dqn.DQNConfig(), episodes, [0, 1])
