@@ -176,6 +176,12 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
                          f"{fmt(cell['measured_qber_in_use'], True) if 'measured_qber_in_use' in cell else 'n/a'} | "
                          f"{fmt(cell['exposed_fraction'], True)} | "
                          f"{cell['control_violations']['mean']:.0f} |")  # fmt: skip
+    lines += [
+        "",
+        "Key, availability and exposed key are what the simulated network delivered (true values, counted "
+        "by the simulator); *measured* QBER is what the verification rounds showed, the only QBER the "
+        "control plane and the agent ever see; *true* QBER is the simulator's.",
+    ]
     lines += ["", "### Figures", ""] + [f"![{f}]({f})" for f in figs]
     lines += [
         "",

@@ -146,3 +146,27 @@ def test_byzantine_count_rounds_half_up():
     # 10 % of the five SECOQC nodes is one node, not zero (round half to even would give 0).
     assert [byzantine_count(5, f) for f in (0.0, 0.1, 0.2, 0.3)] == [0, 1, 1, 2]
     assert byzantine_count(36, 0.3) == 11 and byzantine_count(3, 0.99) == 2
+
+
+def test_fidelity_enters_the_weights_only_through_measured_reports(monkeypatch):
+    # The ABFT control plane folds each endpoint's FidelityReport (built from the sampled test-round
+    # counts) through FidelityWeightedVoting.report; the bare report_link path is never used.
+    from qverify.consensus.voting import FidelityWeightedVoting
+    from qverify.verify.report import FidelityReport
+
+    seen: list[FidelityReport] = []
+    real = FidelityWeightedVoting.report
+    monkeypatch.setattr(FidelityWeightedVoting, "report", lambda self, r: (seen.append(r), real(self, r))[1])
+    monkeypatch.setattr(FidelityWeightedVoting, "report_link", lambda *a, **k: pytest.fail("report_link used"))
+    g = load_builtin("secoqc")
+    cfg = SimConfig(adversary=Adversary(fraction=0.2, behaviours=("inject", "lie")), epoch_slots=5, verify_rounds=3000)
+    r = simulate(g, cfg, 20, seed=2, policy=ABFTPolicy())
+    links = compile_links(g)
+    assert len(seen) == 3 * 2 * links.n_links  # epochs 2..4 start with the previous epoch's reports
+    assert all(isinstance(x, FidelityReport) and x.estimate.trials > 0 for x in seen)
+    # a Byzantine endpoint's report claims QBER 0 and perfect fidelity on its links
+    byz = {links.nodes[i] for i in np.flatnonzero(r.byzantine)}
+    liars = [x for x in seen if x.reporter in byz]
+    assert liars and all(x.qber == 0.0 and x.estimate.value == 1.0 for x in liars)
+    honest = [x for x in seen if x.reporter not in byz and set(x.link) & byz]
+    assert honest and all(x.qber > 0.1 for x in honest)  # they measured the injected error
