@@ -146,30 +146,33 @@ def twin_relay(p: M.NetParams, dec: M.Decision, pool: np.ndarray, aborted: np.nd
             "consumed": consumed, "in_use": in_use, "seen": seen}  # fmt: skip
 
 
-@SETTINGS
-@given(
-    topo=st.sampled_from(sorted(TOPOLOGIES)),
-    relay=st.sampled_from(M.RELAY_MODES),
-    collude=st.booleans(),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_relay_equals_slow_python_twin(topo, relay, collude, seed):
-    rng = np.random.default_rng(seed)
-    p = instance(topo, relay)
-    n = p.n_nodes
-    p = p.replace(
-        collude=jnp.asarray(collude),
-        trusted=jnp.asarray(rng.random(n) < 0.8),
-        drop_keys=jnp.asarray(bool(rng.random() < 0.5)),
-    )
-    dec = random_decision(rng, p)
-    pool = rng.choice([0.0, 1e5, 4e5, 2e6], p.n_links).astype(np.float32)
-    aborted = rng.random(p.n_links) < 0.15
-    active = rng.random(n) < 0.3
-    got = M._relay(p, dec, jnp.asarray(pool), jnp.asarray(aborted), jnp.asarray(active))
-    want = twin_relay(p, dec, pool.astype(np.float64), aborted, active)
-    for name, value in zip(("pool", "delivered", "served", "exposed", "consumed", "in_use", "seen"), got, strict=True):
-        np.testing.assert_allclose(np.asarray(value, dtype=np.float64), want[name], rtol=1e-5, atol=1e-2, err_msg=name)
+@pytest.mark.parametrize("collude", [True, False])
+@pytest.mark.parametrize("relay", M.RELAY_MODES)
+def test_relay_equals_slow_python_twin(relay, collude):
+    relay_fn = jax.jit(M._relay)
+    exposed_cases = served_cases = 0
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        p = instance(sorted(TOPOLOGIES)[seed % 3], relay)
+        n = p.n_nodes
+        p = p.replace(
+            collude=jnp.asarray(collude),
+            trusted=jnp.asarray(rng.random(n) < 0.8),
+            drop_keys=jnp.asarray(bool(rng.random() < 0.3)),
+        )
+        dec = random_decision(rng, p)
+        pool = rng.choice([0.0, 1e5, 4e5, 2e6, 2e6, 2e6], p.n_links).astype(np.float32)
+        aborted = rng.random(p.n_links) < 0.1
+        active = rng.random(n) < 0.3
+        got = relay_fn(p, dec, jnp.asarray(pool), jnp.asarray(aborted), jnp.asarray(active))
+        want = twin_relay(p, dec, pool.astype(np.float64), aborted, active)
+        names = ("pool", "delivered", "served", "exposed", "consumed", "in_use", "seen")
+        for name, value in zip(names, got, strict=True):
+            np.testing.assert_allclose(np.asarray(value, np.float64), want[name], rtol=1e-5, atol=1e-2, err_msg=name)
+        exposed_cases += want["exposed"] > 0
+        served_cases += bool(want["served"].any())
+    # the comparison is not vacuous: keys were delivered, and some of them exposed
+    assert served_cases > 0 and (exposed_cases > 0 or (relay != "single" and not collude))
 
 
 @pytest.mark.parametrize(("qber", "inject_prob"), [(0.015, 0.0), (0.16, 0.3), (0.2, 0.3), (0.5, 1.0)])
