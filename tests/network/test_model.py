@@ -291,6 +291,16 @@ def test_exposure_shamir_k1_single_path_xor_and_untrusted_relays():
             assert float(exposed) == pytest.approx(float(delivered.sum()))
         else:
             assert float(exposed) == 0.0
+        if p.relay == "xor" and n_paths == 2:
+            # a different Byzantine relay on each of the two disjoint paths: exposed only if they collude
+            both = np.zeros(p.n_nodes, bool)
+            for j in range(2):
+                both[int(np.asarray(p.path_inner)[0, j][0])] = True
+            for collude in (False, True):
+                q = p.replace(collude=jnp.asarray(collude))
+                _pl, deliv2, _s2, exp2, *_ = M._relay(q, dec, pool, none, jnp.asarray(both))
+                assert float(deliv2.sum()) > 0
+                assert (float(exp2) > 0) == collude
         # an untrusted relay (not Byzantine) on a single path also counts as a learner
         single = p.replace(
             relay="single", trusted=jnp.asarray([names[i] != names[relay_nodes[0]] for i in range(p.n_nodes)])
