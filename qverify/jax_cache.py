@@ -1,6 +1,7 @@
 """A persistent JAX compilation cache, so a second ``train``/``evaluate``/``reproduce`` does not recompile.
 
-The folder is ``$QVERIFY_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/qverify/jax`` (``~/.cache/qverify/jax``).
+The folder is ``$QVERIFY_CACHE_DIR/jax`` if set, else JAX's own ``$JAX_COMPILATION_CACHE_DIR`` if set,
+else ``$XDG_CACHE_HOME/qverify/jax`` (``~/.cache/qverify/jax``).
 The CLI turns it on; library users call :func:`enable_compilation_cache` themselves (the library never
 changes JAX's configuration on import). The environment variable is set too, so worker processes
 started afterwards use the same cache.
@@ -16,6 +17,9 @@ def cache_dir() -> Path:
     """Where compiled programs are kept (see the module docstring)."""
     if os.environ.get("QVERIFY_CACHE_DIR"):
         return Path(os.environ["QVERIFY_CACHE_DIR"]) / "jax"
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        # A folder the user (or a parent process, e.g. a test session) already gave JAX.
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "qverify" / "jax"
 

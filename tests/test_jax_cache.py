@@ -11,6 +11,9 @@ def test_cache_dir_honours_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("QVERIFY_CACHE_DIR", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" / "jax"
     monkeypatch.delenv("QVERIFY_CACHE_DIR")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "j"))
+    assert cache_dir() == tmp_path / "j"  # a folder already given to JAX (e.g. by a parent process)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert cache_dir() == tmp_path / "x" / "qverify" / "jax"
 

@@ -91,8 +91,8 @@ def test_same_seed_same_numbers(tmp_path):
     import qverify.experiments.reproduce as rp
 
     grid = replace(
-        GridConfig.quick(), fractions=(0.2,), policies=("baseline", "abft", "dra"), seeds=1, slots=15,
-        dra_episodes=4, alphas=(0.5,), convergence_seeds=1, convergence_episodes=4,
+        GridConfig.quick(), fractions=(0.2,), policies=("baseline", "abft", "dra"), seeds=1, slots=10,
+        dra_episodes=2, alphas=(0.5,), convergence_seeds=1, convergence_episodes=2,
     )  # fmt: skip
     small = LinkStudyConfig(distances_km=(0.0, 50.0, 100.0), e_mis_values=(0.01,), shots=200)
     runs = []
