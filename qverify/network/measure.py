@@ -110,6 +110,13 @@ def measure(
     return jnp.stack(reps, axis=1).astype(jnp.float32), zx_n.astype(jnp.float32), counts
 
 
+def measured_qber(counts: np.ndarray) -> np.ndarray:
+    """(E,) pooled Z and X error fraction of an epoch's counts (E, 3, 2); 0.5 where nothing heralded."""
+    counts = np.asarray(counts, dtype=np.int64)
+    zx = counts[:, :2, 1].sum(axis=1)
+    return np.where(zx > 0, counts[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5)
+
+
 def _cp(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised Clopper–Pearson interval (same as :func:`qverify.verify.stats.clopper_pearson`)."""
     alpha = 1 - confidence
@@ -140,8 +147,7 @@ def link_reports(
     counts = np.asarray(counts, dtype=np.int64)
     reported = np.asarray(reported, dtype=float)
     heralds = counts[..., 1]
-    zx = heralds[:, :2].sum(axis=1)
-    measured = np.where(zx > 0, counts[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5)
+    measured = measured_qber(counts)
     per_basis_conf = 1 - (1 - confidence) / 3
     out: list[FidelityReport] = []
     for side in (0, 1):

@@ -33,7 +33,7 @@ from qverify.network import model as M
 from qverify.network.adversary import Adversary, choose_byzantine, injected_error
 from qverify.network.keys import Paths, candidate_paths, choose_demands
 from qverify.network.links import LinkArrays, compile_links, nominal_mu
-from qverify.network.measure import corner_distributions
+from qverify.network.measure import corner_distributions, measured_qber
 from qverify.network.policy import BaselinePolicy, Context, Observation, Policy
 from qverify.physics.params import LCQ_2012, LinkParams
 
@@ -413,9 +413,7 @@ def simulate(
         state, out = _stretch(jax.random.fold_in(key, epoch + 1), state, host, params, alloc_params, n, alloc)
         outs.append(out)
         if n == config.epoch_slots:
-            c = np.asarray(state.counts)
-            zx = c[:, :2, 1].sum(axis=1)
-            measured.append(np.where(zx > 0, c[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5))
+            measured.append(measured_qber(np.asarray(state.counts)))
             reported.append(np.asarray(state.reported, dtype=float))
         t += n
         epoch += 1
