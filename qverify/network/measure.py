@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -82,8 +82,8 @@ def distribution(mix: jax.Array, corners: jax.Array) -> jax.Array:
 
 def measure(
     key: jax.Array, mix: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Sample one epoch's test rounds; returns (reported (E, 2), heralded Z+X rounds (E,), counts (E, 3, 2)).
+) -> tuple[jax.Array, jax.Array]:
+    """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2)).
 
     ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
@@ -96,25 +96,25 @@ def measure(
     err = jax.random.binomial(k_err, n, p_err)
     p_ok = jnp.clip(probs[..., 1] / jnp.maximum(1.0 - p_err, 1e-30), 0.0, 1.0)
     ok = jax.random.binomial(k_ok, n - err, p_ok)
-    heralds = err + ok
-    zx_err = err[:, 0] + err[:, 1]
-    zx_n = heralds[:, 0] + heralds[:, 1]
-    q = jnp.where(zx_n > 0, zx_err / jnp.maximum(zx_n, 1.0), 0.5)
+    counts = jnp.stack([err, err + ok], axis=-1)
+    q = measured_qber(counts, jnp)
     a, b = p.link_a, p.link_b
     reps = []
     for me, other in ((a, b), (b, a)):
         r = jnp.where(p.lie & active[me], 0.0, q)
         r = jnp.where(p.slander & active[me] & ~byzantine[other], 0.5, r)
         reps.append(r)
-    counts = jnp.stack([err, heralds], axis=-1).astype(jnp.int32)
-    return jnp.stack(reps, axis=1).astype(jnp.float32), zx_n.astype(jnp.float32), counts
+    return jnp.stack(reps, axis=1).astype(jnp.float32), counts.astype(jnp.int32)
 
 
-def measured_qber(counts: np.ndarray) -> np.ndarray:
-    """(E,) pooled Z and X error fraction of an epoch's counts (E, 3, 2); 0.5 where nothing heralded."""
-    counts = np.asarray(counts, dtype=np.int64)
-    zx = counts[:, :2, 1].sum(axis=1)
-    return np.where(zx > 0, counts[:, :2, 0].sum(axis=1) / np.maximum(zx, 1), 0.5)
+def measured_qber(counts: Any, xp: Any = np) -> Any:
+    """(E,) pooled Z and X error fraction of an epoch's counts (E, 3, 2); 0.5 where nothing heralded.
+
+    ``xp`` is the array module (numpy on the host, ``jax.numpy`` inside the model).
+    """
+    errors = counts[:, 0, 0] + counts[:, 1, 0]
+    zx = counts[:, 0, 1] + counts[:, 1, 1]
+    return xp.where(zx > 0, errors / xp.maximum(zx, 1), 0.5)
 
 
 def _cp(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:

@@ -131,8 +131,8 @@ class NetState:
     """State of the network between two slots (a pytree).
 
     ``qber`` (true QBER of the last slot) and ``byzantine`` are simulator-only: :func:`observe`
-    never reads them. ``reported``/``tests`` are what the last completed epoch's verification
-    showed; ``counts`` are its raw (errors, heralds) per link and basis (Z, X, Y).
+    never reads them. ``reported`` is what the endpoints reported after the last completed epoch's
+    verification; ``counts`` are its raw (errors, heralds) per link and basis (Z, X, Y).
     """
 
     excess_db: jax.Array  # (E,) OU excess loss, dB
@@ -148,7 +148,6 @@ class NetState:
     byzantine: jax.Array  # (N,) the true set (drawn at reset when random_byzantine > 0)
     qber: jax.Array  # (E,) true QBER of the last slot (simulator-only)
     reported: jax.Array  # (E, 2) QBER reported by endpoint a and b after the last epoch
-    tests: jax.Array  # (E,) heralded Z and X test rounds behind the last report
     counts: jax.Array  # (E, 3, 2) int: (errors, heralds) per basis Z, X, Y of the last epoch
     mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
     weights: jax.Array  # (N,) control-plane weights (set by the host at epoch boundaries)
@@ -235,7 +234,6 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         byzantine=draw_byzantine(key, params),
         qber=jnp.zeros(e, f32),
         reported=jnp.zeros((e, 2), f32),
-        tests=jnp.zeros(e, f32),
         counts=jnp.zeros((e, 3, 2), jnp.int32),
         mix=jnp.zeros((e, 4), f32),
         weights=jnp.ones(n, f32),
@@ -354,13 +352,13 @@ def step(
     epoch_done = (t % params.epoch_slots) == 0 if measure_now is None else measure_now
     if params.verify:
         mix = state.mix + corner_weights(qber, params.inject_prob * inject)
-        reported, tests, counts = jax.lax.cond(
+        reported, counts = jax.lax.cond(
             epoch_done,
             lambda: measure(k_meas, mix, active, state.byzantine, params),
-            lambda: (state.reported, state.tests, state.counts),
+            lambda: (state.reported, state.counts),
         )
     else:
-        mix, reported, tests, counts = state.mix, state.reported, state.tests, state.counts
+        mix, reported, counts = state.mix, state.reported, state.counts
     new = NetState(
         excess_db=excess,
         fade_left=fade_left,
@@ -375,7 +373,6 @@ def step(
         byzantine=state.byzantine,
         qber=qber,
         reported=reported,
-        tests=tests,
         counts=counts,
         mix=jnp.where(epoch_done, 0.0, mix),
         weights=state.weights,
@@ -418,7 +415,7 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
             state.loss_db / 20.0,
             state.reported[:, 0] / params.qber_threshold,
             state.reported[:, 1] / params.qber_threshold,
-            jnp.log10(1.0 + state.tests) / 5.0,
+            jnp.log10(1.0 + state.counts[:, :2, 1].sum(axis=1)) / 5.0,
             state.pool / params.pool_cap_bits,
             jnp.log10(1.0 + state.rate_bps) / 6.0,
         ],

@@ -165,9 +165,7 @@ def run(
         # public: the source knows θ before sending.
         passes["public"] += int(_prepared_for(rng, theta, theta).sum() % 2 == target)
         # below / at: the coalition interpolates from the shares it holds, the source prepares for that.
-        for name, held in (("below", coalition), ("at", coalition + 1)):
-            if held > n:
-                continue
+        for name, held in (("below", coalition), ("at", coalition + 1)):  # coalition + 1 ≤ n
             guess = _decode(combine(shares[:held]) % (1 << n), n)
             outcome = _prepared_for(rng, guess, theta) if guess.sum() % 2 == 0 else _honest_outcomes(
                 rng, theta, table[_code(theta)]
