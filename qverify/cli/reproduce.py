@@ -38,15 +38,19 @@ def reproduce(
 ) -> None:
     """Run the paper's experiment end to end and write results/<run>/report.md, report.html, figures, metrics.json.
 
-    Link level (key rates, anchors, Aer BSM circuits), DRA agents, DQN convergence on an enumerable
-    instance, and the scenario grid: Byzantine fraction 0/10/20/30 %, two behaviour sets, fluctuation
-    on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus the ABFT sensitivity analysis.
+    Link level (key rates, anchors, Aer BSM circuits); DRA agents; DQN convergence on an enumerable
+    instance; the paper's scenario grid on SECOQC as deployed (0, 1 and 2 Byzantine nodes of 6, two
+    behaviour sets, fluctuation on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus
+    the ABFT sensitivity analysis); ABFT against the baseline on three networks (SECOQC,
+    Beijing–Shanghai, a 4×4 mesh) at 0, 1, n/5, f and f + 1 Byzantine nodes, 10 paired seeds; and
+    the map of where each claim would hold (path diversity × Byzantine count × misalignment).
     """
     _jax_cache()
     import sys as _sys
 
     from qverify.experiments.grid import GridConfig
     from qverify.experiments.link_report import LinkStudyConfig
+    from qverify.experiments.networks import MapConfig, NetworkStudyConfig
     from qverify.experiments.reproduce import prepare_run_dir
     from qverify.experiments.reproduce import reproduce as run_reproduce
     from qverify.experiments.runner import EXECUTORS, check_ray_address
@@ -65,6 +69,13 @@ def reproduce(
 
         resolve(topology)
         config = replace(config, topology=topology)
+    config.counts()  # distinct Byzantine counts, or a one-line error before any work
+    if quick:
+        study, claims_map = NetworkStudyConfig.quick(), MapConfig.quick()
+    elif full:
+        study, claims_map = NetworkStudyConfig(seeds=20, slots=400), MapConfig(seeds=10, slots=400)
+    else:
+        study, claims_map = NetworkStudyConfig(), MapConfig()
     if executor == "ray":
         check_ray_address(address)
     link_cfg = LinkStudyConfig(seed=seed)
@@ -73,7 +84,7 @@ def reproduce(
     name = run or time.strftime("%Y%m%d-%H%M%S")
     from qverify.experiments.reproduce import run_settings
 
-    target = prepare_run_dir(out_dir, name, resume, run_settings(config, link_cfg))
+    target = prepare_run_dir(out_dir, name, resume, run_settings(config, link_cfg, study, claims_map))
     command = "qverify " + " ".join(_sys.argv[1:])
     with _progress(transient=as_json) as bar:
         ids: dict[str, Any] = {}
@@ -84,7 +95,8 @@ def reproduce(
             bar.update(ids[stage], completed=done if total else 1, total=max(total, 1))
 
         try:
-            metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick)
+            metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick,
+                                    study, claims_map)  # fmt: skip
         except (KeyboardInterrupt, SystemExit):
             err.print(
                 f"interrupted: finished work is kept in {target}; continue with "

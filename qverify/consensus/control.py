@@ -9,9 +9,14 @@ At every epoch boundary of the simulator the control plane:
    (the only way fidelity enters the weights) and ``end_epoch`` (fail-closed);
 3. computes the decision — usable links, route table, relay commit — deterministically from the
    ordered reports;
-4. runs one weighted-PBFT instance per decision among the network's nodes (faulty replicas
-   equivocate), with the epoch's weight vector; a decision takes effect only when committed, and
-   the agreement checker must find no violation.
+4. runs one weighted-PBFT instance per decision among the network's nodes, with the epoch's
+   weight vector and a leader that rotates with the epoch; a decision takes effect only when
+   committed. Every Byzantine node of the network
+   is a faulty replica — also when there are more of them than the ``f`` the weights are built for,
+   so safety beyond ``f`` is measured, not assumed. A faulty replica equivocates (as leader it
+   proposes different values to the two halves of the replicas, as voter it votes for everything)
+   and, halfway through the instance, forgets its log. The independent checker counts agreement
+   violations (two correct replicas executing different values at one sequence number).
 
 :class:`ABFTPolicy` sanitises reports (a link's error is its worse endpoint's report; nodes are
 scored by a trimmed median) and routes around low-score nodes. With ``weighting="equal"`` and
@@ -30,6 +35,9 @@ from qverify.consensus.weights import WeightVector, link_errors, node_losses
 from qverify.errors import ChoiceError, ParameterError
 from qverify.network.measure import link_reports
 from qverify.network.policy import Context, Decision, Observation
+
+AMNESIA_AT = 10.0
+"""Simulated time (message delays are 0.5–1.5) at which a faulty replica forgets its log."""
 
 MAX_PBFT_NODES = 64
 """Above this many nodes the per-epoch PBFT run is skipped (decisions counted as agreed) for speed."""
@@ -77,6 +85,7 @@ class ABFTPolicy:
         self.suspect = np.zeros(n, dtype=bool)
         self.weights_history: list[tuple[int, ...]] = [self.voting.weights().weights]
         self.violations = 0
+        self.faulty_replicas = 0
         self.instances = 0
         self.committed = 0
         self.latency: list[float] = []
@@ -119,12 +128,17 @@ class ABFTPolicy:
         if n < 4 or n > MAX_PBFT_NODES:
             self.committed += 3
             return True
-        vec = self.voting.weights() if self.weighting == "abft" else WeightVector(0, (1,) * n, self.f)
-        schedule = Schedule((vec,))
+        weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n
+        # The leader rotates with the epoch (replica r is node (r + epoch) mod n), so Byzantine
+        # nodes lead some instances: an equivocating leader is the attack that can break agreement.
+        shift = self.epoch % n
+        order = [(r + shift) % n for r in range(n)]
+        schedule = Schedule((WeightVector(0, tuple(weights[i] for i in order), self.f),))
         faulty = self.ctx.faulty
         byz: dict[int, Behaviour] = {}
         if faulty is not None and slot >= self.ctx.faulty_from_slot:
-            byz = {int(i): Behaviour(equivocate=True) for i in np.flatnonzero(faulty)[: self.f]}
+            byz = {r: Behaviour(equivocate=True, amnesia_at=AMNESIA_AT) for r, i in enumerate(order) if bool(faulty[i])}
+        self.faulty_replicas = max(self.faulty_replicas, len(byz))
         tag = f"e{self.epoch}"
         reqs = [(0.0, f"{tag}:usable"), (0.0, f"{tag}:routes"), (0.0, f"{tag}:relay-commit")]
         res = simulate(schedule, reqs, byz, NetConfig(0.5, 1.5, timeout=20.0), seed=slot, until=2_000.0)
@@ -148,6 +162,8 @@ class ABFTPolicy:
             self.weights_history.append(self.voting.weights().weights)
             self.extras = {
                 "control_violations": self.violations,
+                "control_f": self.f,
+                "control_faulty": self.faulty_replicas,
                 "control_instances": self.instances,
                 "control_committed": self.committed,
                 "control_rounds_mean": float(np.mean(self.latency)) if self.latency else 0.0,

@@ -15,6 +15,7 @@ A weight vector is only ever used through :class:`WeightVector`, whose construct
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,8 +96,9 @@ class WeightVector:
         object.__setattr__(self, "weights", tuple(int(x) for x in self.weights))
         check_weights(self.weights, self.f)
 
-    @property
+    @functools.cached_property
     def quorum(self) -> Quorum:
+        # Checked once: a replica asks for the quorum on every vote it counts.
         return check_weights(self.weights, self.f)
 
     def weight_of(self, nodes: Any) -> int:

@@ -73,7 +73,7 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
     out: list[ClaimRow] = []
     b0 = config.behaviours[0]
     fl = True if True in config.fluctuation else config.fluctuation[0]
-    f20 = 0.2 if 0.2 in config.fractions else max(config.fractions)
+    f20 = config.claim_fraction()
 
     def sel(policy: str, frac: float, **kw: Any) -> list[dict[str, Any]]:
         return select_rows(
@@ -91,7 +91,7 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
     )
     holds1 = None if np.isnan(k_best[1]) else (True if k_best[1] >= 0.95 else (False if k_best[2] < 0.95 else None))
     out.append({
-        "claim": f"key rate at {f20:.0%} Byzantine: {best} keeps 95 % of its fault-free rate, baseline drops 50 %",
+        "claim": f"key rate at {config.label(f20)} Byzantine: {best} keeps 95 % of its fault-free rate, baseline drops 50 %",
         "measured": f"{best}: {k_best[0]:.1%} [{k_best[1]:.1%}, {k_best[2]:.1%}]; baseline: {k_base[0]:.1%} "
                     f"[{k_base[1]:.1%}, {k_base[2]:.1%}]",
         "holds": _verdict(holds1),
@@ -121,7 +121,7 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
     holds3 = None if not len(a_best) else (True if lo_b >= 0.9999 else (False if hi_b < 0.9999 else None))
     gap = paired_difference(a_best, a_base) if len(a_best) == len(a_base) else None
     out.append({
-        "claim": f"availability 99.99 % ({best}) vs 95 % (baseline) at {f20:.0%} Byzantine",
+        "claim": f"availability 99.99 % ({best}) vs 95 % (baseline) at {config.label(f20)} Byzantine",
         "measured": f"{best}: {a_best.mean():.2%} [{lo_b:.2%}, {hi_b:.2%}]; baseline: {a_base.mean():.2%} "
                     f"[{lo_0:.2%}, {hi_0:.2%}]"
                     + (f"; {best} − baseline, same seeds: {gap.text('+.2%')}" if gap is not None else ""),

@@ -22,8 +22,14 @@ POLICIES: tuple[str, ...] = ("baseline", "abft", "dra", "abft+dra")
 BEHAVIOUR_SETS: dict[str, tuple[str, ...]] = {
     "inject-drop-lie": ("inject", "drop", "lie"),
     "inject-corrupt-slander": ("inject", "corrupt", "slander"),
+    "listen-lie": ("lie",),
 }
-"""Byzantine behaviour sets of the grid (every Byzantine node performs all behaviours of its set)."""
+"""Byzantine behaviour sets (every Byzantine node performs all behaviours of its set).
+
+``listen-lie`` nodes run their links honestly and forward relayed keys, so keys do pass through them
+and they learn what they relay (the only way key is exposed); they report perfect fidelity. Sets that
+inject, drop or corrupt make keys through Byzantine nodes fail, so they cannot expose key.
+"""
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,8 @@ class GridConfig:
 
     Attributes:
         topology: built-in topology name (or a GraphML / JSON path).
-        fractions: Byzantine fractions.
+        fractions: Byzantine fractions; each must give a distinct node count on the topology
+            (:meth:`counts`): on the 6-node SECOQC network 0, 0.2 and 0.4 are 0, 1 and 2 nodes.
         behaviours: names from :data:`BEHAVIOUR_SETS`.
         fluctuation: fluctuation settings to run (True = on).
         policies: names from :data:`POLICIES`.
@@ -45,7 +52,7 @@ class GridConfig:
     """
 
     topology: str = "secoqc"
-    fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
+    fractions: tuple[float, ...] = (0.0, 0.2, 0.4)
     behaviours: tuple[str, ...] = ("inject-drop-lie", "inject-corrupt-slander")
     fluctuation: tuple[bool, ...] = (True, False)
     policies: tuple[str, ...] = POLICIES
@@ -74,6 +81,37 @@ class GridConfig:
             if getattr(self, name) < 1:
                 raise ParameterError(name, getattr(self, name), "[1, inf)")
 
+    def counts(self) -> list[int]:
+        """Byzantine node count per fraction on the topology; refuses fractions that coincide."""
+        from qverify.network.adversary import byzantine_count
+        from qverify.network.topology import resolve
+
+        n = resolve(self.topology).number_of_nodes()
+        counts = [byzantine_count(n, f) for f in self.fractions]
+        if len(set(counts)) < len(counts):
+            raise ParameterError(
+                "fractions", self.fractions,
+                f"fractions giving distinct Byzantine counts on {self.topology} ({n} nodes; these give {counts})",
+            )  # fmt: skip
+        return counts
+
+    def claim_fraction(self) -> float:
+        """The grid's fraction nearest the paper's 20 % (as a node count on the topology)."""
+        from qverify.network.adversary import byzantine_count
+        from qverify.network.topology import resolve
+
+        n = resolve(self.topology).number_of_nodes()
+        return min(self.fractions, key=lambda f: (abs(byzantine_count(n, f) / n - 0.2), f))
+
+    def label(self, fraction: float) -> str:
+        """``"1 of 6 nodes (17 %)"``: a fraction as the node count it is on the topology."""
+        from qverify.network.adversary import byzantine_count
+        from qverify.network.topology import resolve
+
+        n = resolve(self.topology).number_of_nodes()
+        k = byzantine_count(n, fraction)
+        return f"{k} of {n} nodes ({k / n:.0%})"
+
     @classmethod
     def quick(cls) -> GridConfig:
         """Small sizes for CI: two fractions, one behaviour set, two seeds."""
@@ -90,7 +128,11 @@ class GridConfig:
 
 @dataclass(frozen=True)
 class Task:
-    """One run of the grid."""
+    """One run of the grid.
+
+    ``demand_seed`` fixes the demands for every seed (``None``: drawn per seed among honest nodes);
+    ``e_mis`` overrides the links' misalignment (``None``: the link preset's).
+    """
 
     topology: str
     fraction: float
@@ -104,6 +146,8 @@ class Task:
     alpha: float = 0.5
     threshold: float = 0.11
     agent: str | None = None
+    demand_seed: int | None = 0
+    e_mis: float | None = None
 
     @property
     def key(self) -> str:
@@ -118,13 +162,19 @@ def sim_config(task: Task) -> Any:
     from qverify.network.adversary import Adversary
     from qverify.network.sim import Fluctuation, SimConfig
 
+    extra: dict[str, Any] = {}
+    if task.e_mis is not None:
+        from qverify.physics.params import LCQ_2012
+
+        extra["link"] = replace(LCQ_2012, channel=replace(LCQ_2012.channel, e_mis=task.e_mis))
     return SimConfig(
         n_demands=task.demands,
         demand_bits=task.demand_bits,
         qber_threshold=task.threshold,
         fluctuation=Fluctuation() if task.fluctuation else Fluctuation.off(),
         adversary=Adversary(fraction=task.fraction, behaviours=BEHAVIOUR_SETS[task.behaviours]),
-        demand_seed=0,
+        demand_seed=task.demand_seed,
+        **extra,
     )
 
 
@@ -175,6 +225,9 @@ def run_task(task: Task) -> dict[str, Any]:
         "control_violations": s.get("control_violations", 0),
         "control_committed": s.get("control_committed", 0),
         "control_instances": s.get("control_instances", 0),
+        "control_f": s.get("control_f", 0),
+        "control_faulty": s.get("control_faulty", 0),
+        "demand_nodes": [[res.nodes[int(a)], res.nodes[int(b)]] for a, b in res.demands],
         "availability_series": np.round(res.availability, 4).tolist(),
         "qber_sample": [] if in_use is None else np.round(in_use[:: max(1, len(in_use) // 50)].ravel(), 5).tolist(),
     }
@@ -186,6 +239,11 @@ def run_task(task: Task) -> dict[str, Any]:
     return row
 
 
+def dra_fluctuation(config: GridConfig) -> tuple[bool, ...]:
+    """Fluctuation settings the DRA policies run on: on only, unless the grid has no fluctuating cell."""
+    return (True,) if True in config.fluctuation else config.fluctuation
+
+
 def build_tasks(config: GridConfig, agents: dict[str, str]) -> list[Task]:
     """Every task of the grid, then the sensitivity tasks (ABFT at 20 % Byzantine, fluctuating)."""
     tasks = []
@@ -193,12 +251,22 @@ def build_tasks(config: GridConfig, agents: dict[str, str]) -> list[Task]:
         for beh in config.behaviours:
             for fl in config.fluctuation:
                 for policy in config.policies:
+                    if "dra" in policy and fl not in dra_fluctuation(config):
+                        continue
                     for seed in range(config.seeds):
                         agent = agents.get(agent_key(config.topology, fraction, beh, fl)) if "dra" in policy else None
                         tasks.append(Task(config.topology, fraction, beh, fl, policy, seed, config.slots,
                                           config.demands, config.demand_bits, agent=agent))  # fmt: skip
     base = Task(
-        config.topology, 0.2, config.behaviours[0], True, "abft", 0, config.slots, config.demands, config.demand_bits
+        config.topology,
+        config.claim_fraction(),
+        config.behaviours[0],
+        True,
+        "abft",
+        0,
+        config.slots,
+        config.demands,
+        config.demand_bits,
     )
     for alpha in config.alphas:
         for thr in config.thresholds:

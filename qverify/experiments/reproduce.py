@@ -1,9 +1,14 @@
 """``qverify reproduce``: the paper's experiment end to end, and the claim-by-claim report.
 
 Steps: link study (physics + circuits) → DRA agents trained per grid cell → DQN convergence on the
-small enumerable instance → the scenario grid (local or Ray executor, results stored per task) →
-aggregation with bootstrap 95 % intervals over seeds → ``report.md``, ``report.html``, figures,
-``metrics.json``. The run folder carries a ``RUNNING`` marker until the report is complete.
+small enumerable instance → the scenario grid (local or Ray executor, results stored per task), the
+study across networks and the claims map → aggregation with 95 % intervals over seeds →
+``report.md``, ``report.html``, figures, ``metrics.json``. The run folder carries a ``RUNNING``
+marker until the report is complete.
+
+Every run that needs no trained agent (the across-networks study, the claims map, the grid's
+baseline and ABFT runs) is handed to the worker pool first and runs while the main process trains
+the agents; the DRA runs follow once their agents exist.
 
 The jobs live in their own modules: :mod:`~qverify.experiments.stages` (run folder, agents,
 convergence), :mod:`~qverify.experiments.claims` (aggregates and verdicts),
@@ -24,8 +29,20 @@ from qverify import __version__
 from qverify.experiments.claims import aggregate, claims
 from qverify.experiments.grid import GridConfig, build_tasks
 from qverify.experiments.link_report import LinkStudyConfig, render_markdown, run_link_study
+from qverify.experiments.networks import (
+    MapConfig,
+    NetworkStudyConfig,
+    map_markdown,
+    map_tasks,
+    plot_map,
+    plot_study,
+    study_markdown,
+    study_tasks,
+    summarise_map,
+    summarise_study,
+)
 from qverify.experiments.report import _environment_markdown, _network_markdown, _plots, render_html
-from qverify.experiments.runner import ResultStore, check_ray_address, run_tasks
+from qverify.experiments.runner import ResultStore, TaskPool, check_ray_address
 from qverify.experiments.stages import convergence_study, prepare_run_dir, run_settings, train_agents
 from qverify.experiments.stats import bootstrap_ci
 
@@ -45,8 +62,13 @@ def reproduce(
     address: str | None = None,
     command: str = "qverify reproduce",
     progress: Progress | None = None,
+    study: NetworkStudyConfig | None = None,
+    claims_map: MapConfig | None = None,
 ) -> dict[str, Any]:
-    """Run everything into ``run_dir`` (prepared by :func:`prepare_run_dir`); returns metrics."""
+    """Run everything into ``run_dir`` (prepared by :func:`prepare_run_dir`); returns metrics.
+
+    ``study`` and ``claims_map`` add the across-networks study and the claims map (``None``: skipped).
+    """
     if executor == "ray":
         check_ray_address(address)
     started = time.perf_counter()
@@ -63,22 +85,39 @@ def reproduce(
 
     link = run_link_study(link_config, lambda _msg, done, total: tick("link study", done, total))
     lap("link study")
-    agents = train_agents(config, run_dir, progress)
-    lap("DRA agents")
-    conv = convergence_study(config, progress)
-    lap("DQN convergence")
-    tasks = build_tasks(config, agents["agents"])
     store = ResultStore(run_dir / "results.sqlite")
-    run_tasks(tasks, store, executor, workers, address, lambda d, t: tick("scenario grid", d, t))
-    lap("scenario grid")
+    early = [t for t in build_tasks(config, {}) if "dra" not in t.policy]
+    s_tasks = study_tasks(study) if study is not None else []
+    m_tasks = map_tasks(claims_map) if claims_map is not None else []
+    with TaskPool(store, executor, workers, address, lambda d, t: tick("scenario runs", d, t)) as pool:
+        pool.submit(early + s_tasks + m_tasks)
+        agents = train_agents(config, run_dir, progress)
+        lap("DRA agents (scenario runs in parallel)")
+        conv = convergence_study(config, progress)
+        lap("DQN convergence (scenario runs in parallel)")
+        tasks = build_tasks(config, agents["agents"])
+        pool.submit([t for t in tasks if "dra" in t.policy])
+        pool.wait()
+    lap("remaining scenario runs")
     wanted = {t.key for t in tasks}
-    rows = [r for r in store.rows() if r["key"] in wanted]
+    all_rows = store.rows()
+    rows = [r for r in all_rows if r["key"] in wanted]
+    by_key = {r["key"]: r for r in all_rows}
+    study_summary = summarise_study(study, [by_key[t.key] for t in s_tasks]) if study is not None else None
+    map_summary = summarise_map(claims_map, [by_key[t.key] for t in m_tasks]) if claims_map is not None else None
     agg = aggregate(config, rows)
     claim_rows = claims(config, rows, conv)
     figs = _plots(config, rows, agg, conv, agents, run_dir)
     from qverify.experiments.link_report import plot_rates
 
     plot_rates(link, run_dir / "rates.png")
+    extra_md = ""
+    if study is not None and study_summary is not None:
+        plot_study(study_summary, run_dir / "networks.png")
+        extra_md += study_markdown(study, study_summary, "networks.png")
+    if claims_map is not None and map_summary is not None:
+        plot_map(map_summary, run_dir / "claims_map.png")
+        extra_md += map_markdown(claims_map, map_summary, "claims_map.png")
     from qverify.provenance import environment
 
     env = environment()
@@ -87,6 +126,7 @@ def reproduce(
         render_markdown(link)
         + "\n"
         + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
+        + extra_md
         + _environment_markdown(env, run_seconds, stage_seconds, workers, executor)
     )
     metrics = {
@@ -97,14 +137,21 @@ def reproduce(
         "workers": workers,
         "executor": executor,
         "command": command,
-        "params": {"grid": {k: v for k, v in asdict(config).items() if k != "extra"}, "link": link["params"]},
+        "params": {
+            "grid": {k: v for k, v in asdict(config).items() if k != "extra"},
+            "link": link["params"],
+            "networks": None if study is None else asdict(study),
+            "claims_map": None if claims_map is None else asdict(claims_map),
+        },
         "seed": link["seed"],
         "link": link,
         "convergence": conv,
         "aggregate": agg,
         "claims": [{k: v for k, v in c.items()} for c in claim_rows],
         "agents": agents["agents"],
-        "tasks": len(tasks),
+        "tasks": len(tasks) + len(s_tasks) + len(m_tasks),
+        "networks": study_summary,
+        "claims_map": map_summary,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     (run_dir / "report.html").write_text(render_html(md))

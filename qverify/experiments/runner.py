@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,89 @@ def run_tasks(
     return len(todo)
 
 
+class TaskPool:
+    """Tasks submitted in batches and run while the caller works on something else.
+
+    Locally a process pool of ``workers`` runs them; every finished task is stored at once (from the
+    pool's result thread), so an interrupt loses nothing that had finished. With ``workers <= 1`` or
+    Ray, tasks run at :meth:`wait`. Use as a context manager: leaving it (also by an exception)
+    stops the workers.
+    """
+
+    def __init__(self, store: ResultStore, executor: str = "local", workers: int = 2, address: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
+        if executor not in EXECUTORS:
+            raise ChoiceError("executor", executor, EXECUTORS)
+        self.store, self.executor, self.workers, self.address = store, executor, workers, address
+        self.progress = progress
+        self.total = self.finished = 0
+        self.deferred: list[Task] = []
+        self.pending: list[Any] = []
+        self.errors: list[BaseException] = []
+        self.pool: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TaskPool:
+        if self.executor == "local" and self.workers > 1:
+            self.pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=_die_with_parent)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress(self.finished, self.total)
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        """Queue the tasks not yet in the store (duplicates of queued tasks are skipped)."""
+        done = self.store.keys()
+        todo = []
+        for t in tasks:
+            self.total += 1
+            if t.key in done:
+                self.finished += 1
+            else:
+                todo.append(t)
+        self._tick()
+        if self.pool is None:
+            self.deferred += todo
+            return
+
+        def stored(item: tuple[str, dict[str, Any]]) -> None:
+            self.store.put(*item)
+            with self._lock:
+                self.finished += 1
+            self._tick()
+
+        self.pending += [
+            self.pool.apply_async(_keyed_task, (t,), callback=stored, error_callback=self.errors.append) for t in todo
+        ]
+
+    def wait(self) -> None:
+        """Block until every submitted task is stored; re-raises a task's exception."""
+        if self.deferred:
+            base = self.finished
+            todo, self.deferred = self.deferred, []
+
+            def moved(done: int, _total: int) -> None:
+                self.finished = base + done
+                self._tick()
+
+            run_tasks(todo, self.store, self.executor, 1, self.address, moved)
+            self._tick()
+        for r in self.pending:
+            while not r.ready():
+                r.wait(0.2)
+                if self.errors:
+                    raise self.errors[0]
+        if self.errors:
+            raise self.errors[0]
+        self.pending = []
+
+
 def _keyed_task(task: Task) -> tuple[str, dict[str, Any]]:
     return task.key, run_task(task)
 
@@ -135,8 +219,15 @@ def _die_with_parent() -> None:
     """Worker initialiser: on Linux, ask the kernel to SIGTERM this worker when its parent dies
     (even by SIGKILL), so no worker outlives an interrupted run."""
     import ctypes
+    import os
     import signal
     import sys
+
+    # One thread per worker: the workers and the main process share the cores, and XLA's own
+    # thread pools per process would only fight over them (a slot step is far too small to split).
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ).strip()
 
     if sys.platform.startswith("linux"):
         try:

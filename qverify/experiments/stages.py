@@ -11,15 +11,20 @@ from typing import Any
 
 from qverify import __version__
 from qverify.errors import QverifyError
-from qverify.experiments.grid import GridConfig, Task, agent_key, sim_config
+from qverify.experiments.grid import GridConfig, Task, agent_key, dra_fluctuation, sim_config
 from qverify.experiments.link_report import LinkStudyConfig
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
 
 
-def run_settings(config: GridConfig, link_config: LinkStudyConfig) -> dict[str, Any]:
-    """Everything that decides a run's numbers, as recorded in ``grid.json`` and checked on resume."""
+def run_settings(config: GridConfig, link_config: LinkStudyConfig, study: Any = None,
+                 claims_map: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Everything that decides a run's numbers, as recorded in ``grid.json`` and checked on resume.
+
+    ``study`` and ``claims_map``: the :class:`~qverify.experiments.networks.NetworkStudyConfig` and
+    :class:`~qverify.experiments.networks.MapConfig` of the run (``None`` when skipped).
+    """
     from qverify.dra.dqn import DQNConfig
 
     link = {k: v for k, v in asdict(link_config).items() if k != "params"}
@@ -29,6 +34,8 @@ def run_settings(config: GridConfig, link_config: LinkStudyConfig) -> dict[str, 
                 "grid": {k: v for k, v in asdict(config).items() if k != "extra"},
                 "link": {**link, "params": link_config.params.to_dict()},
                 "dqn": asdict(DQNConfig()),
+                "networks": None if study is None else asdict(study),
+                "claims_map": None if claims_map is None else asdict(claims_map),
             },
             default=str,
         )
@@ -85,7 +92,11 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
 
 
 def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -> dict[str, Any]:
-    """Train one DQN per (fraction, behaviours, fluctuation) cell that DRA policies need."""
+    """Train one DQN per (fraction, behaviours, fluctuation) cell that DRA policies need.
+
+    DRA policies run with fluctuation on only (that is what the agent is for); a grid without
+    fluctuation trains its agents on calm channels.
+    """
     from qverify.dra import dqn
     from qverify.dra import env as E
     from qverify.dra import train as T
@@ -97,7 +108,7 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
     cells, seen = [], set()
     for f in config.fractions:
         for b in config.behaviours:
-            for fl in config.fluctuation:
+            for fl in dra_fluctuation(config):
                 if agent_key(config.topology, f, b, fl) not in seen:
                     seen.add(agent_key(config.topology, f, b, fl))
                     cells.append((f, b, fl))

@@ -33,10 +33,16 @@ class Paths:
     length_km: np.ndarray
 
 
-def _pad(rows: list[list[list[int]]], width: int) -> np.ndarray:
+def _bucket(width: int) -> int:
+    """Next power of two ≥ ``width`` (≥ 1): path tensors of one network keep a few shapes whatever the
+    demands, so a compiled simulation is reused across seeds instead of recompiled per demand set."""
+    return 1 << max(width - 1, 0).bit_length()
+
+
+def _pad(rows: list[list[list[int]]], width: int, paths: int) -> np.ndarray:
     d = len(rows)
-    p = max((len(r) for r in rows), default=1) or 1
-    out = -np.ones((d, p, max(width, 1)), dtype=np.int64)
+    p = max(paths, max((len(r) for r in rows), default=1), 1)
+    out = -np.ones((d, p, _bucket(max(width, 8))), dtype=np.int64)
     for i, r in enumerate(rows):
         for j, path in enumerate(r):
             out[i, j, : len(path)] = path
@@ -73,8 +79,8 @@ def candidate_paths(g: nx.Graph, links: LinkArrays, demands: np.ndarray, k: int 
         lengths.append([nx.path_weight(g, p, "length_km") for p in paths])
     width_l = max((len(p) for r in all_links for p in r), default=1)
     width_n = max((len(p) for r in all_inner for p in r), default=1)
-    lk = _pad(all_links, width_l)
-    inner = _pad(all_inner, width_n)
+    lk = _pad(all_links, width_l, k)
+    inner = _pad(all_inner, width_n, k)
     p = lk.shape[1]
     valid = np.zeros((len(demands), p), dtype=bool)
     length = np.full((len(demands), p), np.inf)

@@ -3,8 +3,9 @@
 A topology is a :class:`networkx.Graph` with documented attributes:
 
 * node: ``x_km``, ``y_km`` (planar position, km), ``trusted`` (bool: may relay keys), ``label``;
-* edge: ``length_km`` (fibre length), ``protocol`` (``"mdi"`` or ``"bb84"``), ``relay_fraction``
-  (MDI: fraction of the fibre between the first endpoint and the untrusted relay);
+* edge: ``length_km`` (fibre length), ``protocol`` (``"mdi"`` or ``"bb84"``: what qverify models),
+  ``relay_fraction`` (MDI: fraction of the fibre between the first endpoint and the untrusted
+  relay), ``system`` (what ran on the link as deployed, free text; empty when not known);
 * graph: ``name``, ``source`` (citation), ``note``.
 
 The built-in networks follow their public descriptions. Fibre lengths are rounded values from the
@@ -27,52 +28,63 @@ import numpy as np
 from qverify.errors import ChoiceError, ParameterError, QverifyError
 
 NODE_ATTRS = ("x_km", "y_km", "trusted", "label")
-EDGE_ATTRS = ("length_km", "protocol", "relay_fraction")
+EDGE_ATTRS = ("length_km", "protocol", "relay_fraction", "system")
 
 
-def _build(
-    name: str,
-    source: str,
-    note: str,
-    nodes: dict[str, tuple[float, float]],
-    links: list[tuple[str, str, float, str]],
-) -> nx.Graph:
+Link = tuple[str, str, float, str, str]
+"""(node a, node b, fibre length in km, modelled protocol, system as deployed)."""
+
+
+def _build(name: str, source: str, note: str, nodes: dict[str, tuple[float, float]], links: list[Link]) -> nx.Graph:
     g = nx.Graph(name=name, source=source, note=note)
     for label, (x, y) in nodes.items():
         g.add_node(label, x_km=float(x), y_km=float(y), trusted=True, label=label)
-    for a, b, length, protocol in links:
-        g.add_edge(a, b, length_km=float(length), protocol=protocol, relay_fraction=0.5)
+    for a, b, length, protocol, system in links:
+        g.add_edge(a, b, length_km=float(length), protocol=protocol, relay_fraction=0.5, system=system)
     validate(g)
     return g
 
 
 def secoqc() -> nx.Graph:
-    """SECOQC Vienna network (2008): five trusted nodes in and around Vienna.
+    """SECOQC Vienna network as deployed (October 2008): six trusted nodes, eight links, ≈ 200 km.
 
-    Peev et al., "The SECOQC quantum key distribution network in Vienna", NJP 11, 075001 (2009).
-    Nodes SIEM (Siemens), ERD (Erdberg), GUD (Gudrunstraße), BREIT (Breitenfurter Straße) and STP
-    (St. Pölten); fibre links SIEM–ERD, SIEM–GUD, ERD–GUD, GUD–BREIT and the long BREIT–STP link
-    (≈ 85 km). The 80 m free-space link of the trial is omitted. Lengths rounded; positions
-    schematic.
+    Peev et al., "The SECOQC quantum key distribution network in Vienna", NJP 11, 075001 (2009):
+    nodes SIEM (Siemens), ERD (Erdberg), GUD (Gudrunstraße), BREIT (Breitenfurter Straße), STP
+    (St. Pölten) and FRM, the far end of the 80 m free-space link. Six technologies ran on the
+    links: plug & play BB84 (id Quantique, two links), one-way decoy BB84 (Toshiba),
+    coherent one-way (GAP-Optique / id Quantique / AIT, the 85 km BREIT–STP link), entangled photons
+    (Univ. Vienna / AIT), continuous variables (Thales / CNRS / ULB) and free-space decoy BB84 (LMU).
+
+    qverify models prepare-and-measure BB84 and MDI-QKD only, so every link is modelled as decoy
+    BB84 (``protocol="bb84"``: exact for the BB84 links, the entanglement-based BBM92 link has the
+    same sifted-key statistics as BB84 with the source at the receiver) and ``system`` records what
+    ran. COW and CV-QKD are *stand-ins*: their rates differ and qverify does not model them. No link
+    ran MDI-QKD. Lengths are rounded; the pairing of systems to the three shorter metro links and the
+    lengths of ERD–BREIT and SIEM–BREIT are approximate; positions are schematic.
     """
     nodes = {
         "SIEM": (0.0, 0.0),
         "ERD": (4.0, -3.0),
+        "FRM": (4.05, -2.95),
         "GUD": (2.0, -5.0),
         "BREIT": (-6.0, -6.0),
         "STP": (-60.0, -5.0),
     }
-    links = [
-        ("SIEM", "ERD", 16.0, "mdi"),
-        ("SIEM", "GUD", 6.0, "mdi"),
-        ("ERD", "GUD", 16.0, "mdi"),
-        ("GUD", "BREIT", 25.0, "mdi"),
-        ("BREIT", "STP", 85.0, "mdi"),
+    links: list[Link] = [
+        ("SIEM", "ERD", 16.0, "bb84", "entangled photons, BBM92 (Univ. Vienna / AIT)"),
+        ("SIEM", "GUD", 6.0, "bb84", "plug & play BB84 (id Quantique)"),
+        ("ERD", "GUD", 16.0, "bb84", "one-way decoy BB84 (Toshiba)"),
+        ("ERD", "FRM", 0.08, "bb84", "free-space decoy BB84 (LMU Munich), 80 m"),
+        ("GUD", "BREIT", 25.0, "bb84", "continuous variables (Thales / CNRS / ULB): not modelled, BB84 stand-in"),
+        ("ERD", "BREIT", 26.0, "bb84", "plug & play BB84 (id Quantique)"),
+        ("SIEM", "BREIT", 26.0, "bb84", "plug & play BB84 (id Quantique)"),
+        ("BREIT", "STP", 85.0, "bb84", "coherent one-way (GAP-Optique / id Quantique): not modelled, BB84 stand-in"),
     ]
     return _build(
         "secoqc",
         "Peev et al., NJP 11, 075001 (2009)",
-        "fibre lengths rounded from the publication; free-space link omitted; positions schematic",
+        "6 nodes, 8 links as deployed; modelled as decoy BB84 (COW and CV links are stand-ins); "
+        "lengths rounded; positions schematic",
         nodes,
         links,
     )
@@ -82,9 +94,11 @@ def tokyo_qkd() -> nx.Graph:
     """Tokyo QKD Network (2010): NICT Koganei, Otemachi, Hakusan and Hongo access points.
 
     Sasaki et al., "Field test of quantum key distribution in the Tokyo QKD Network",
-    Opt. Express 19, 10387 (2011). Two ≈ 45 km fibres Koganei–Otemachi, a short local link at
-    Koganei, Otemachi–Hakusan ≈ 13 km and Hakusan–Hongo ≈ 2 km; lengths rounded, positions
-    schematic.
+    Opt. Express 19, 10387 (2011). Koganei–Otemachi ≈ 45 km (two fibres, decoy BB84 systems of NEC
+    and Toshiba), a short link between the two Koganei sites (entanglement-based, All Vienna),
+    Otemachi–Hakusan ≈ 13 km (SARG04, id Quantique) and Otemachi–Hongo ≈ 13 km (DPS-QKD, NTT).
+    Modelled as decoy BB84 (``system`` says what ran; DPS is a stand-in). Lengths rounded,
+    positions schematic.
     """
     nodes = {
         "Koganei-1": (-25.0, 0.0),
@@ -93,17 +107,17 @@ def tokyo_qkd() -> nx.Graph:
         "Hakusan": (0.0, 5.0),
         "Hongo": (1.0, 4.0),
     }
-    links = [
-        ("Koganei-1", "Otemachi", 45.0, "mdi"),
-        ("Koganei-2", "Otemachi", 45.0, "mdi"),
-        ("Koganei-1", "Koganei-2", 1.0, "bb84"),
-        ("Otemachi", "Hakusan", 13.0, "mdi"),
-        ("Hakusan", "Hongo", 2.0, "bb84"),
+    links: list[Link] = [
+        ("Koganei-1", "Otemachi", 45.0, "bb84", "decoy BB84 (NEC)"),
+        ("Koganei-2", "Otemachi", 45.0, "bb84", "decoy BB84 (Toshiba)"),
+        ("Koganei-1", "Koganei-2", 1.0, "bb84", "entangled photons, BBM92 (All Vienna)"),
+        ("Otemachi", "Hakusan", 13.0, "bb84", "SARG04 (id Quantique)"),
+        ("Otemachi", "Hongo", 13.0, "bb84", "differential phase shift (NTT): not modelled, BB84 stand-in"),
     ]
     return _build(
         "tokyo",
         "Sasaki et al., Opt. Express 19, 10387 (2011)",
-        "fibre lengths rounded from the publication; positions schematic",
+        "modelled as decoy BB84 (DPS is a stand-in); lengths rounded; positions schematic",
         nodes,
         links,
     )
@@ -114,18 +128,19 @@ def cambridge() -> nx.Graph:
 
     Dynes et al., "Cambridge quantum network", npj Quantum Information 5, 101 (2019): Toshiba
     CRL (Science Park), the University's Engineering Department and the Electrical Engineering
-    Division (West Cambridge), links of ≈ 10 km and ≈ 2–4 km. Lengths rounded; positions schematic.
+    Division (West Cambridge), links of ≈ 10 km and ≈ 2–4 km, each running Toshiba's decoy BB84
+    systems. Lengths rounded; positions schematic.
     """
     nodes = {"CRL": (2.0, 4.0), "EngDept": (0.0, -2.0), "EED": (-3.0, -2.5)}
-    links = [
-        ("CRL", "EngDept", 10.6, "mdi"),
-        ("EngDept", "EED", 3.8, "mdi"),
-        ("CRL", "EED", 8.8, "mdi"),
+    links: list[Link] = [
+        ("CRL", "EngDept", 10.6, "bb84", "decoy BB84 (Toshiba)"),
+        ("EngDept", "EED", 3.8, "bb84", "decoy BB84 (Toshiba)"),
+        ("CRL", "EED", 8.8, "bb84", "decoy BB84 (Toshiba)"),
     ]
     return _build(
         "cambridge",
         "Dynes et al., npj Quantum Information 5, 101 (2019)",
-        "fibre lengths rounded from the publication; positions schematic",
+        "lengths rounded from the publication; positions schematic",
         nodes,
         links,
     )
@@ -143,7 +158,7 @@ def beijing_shanghai() -> nx.Graph:
     hubs = {"Beijing": (0.0, 600.0), "Jinan": (0.0, 200.0), "Hefei": (200.0, -300.0), "Shanghai": (500.0, -350.0)}
     stretches = [("Beijing", "Jinan", 600.0, 9), ("Jinan", "Hefei", 700.0, 11), ("Hefei", "Shanghai", 700.0, 12)]
     nodes: dict[str, tuple[float, float]] = dict(hubs)
-    links: list[tuple[str, str, float, str]] = []
+    links: list[Link] = []
     k = 0
     for a, b, total, relays in stretches:
         (xa, ya), (xb, yb) = hubs[a], hubs[b]
@@ -156,7 +171,7 @@ def beijing_shanghai() -> nx.Graph:
             chain.append(name)
         chain.append(b)
         seg = total / (relays + 1)
-        links += [(u, v, round(seg, 1), "bb84") for u, v in itertools.pairwise(chain)]
+        links += [(u, v, round(seg, 1), "bb84", "decoy BB84") for u, v in itertools.pairwise(chain)]
     return _build(
         "beijing_shanghai",
         "Chen et al., Nature 589, 214 (2021)",
@@ -272,6 +287,7 @@ def validate(g: nx.Graph) -> None:
         if d.get("protocol", "mdi") not in ("mdi", "bb84"):
             raise ChoiceError(f"protocol of link {a}–{b}", d.get("protocol"), ("mdi", "bb84"))
         d.setdefault("protocol", "mdi")
+        d.setdefault("system", "")
         rf = d.setdefault("relay_fraction", 0.5)
         if not 0 <= rf <= 1:
             raise ParameterError(f"relay_fraction of link {a}–{b}", rf, "[0, 1]")
