@@ -9,7 +9,7 @@ At every epoch boundary of the simulator the control plane:
    (the only way fidelity enters the weights) and ``end_epoch`` (fail-closed);
 3. computes the decision — usable links, route table, relay commit — deterministically from the
    ordered reports;
-4. runs one weighted-PBFT instance per decision among the network's nodes, with the epoch's
+4. runs one weighted-PBFT instance ordering the decision (one batch) among the network's nodes, with the epoch's
    weight vector and a leader that rotates with the epoch; a decision takes effect only when
    committed. Every Byzantine node of the network
    is a faulty replica — also when there are more of them than the ``f`` the weights are built for,
@@ -122,11 +122,12 @@ class ABFTPolicy:
         return usable, route, suspect
 
     def _agree(self, slot: int) -> bool:
-        """One weighted-PBFT run deciding this epoch's three control-plane values."""
+        """One weighted-PBFT instance ordering this epoch's decision (usable links, routes, relay commit)
+        as one batch, as PBFT batches requests."""
         n = self.ctx.links.n_nodes
-        self.instances += 3
+        self.instances += 1
         if n < 4 or n > MAX_PBFT_NODES:
-            self.committed += 3
+            self.committed += 1
             return True
         weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n
         # The leader rotates with the epoch (replica r is node (r + epoch) mod n), so Byzantine
@@ -140,7 +141,7 @@ class ABFTPolicy:
             byz = {r: Behaviour(equivocate=True, amnesia_at=AMNESIA_AT) for r, i in enumerate(order) if bool(faulty[i])}
         self.faulty_replicas = max(self.faulty_replicas, len(byz))
         tag = f"e{self.epoch}"
-        reqs = [(0.0, f"{tag}:usable"), (0.0, f"{tag}:routes"), (0.0, f"{tag}:relay-commit")]
+        reqs = [(0.0, f"{tag}:usable+routes+relay-commit")]
         res = simulate(schedule, reqs, byz, NetConfig(0.5, 1.5, timeout=20.0), seed=slot, until=2_000.0)
         self.violations += agreement_violations(res)
         decided = [v for _t, v in reqs if v in res.decide_time]

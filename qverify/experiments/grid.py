@@ -114,9 +114,9 @@ class GridConfig:
 
     @classmethod
     def quick(cls) -> GridConfig:
-        """Small sizes for CI: two fractions, one behaviour set, two seeds."""
+        """Small sizes for CI: two fractions, one behaviour set, three seeds (the fewest with an interval)."""
         return cls(
-            fractions=(0.0, 0.2), behaviours=("inject-drop-lie",), fluctuation=(True,), seeds=2, slots=80,
+            fractions=(0.0, 0.2), behaviours=("inject-drop-lie",), fluctuation=(True,), seeds=3, slots=80,
             dra_episodes=20, alphas=(0.1, 0.5), thresholds=(0.11,), convergence_seeds=2, convergence_episodes=20,
         )  # fmt: skip
 

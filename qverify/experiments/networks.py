@@ -466,3 +466,52 @@ def plot_map(summary: dict[str, Any], path: Any) -> None:
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def readme_lines(study: dict[str, Any] | None, claims_map: dict[str, Any] | None) -> list[str]:
+    """Short Markdown for the README: per network ABFT vs baseline at ``f`` and the control plane at
+    ``f + 1``, then how many map cells each claim holds in."""
+    lines: list[str] = []
+    if study:
+        lines += [
+            "",
+            "Across networks (first behaviour set; availability at f Byzantine nodes, paired over the same seeds; "
+            "control-plane agreement violations at f and f + 1 faulty replicas):",
+            "",
+            "| network | nodes (f) | path diversity | baseline | ABFT | ABFT − baseline | violations at f | at f + 1 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        first = study["cells"][0]["behaviours"] if study["cells"] else None
+        for topo, info in study["networks"].items():
+            f = info["f"]
+            at = {c["count"]: c for c in study["cells"] if c["network"] == topo and c["behaviours"] == first}
+            if f not in at:
+                continue
+            c = at[f]
+            gap = c.get("abft_minus_baseline", {}).get("availability")
+
+            def viol(k: int, at: dict[int, Any] = at) -> str:
+                if k not in at:
+                    return "—"
+                v = at[k]["abft"]["control_violations"]
+                return f"{v['mean'] * v['n']:.0f}"
+
+            pdv = info["path_diversity"]
+            lines.append(
+                f"| {topo} | {info['nodes']} ({f}) | {'—' if pdv is None else f'{pdv:.2f}'} | "
+                f"{_ci(c['baseline']['availability'], '.1%')} | {_ci(c['abft']['availability'], '.1%')} | "
+                f"{'—' if gap is None else _ci(gap, '+.1%')} | {viol(f)} | {viol(f + 1)} |"
+            )
+    if claims_map and claims_map["cells"]:
+        cells = [c for c in claims_map["cells"] if c["count"] > 0]  # without attack every claim is trivial
+        names = list(claims_map["cells"][0]["verdicts"])
+        parts = []
+        for name in names:
+            yes = [c for c in cells if c["verdicts"][name] == "yes"]
+            where = sorted({f"{c['topology']} with {c['count']} Byzantine at e_mis {c['e_mis']:.1%}" for c in yes})
+            parts.append(f"*{name}* holds in {len(yes)} of {len(cells)} cells" + (f" ({'; '.join(where[:4])}"
+                         + ("; …" if len(where) > 4 else "") + ")" if yes else ""))  # fmt: skip
+        lines += ["", "Where the claims would hold under attack (ABFT, ≥ 1 Byzantine node; map of path diversity × "
+                  "Byzantine count × misalignment): "
+                  + "; ".join(parts) + "."]  # fmt: skip
+    return lines

@@ -44,6 +44,9 @@ def claims_section(metrics: dict[str, Any], run_dir: str) -> str:
     ]
     lines += [f"| {_cell(r['claim'])} | {_cell(r['measured'])} | {r['holds']} | {_cell(r['why'])} |" for r in rows]
     lines += ["", summary_sentence(rows)]
+    from qverify.experiments.networks import readme_lines
+
+    lines += readme_lines(metrics.get("networks"), metrics.get("claims_map"))
     return "\n".join(lines)
 
 

@@ -153,7 +153,7 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
         + ", ".join(f"{f:.0%} → {c}" for f, c in counts.items())
         + f". {config.seeds} seeds × {config.slots} slots per cell; {config.demands} fixed demands of "
         f"{config.demand_bits:g} bit/slot; {n_tasks} tasks; DRA policies run with fluctuation on. "
-        "Intervals: bootstrap 95 % over seeds.",
+        "Intervals: BCa bootstrap 95 % over seeds (none below 3 seeds; a point where every seed gave the same value).",
         "",
         "### Claims",
         "",
@@ -172,8 +172,12 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     fl = int(True in config.fluctuation)
 
     def fmt(x: dict[str, float], pct: bool = False) -> str:
-        return (f"{x['mean']:.2%} [{x['low']:.2%}, {x['high']:.2%}]" if pct
-                else f"{x['mean']:.3g} [{x['low']:.3g}, {x['high']:.3g}]")  # fmt: skip
+        f = ".2%" if pct else ".3g"
+        if not (np.isfinite(x["low"]) and np.isfinite(x["high"])):
+            return f"{x['mean']:{f}} (no interval below 3 seeds)"
+        if x["low"] == x["high"]:
+            return f"{x['mean']:{f}} (all seeds equal)"
+        return f"{x['mean']:{f}} [{x['low']:{f}}, {x['high']:{f}}]"
 
     for f in config.fractions:
         for p in config.policies:

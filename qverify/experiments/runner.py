@@ -145,6 +145,7 @@ class TaskPool:
         self.progress = progress
         self.total = self.finished = 0
         self.deferred: list[Task] = []
+        self.queued: set[str] = set()
         self.pending: list[Any] = []
         self.errors: list[BaseException] = []
         self.pool: Any = None
@@ -165,10 +166,13 @@ class TaskPool:
             self.progress(self.finished, self.total)
 
     def submit(self, tasks: Iterable[Task]) -> None:
-        """Queue the tasks not yet in the store (duplicates of queued tasks are skipped)."""
+        """Queue the tasks not yet in the store (a task already submitted is skipped)."""
         done = self.store.keys()
         todo = []
         for t in tasks:
+            if t.key in self.queued:
+                continue
+            self.queued.add(t.key)
             self.total += 1
             if t.key in done:
                 self.finished += 1

@@ -71,6 +71,22 @@ def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, se
     )
 
 
+def mean_ci(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """BCa interval of the mean over seeds: ``(nan, nan)`` with fewer than 3 finite values (no
+    interval can be had), ``(mean, mean)`` when every value is equal (stated as such by callers).
+
+    >>> lo, hi = mean_ci(np.array([0.1, 0.4, 0.2, 0.3, 0.25]))
+    >>> bool(lo < 0.25 < hi)
+    True
+    >>> mean_ci(np.array([1.0, 2.0]))
+    (nan, nan)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    d = paired_difference(v, np.zeros_like(v), confidence, seed)
+    return d.low, d.high
+
+
 def episodes_to_stay(curve: np.ndarray, target: float) -> int | None:
     """First episode (1-based) from which *every* later value is ≥ ``target`` (converged, not a first touch).
 
@@ -85,7 +101,10 @@ def episodes_to_stay(curve: np.ndarray, target: float) -> int | None:
 
 def bootstrap_ci(values: np.ndarray, stat: Callable[[np.ndarray], float] = np.mean, n: int = 2000,
                  seed: int = 0) -> tuple[float, float]:  # fmt: skip
-    """Percentile bootstrap 95 % interval of ``stat`` over the first axis (seeds)."""
+    """Percentile bootstrap 95 % interval of ``stat`` over the first axis (seeds).
+
+    Kept for statistics other than the mean; means use the BCa :func:`mean_ci`.
+    """
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         v = float(stat(values)) if len(values) else float("nan")

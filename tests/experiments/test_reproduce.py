@@ -115,8 +115,8 @@ def test_resume_with_another_grid_is_refused_and_changes_nothing(tmp_path):
     run_dir = prepare_run_dir(tmp_path, "r", resume=False, settings=quick)
     (run_dir / "RUNNING").unlink()
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
-    other = run_settings(replace(GridConfig.quick(), seeds=3), link)
-    with pytest.raises(QverifyError, match=r"other settings \(grid\.seeds: 2 → 3\)"):
+    other = run_settings(replace(GridConfig.quick(), seeds=4), link)
+    with pytest.raises(QverifyError, match=r"other settings \(grid\.seeds: 3 → 4\)"):
         prepare_run_dir(tmp_path, "r", resume=True, settings=other)
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
     assert prepare_run_dir(tmp_path, "r", resume=True, settings=quick) == run_dir

@@ -101,3 +101,32 @@ def test_grid_has_every_cell_and_sensitivity():
 def test_bootstrap_interval_covers_mean():
     lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0])
     assert lo <= 2.5 <= hi
+
+
+def test_task_pool_runs_batches_while_the_caller_works_and_stores_each(tmp_path):
+    # Two batches into a two-process pool, the second submitted after the first started; every row
+    # equals the task function's own (the pool changes where a task runs, never its result).
+    from qverify.experiments.runner import TaskPool
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    tasks = small_tasks(4)
+    seen: list[tuple[int, int]] = []
+    with TaskPool(store, workers=2, progress=lambda d, t: seen.append((d, t))) as pool:
+        pool.submit(tasks[:2])
+        pool.submit(tasks[2:] + tasks[:1])  # a task submitted twice runs once
+        pool.wait()
+    rows = {r["key"]: r for r in store.rows()}
+    assert set(rows) == {t.key for t in tasks}
+    assert rows[tasks[3].key] == run_task(tasks[3])
+    assert max(d for d, _t in seen) == 4 and seen[-1][1] == 4
+
+
+def test_task_pool_reraises_a_failing_task(tmp_path):
+    from qverify.experiments.runner import TaskPool
+
+    bad = Task("cambridge", 0.0, "inject-drop-lie", False, "dra", 0, 20, 2, 1e3)  # a DRA task without an agent
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(ParameterError, match="agent"), TaskPool(store, workers=2) as pool:
+        pool.submit([bad])
+        pool.wait()
+    assert store.keys() == set()
