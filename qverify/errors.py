@@ -29,6 +29,10 @@ class ParameterError(QverifyError):
         self.allowed = allowed
         super().__init__(f"{field} = {value!r} is outside the allowed range {allowed}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields, so it crosses process boundaries (worker pools) intact.
+        return (type(self), (self.field, self.value, self.allowed))
+
 
 class ChoiceError(QverifyError):
     """A value is not one of the allowed names."""
@@ -38,6 +42,9 @@ class ChoiceError(QverifyError):
         self.value = value
         self.choices = tuple(choices)
         super().__init__(f"{field} = {value!r} is not one of: {', '.join(self.choices)}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.field, self.value, self.choices))
 
 
 class CircuitError(QverifyError):

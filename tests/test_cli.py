@@ -167,6 +167,8 @@ def test_choice_lists_equal_the_library():
         (("simulate", "--byzantine", "nan", "--slots", "3"), "byzantine"),
         (("link", "--protocol", "qkd"), "protocol"),
         (("reproduce", "--run", "../../etc", "--quick"), "run"),
+        (("reproduce", "--topology", "cambridge", "--run", "c"), "fractions"),  # 3 nodes: 20 % and 40 % are both 1
+        (("reproduce", "--topology", "arpanet", "--run", "c"), "topology"),
         (("evaluate", "README.md"), "README.md"),
     ],
 )

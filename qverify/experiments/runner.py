@@ -216,7 +216,16 @@ class TaskPool:
 
 
 def _keyed_task(task: Task) -> tuple[str, dict[str, Any]]:
-    return task.key, run_task(task)
+    try:
+        return task.key, run_task(task)
+    except QverifyError:
+        raise  # picklable by construction
+    except Exception as exc:
+        # An exception the parent cannot unpickle would stall the pool's result thread; a plain
+        # RuntimeError carrying the task and the cause always crosses the process boundary.
+        raise RuntimeError(
+            f"task {task.key} ({task.topology}, {task.policy}, seed {task.seed}) failed: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _die_with_parent() -> None:

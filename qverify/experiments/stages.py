@@ -183,5 +183,6 @@ def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str
         "train_seconds": res.seconds,
         "qber_var_dqn": var_dqn.tolist(),
         "qber_var_static": var_static.tolist(),
-        "instance": "Cambridge network, 3 demands of 3e6 bit/slot, fades on, 50 slots, 4096 joint actions",
+        "instance": "Cambridge fibres as MDI-QKD links, 3 demands of 3e6 bit/slot, fades on, 50 slots, "
+        "4096 joint actions",
     }

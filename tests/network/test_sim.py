@@ -18,12 +18,15 @@ from qverify.physics import mdi as mdi_formulas
 QUIET = Fluctuation.off()
 
 
-def test_link_rates_equal_physics_closed_form():
-    g = load_builtin("secoqc")
-    links = compile_links(g)
+@pytest.mark.parametrize(("topology", "protocol"), [("grid:2x3", "mdi"), ("secoqc", "bb84")])
+def test_link_rates_equal_physics_closed_form(topology, protocol):
+    from qverify.network.topology import resolve
+
+    links = compile_links(resolve(topology))
+    assert set(np.where(links.is_mdi, "mdi", "bb84")) == {protocol}
     mu = nominal_mu(links, LCQ_2012)
     st = link_state(links, LCQ_2012, mu, links.is_mdi)
-    ref = link_rate(links.length_km, LCQ_2012, "mdi")
+    ref = link_rate(links.length_km, LCQ_2012, protocol)  # μ optimised per link, as nominal_mu does
     np.testing.assert_allclose(st.key_rate_bps, ref.key_rate_bps, rtol=1e-12)
     np.testing.assert_allclose(st.qber, ref.qber, rtol=1e-12)
 
