@@ -37,7 +37,9 @@ def test_injected_error_calibrated_from_circuit():
 
 
 def test_attacked_links_show_the_circuit_qber():
-    g = load_builtin("secoqc")
+    from qverify.network.topology import resolve
+
+    g = resolve("grid:2x3")  # MDI links: the closed form below is Ma–Razavi's
     cfg = SimConfig(fluctuation=QUIET, adversary=Adversary(fraction=0.2, behaviours=("inject",), inject_prob=0.4))
     r = simulate(g, cfg, 5, seed=3)
     links = compile_links(g)
