@@ -355,8 +355,10 @@ def study_markdown(config: NetworkStudyConfig, summary: dict[str, Any], figure: 
         "delivered key the Byzantine nodes can reconstruct (a relay that forwards a key learns it). Control "
         "violations: agreement violations summed over the seeds' control-plane instances (every Byzantine node is "
         "a faulty replica that equivocates and forgets its log, also above f); the number in brackets is how many "
-        "faulty replicas there were. Two quorums of weight W − T_f overlap in W − 2·T_f ≥ T_f + 1, so f + 1 faulty "
-        "replicas can break agreement only where W = 3·T_f + 1 exactly.\n"
+        "faulty replicas there were. Two quorums of weight W − T_f overlap in weight W − 2·T_f ≥ T_f + 1, so up to f "
+        "faulty replicas (weight ≤ T_f) never break agreement; f + 1 can once their weight reaches W − 2·T_f: with "
+        "equal weights only where n = 3f + 1, with fidelity weights wherever the faulty replicas are heavy (a liar "
+        "that reports perfect links keeps a high score).\n"
     )
     if figure:
         lines.append(f"![availability across networks]({figure})\n")
