@@ -9,7 +9,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from qverify.experiments.grid import GridConfig
-from qverify.experiments.stats import episodes_to_stay, mean_ci, paired_difference, ratio_ci
+from qverify.experiments.stats import episodes_to_stay, mean_ci, paired_difference, ratio_ci, side
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
@@ -89,12 +89,11 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
         metric_values(sel("baseline", f20), "key_bits_per_slot"),
         metric_values(sel("baseline", 0.0), "key_bits_per_slot"),
     )
-    holds1 = None if np.isnan(k_best[1]) else (True if k_best[1] >= 0.95 else (False if k_best[2] < 0.95 else None))
     out.append({
         "claim": f"key rate at {config.label(f20)} Byzantine: {best} keeps 95 % of its fault-free rate, baseline drops 50 %",
         "measured": f"{best}: {k_best[0]:.1%} [{k_best[1]:.1%}, {k_best[2]:.1%}]; baseline: {k_base[0]:.1%} "
                     f"[{k_base[1]:.1%}, {k_base[2]:.1%}]",
-        "holds": _verdict(holds1),
+        "holds": side(k_best[1], k_best[2], 0.95, want_above=True),
         "why": "ratio of mean delivered key (bit/slot) at that fraction to the same policy with no Byzantine node",
         "values": {"best": k_best, "baseline": k_base},
     })  # fmt: skip
@@ -107,7 +106,7 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
         "claim": "QBER stays below the 1 % security threshold under attack and fluctuation",
         "measured": f"measured QBER of links on chosen routes {q.mean():.2%} [{lo:.2%}, {hi:.2%}] (verification rounds); "
                     f"true mean over all links {q_true.mean():.2%} (simulator only)" if len(q) else "no link in use",
-        "holds": _verdict(True if hi < 0.01 else (False if lo >= 0.01 else None)),
+        "holds": side(lo, hi, 0.01, want_above=False),
         "why": "misalignment alone (e_mis = 1.5 %, Lo–Curty–Qi) puts every link above 1 %; Byzantine injection adds "
                "more. A 1 % threshold would abort every link; qverify uses the 11 % abort threshold",
         "values": {"mean": float(q.mean()) if len(q) else None, "low": lo, "high": hi,
@@ -118,14 +117,13 @@ def claims(config: GridConfig, rows: list[dict[str, Any]], conv: dict[str, Any])
     a_base = metric_values(sel("baseline", f20), "availability")
     lo_b, hi_b = mean_ci(a_best)
     lo_0, hi_0 = mean_ci(a_base)
-    holds3 = None if not len(a_best) else (True if lo_b >= 0.9999 else (False if hi_b < 0.9999 else None))
     gap = paired_difference(a_best, a_base) if len(a_best) == len(a_base) else None
     out.append({
         "claim": f"availability 99.99 % ({best}) vs 95 % (baseline) at {config.label(f20)} Byzantine",
         "measured": f"{best}: {a_best.mean():.2%} [{lo_b:.2%}, {hi_b:.2%}]; baseline: {a_base.mean():.2%} "
                     f"[{lo_0:.2%}, {hi_0:.2%}]"
                     + (f"; {best} − baseline, same seeds: {gap.text('+.2%')}" if gap is not None else ""),
-        "holds": _verdict(holds3),
+        "holds": side(lo_b, hi_b, 0.9999, want_above=True),
         "why": "availability = fraction of (demand, slot) pairs whose key request was met in full",
         "values": {"best": [float(a_best.mean()), lo_b, hi_b], "baseline": [float(a_base.mean()), lo_0, hi_0]},
     })  # fmt: skip

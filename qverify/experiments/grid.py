@@ -81,35 +81,37 @@ class GridConfig:
             if getattr(self, name) < 1:
                 raise ParameterError(name, getattr(self, name), "[1, inf)")
 
-    def counts(self) -> list[int]:
-        """Byzantine node count per fraction on the topology; refuses fractions that coincide."""
-        from qverify.network.adversary import byzantine_count
+    def n_nodes(self) -> int:
+        """Nodes of the grid's topology."""
         from qverify.network.topology import resolve
 
-        n = resolve(self.topology).number_of_nodes()
-        counts = [byzantine_count(n, f) for f in self.fractions]
+        return int(resolve(self.topology).number_of_nodes())
+
+    def count(self, fraction: float) -> int:
+        """Byzantine nodes ``fraction`` stands for on the topology (rounded half up)."""
+        from qverify.network.adversary import byzantine_count
+
+        return byzantine_count(self.n_nodes(), fraction)
+
+    def counts(self) -> list[int]:
+        """Byzantine node count per fraction on the topology; refuses fractions that coincide."""
+        counts = [self.count(f) for f in self.fractions]
         if len(set(counts)) < len(counts):
             raise ParameterError(
                 "fractions", self.fractions,
-                f"fractions giving distinct Byzantine counts on {self.topology} ({n} nodes; these give {counts})",
+                f"fractions giving distinct Byzantine counts on {self.topology} ({self.n_nodes()} nodes; "
+                f"these give {counts})",
             )  # fmt: skip
         return counts
 
     def claim_fraction(self) -> float:
         """The grid's fraction nearest the paper's 20 % (as a node count on the topology)."""
-        from qverify.network.adversary import byzantine_count
-        from qverify.network.topology import resolve
-
-        n = resolve(self.topology).number_of_nodes()
-        return min(self.fractions, key=lambda f: (abs(byzantine_count(n, f) / n - 0.2), f))
+        n = self.n_nodes()
+        return min(self.fractions, key=lambda f: (abs(self.count(f) / n - 0.2), f))
 
     def label(self, fraction: float) -> str:
         """``"1 of 6 nodes (17 %)"``: a fraction as the node count it is on the topology."""
-        from qverify.network.adversary import byzantine_count
-        from qverify.network.topology import resolve
-
-        n = resolve(self.topology).number_of_nodes()
-        k = byzantine_count(n, fraction)
+        n, k = self.n_nodes(), self.count(fraction)
         return f"{k} of {n} nodes ({k / n:.0%})"
 
     @classmethod

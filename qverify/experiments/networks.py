@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from qverify.errors import ParameterError
 from qverify.experiments.grid import Task
-from qverify.experiments.stats import Difference, paired_difference
+from qverify.experiments.stats import Difference, one_sample, paired_difference, side
 
 STUDY_POLICIES: tuple[str, ...] = ("baseline", "abft")
 """The network study compares the control plane against no control plane (no DQN: agents are per network)."""
@@ -198,10 +198,7 @@ def _values(rows: list[dict[str, Any]], metric: str) -> np.ndarray:
 
 
 def _mean_ci(v: np.ndarray) -> dict[str, Any]:
-    """Mean with a BCa interval (the one-sample case of :func:`paired_difference`)."""
-    v = v[np.isfinite(v)]
-    d = paired_difference(v, np.zeros_like(v))
-    return {"mean": d.mean, "low": d.low, "high": d.high, "n": d.n, "method": d.method}
+    return _diff(one_sample(v))
 
 
 def _diff(d: Difference) -> dict[str, Any]:
@@ -253,17 +250,6 @@ def summarise_study(config: NetworkStudyConfig, rows: list[dict[str, Any]]) -> d
     return out
 
 
-Verdict = Literal["yes", "no", "inconclusive"]
-
-
-def _side(low: float, high: float, threshold: float, want_above: bool) -> Verdict:
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if want_above:
-        return "yes" if low >= threshold else ("no" if high < threshold else "inconclusive")
-    return "yes" if high < threshold else ("no" if low >= threshold else "inconclusive")
-
-
 def summarise_map(config: MapConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per (topology, count, e_mis): the three claims' verdicts for ABFT with the values behind them.
 
@@ -297,9 +283,9 @@ def summarise_map(config: MapConfig, rows: list[dict[str, Any]]) -> dict[str, An
                     "key_kept": list(kept), "qber_in_use": q, "availability": av,
                     "availability_gain": _diff(gap),
                     "verdicts": {
-                        "key rate kept ≥ 95 %": _side(kept[1], kept[2], 0.95, True),
-                        "QBER < 1 %": _side(q["low"], q["high"], 0.01, False),
-                        "availability ≥ 99.99 %": _side(av["low"], av["high"], 0.9999, True),
+                        "key rate kept ≥ 95 %": side(kept[1], kept[2], 0.95, True),
+                        "QBER < 1 %": side(q["low"], q["high"], 0.01, False),
+                        "availability ≥ 99.99 %": side(av["low"], av["high"], 0.9999, True),
                     },
                 })  # fmt: skip
     return {"cells": cells}

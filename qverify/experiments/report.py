@@ -140,9 +140,7 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     from qverify.network.topology import describe, resolve
 
     info = describe(resolve(config.topology))
-    from qverify.network.adversary import byzantine_count
-
-    counts = {f: byzantine_count(info["nodes"], f) for f in config.fractions}
+    counts = dict(zip(config.fractions, config.counts(), strict=True))
     lines = [
         "## Network level: the paper's experiment",
         "",

@@ -71,6 +71,7 @@ def reproduce(
     """
     if executor == "ray":
         check_ray_address(address)
+    config.counts()  # fractions that coincide on the topology are refused before any work
     started = time.perf_counter()
     tick = progress or (lambda *_a: None)
     stage_seconds: dict[str, float] = {}

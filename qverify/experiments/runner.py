@@ -111,20 +111,9 @@ def run_tasks(
             if progress is not None:
                 progress(finished, total)
         return len(todo)
-    ctx = multiprocessing.get_context("spawn")  # JAX and forked children do not mix
-    pool = ctx.Pool(workers, initializer=_die_with_parent)
-    try:
-        for key, row in pool.imap_unordered(_keyed_task, todo):
-            store.put(key, row)
-            finished += 1
-            if progress is not None:
-                progress(finished, total)
-        pool.close()
-    finally:
-        # On an interrupt (Ctrl-C, SIGTERM turned into SystemExit by the CLI) the workers are killed
-        # at once; every task already stored stays stored, so --resume repeats nothing.
-        pool.terminate()
-        pool.join()
+    with TaskPool(store, executor, workers, address, progress) as pool:
+        pool.submit(todo_all)  # finished tasks count as done, as above
+        pool.wait()
     return len(todo)
 
 
@@ -148,7 +137,7 @@ class TaskPool:
         self.queued: set[str] = set()
         self.pending: list[Any] = []
         self.errors: list[BaseException] = []
-        self.pool: Any = None
+        self.pool: Any = None  # JAX and forked children do not mix: workers are spawned
         self._lock = threading.Lock()
 
     def __enter__(self) -> TaskPool:
@@ -157,6 +146,8 @@ class TaskPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Also on an interrupt (Ctrl-C, SIGTERM turned into SystemExit by the CLI): the workers are
+        # killed at once; every task already stored stays stored, so --resume repeats nothing.
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -71,6 +72,13 @@ def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, se
     )
 
 
+def one_sample(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> Difference:
+    """Mean of the finite ``values`` with its BCa interval (the paired difference against zero)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return paired_difference(v, np.zeros_like(v), confidence, seed)
+
+
 def mean_ci(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """BCa interval of the mean over seeds: ``(nan, nan)`` with fewer than 3 finite values (no
     interval can be had), ``(mean, mean)`` when every value is equal (stated as such by callers).
@@ -81,10 +89,25 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tupl
     >>> mean_ci(np.array([1.0, 2.0]))
     (nan, nan)
     """
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    d = paired_difference(v, np.zeros_like(v), confidence, seed)
+    d = one_sample(values, confidence, seed)
     return d.low, d.high
+
+
+Verdict = Literal["yes", "no", "inconclusive"]
+
+
+def side(low: float, high: float, threshold: float, want_above: bool) -> Verdict:
+    """``"yes"`` when the interval lies on the claim's side of ``threshold``, ``"no"`` when it lies on
+    the other side, ``"inconclusive"`` when it straddles it or is missing (nan).
+
+    >>> side(0.96, 0.99, 0.95, True), side(0.90, 0.97, 0.95, True), side(0.02, 0.03, 0.01, False)
+    ('yes', 'inconclusive', 'no')
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if want_above:
+        return "yes" if low >= threshold else ("no" if high < threshold else "inconclusive")
+    return "yes" if high < threshold else ("no" if low >= threshold else "inconclusive")
 
 
 def episodes_to_stay(curve: np.ndarray, target: float) -> int | None:
