@@ -19,9 +19,10 @@ def plot_learning_curves(curves: np.ndarray, refs: dict[str, float], path: Path)
     for i, c in enumerate(curves):
         ax.plot(x, c, lw=1, alpha=0.8, label=f"DQN seed {i}")
     for name, v in refs.items():
-        if name in ("static", "greedy", "optimum", "random"):
-            colour = {"static": "gray", "greedy": "orange", "optimum": "k", "random": "red"}[name]
-            ax.axhline(v, ls="--", lw=1, color=colour, label=name)
+        colours = {"static": "gray", "greedy": "orange", "optimum": "k", "upper_bound": "b", "random": "red"}
+        labels = {"optimum": "optimum ≥ (best enumerated)", "upper_bound": "optimum ≤ (LP bound)"}
+        if name in colours:
+            ax.axhline(v, ls="--", lw=1, color=colours[name], label=labels.get(name, name))
     ax.set_xlabel("episode")
     ax.set_ylabel("greedy return (fixed evaluation episodes)")
     ax.legend(fontsize=7)

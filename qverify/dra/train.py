@@ -132,6 +132,8 @@ def reference_returns(env_params: E.EnvParams, keys: jax.Array) -> dict[str, flo
 
     ``greedy_oracle``, ``oracle_per_step`` and ``best_static`` read the truth (the Byzantine set or
     the next slot's randomness): references for learning, not policies a network could run.
+    ``optimum`` (the best of them) is a lower bound on the optimal return and ``upper_bound`` (the
+    LP relaxation of the clairvoyant plan, :mod:`qverify.dra.bound`) an upper bound.
     """
     out = {}
     for name, pol in (
@@ -148,6 +150,10 @@ def reference_returns(env_params: E.EnvParams, keys: jax.Array) -> dict[str, flo
     except Exception as exc:  # too many joint actions: no enumerated optimum
         if "joint actions" not in str(exc):
             raise
+    if env_params.relay == "single":
+        from qverify.dra.bound import upper_bound
+
+        out["upper_bound"] = float(upper_bound(env_params, keys)["upper_bound"])
     return out
 
 

@@ -16,7 +16,7 @@ Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
 
 
-def _plots(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any], conv: dict[str, Any],
+def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any], conv: dict[str, Any],
            agents: dict[str, Any], run_dir: Path) -> list[str]:  # fmt: skip
     import matplotlib
 
@@ -69,8 +69,12 @@ def _plots(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any], 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for c in conv["curves"]:
         axes[0].plot(np.arange(1, len(c) + 1), c, lw=1)
-    axes[0].axhline(conv["references"]["optimum"], color="k", ls="--", label="optimum (enumerated)")
-    axes[0].axhline(0.95 * conv["references"]["optimum"], color="k", ls=":", label="95 %")
+    refs = conv["references"]
+    axes[0].axhline(refs["optimum"], color="k", ls="--", label="optimum ≥ (best enumerated)")
+    axes[0].axhline(0.95 * refs["optimum"], color="k", ls=":", label="95 % of lower bound")
+    if refs.get("upper_bound") is not None:
+        axes[0].axhline(refs["upper_bound"], color="b", ls="--", label="optimum ≤ (LP bound)")
+        axes[0].axhline(0.95 * refs["upper_bound"], color="b", ls=":", label="95 % of upper bound")
     axes[0].axhline(conv["references"]["static"], color="gray", ls="--", label="static")
     axes[0].set_title("DQN, small instance")
     axes[0].set_xlabel("episode")
@@ -135,8 +139,10 @@ def _plots(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any], 
     return figs
 
 
-def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[ClaimRow], conv: dict[str, Any],
-                      figs: list[str], n_tasks: int, command: str) -> str:  # fmt: skip
+def network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[ClaimRow], conv: dict[str, Any],
+                     figs: list[str], n_tasks: int, command: str,
+                     pairs: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """The network-level section of report.md; ``pairs`` from :func:`qverify.experiments.claims.paired_comparisons`."""
     from qverify.network.topology import describe, resolve
 
     info = describe(resolve(config.topology))
@@ -193,6 +199,15 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
         "by the simulator); *measured* QBER is what the verification rounds showed, the only QBER the "
         "control plane and the agent ever see; *true* QBER is the simulator's.",
     ]
+    if pairs:
+        lines += ["", "### Paired comparisons (same seeds, fluctuation on)", "",
+                  "| Byzantine | policy − reference | seeds | availability difference | key difference (bit/slot) |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for pc in pairs:
+            lines.append(f"| {counts[pc['fraction']]} ({pc['fraction']:.0%}) | {pc['policy']} − {pc['reference']} | "
+                         f"{pc['seeds']} | {pc['availability'].text('+.2%')} | {pc['key_bits_per_slot'].text('+.3g')} |")  # fmt: skip
+        lines += ["", "Each seed runs every policy on the same Byzantine nodes, demands and fluctuations; the "
+                  "interval is a BCa bootstrap of the per-seed differences."]  # fmt: skip
     lines += ["", "### Figures", ""] + [f"![{f}]({f})" for f in figs]
     lines += [
         "",
@@ -212,7 +227,7 @@ def _network_markdown(config: GridConfig, agg: dict[str, Any], claim_rows: list[
     return "\n".join(lines)
 
 
-def _environment_markdown(
+def environment_markdown(
     env: dict[str, Any], run_seconds: float, stage_seconds: dict[str, float], workers: int, executor: str
 ) -> str:
     """Run time and the versions that produced the numbers (a resumed run counts only its own part)."""

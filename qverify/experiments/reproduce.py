@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from qverify import __version__
-from qverify.experiments.claims import aggregate, claims
+from qverify.experiments.claims import aggregate, claims, paired_comparisons
 from qverify.experiments.grid import GridConfig, build_tasks
 from qverify.experiments.link_report import LinkStudyConfig, render_markdown, run_link_study
 from qverify.experiments.networks import (
@@ -41,7 +41,7 @@ from qverify.experiments.networks import (
     summarise_map,
     summarise_study,
 )
-from qverify.experiments.report import _environment_markdown, _network_markdown, _plots, render_html
+from qverify.experiments.report import environment_markdown, network_markdown, plot_grid, render_html
 from qverify.experiments.runner import ResultStore, TaskPool, check_ray_address
 from qverify.experiments.stages import convergence_study, prepare_run_dir, run_settings, train_agents
 from qverify.experiments.stats import bootstrap_ci
@@ -108,7 +108,8 @@ def reproduce(
     map_summary = summarise_map(claims_map, [by_key[t.key] for t in m_tasks]) if claims_map is not None else None
     agg = aggregate(config, rows)
     claim_rows = claims(config, rows, conv)
-    figs = _plots(config, rows, agg, conv, agents, run_dir)
+    pairs = paired_comparisons(config, rows)
+    figs = plot_grid(config, rows, agg, conv, agents, run_dir)
     from qverify.experiments.link_report import plot_rates
 
     plot_rates(link, run_dir / "rates.png")
@@ -126,9 +127,9 @@ def reproduce(
     md = (
         render_markdown(link)
         + "\n"
-        + _network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command)
+        + network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command, pairs)
         + extra_md
-        + _environment_markdown(env, run_seconds, stage_seconds, workers, executor)
+        + environment_markdown(env, run_seconds, stage_seconds, workers, executor)
     )
     metrics = {
         "qverify_version": __version__,
@@ -149,6 +150,10 @@ def reproduce(
         "convergence": conv,
         "aggregate": agg,
         "claims": [{k: v for k, v in c.items()} for c in claim_rows],
+        "paired": [
+            {**c, "availability": asdict(c["availability"]), "key_bits_per_slot": asdict(c["key_bits_per_slot"])}
+            for c in pairs
+        ],
         "agents": agents["agents"],
         "tasks": len(tasks) + len(s_tasks) + len(m_tasks),
         "networks": study_summary,
