@@ -4,7 +4,7 @@ command group; ``main`` is the console entry point."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -80,16 +80,14 @@ def _usage_message(exc: Exception) -> str:
     return str(exc.format_message()) if hasattr(exc, "format_message") else message
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    # SIGTERM unwinds like Ctrl-C: finally blocks stop worker processes and keep what has finished.
-    raise SystemExit(128 + signum)
-
-
 def main() -> None:
     """Console entry point: bad input prints one line and exits with status 2."""
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate)
+    from qverify.interrupts import terminate
+
+    # SIGTERM unwinds like Ctrl-C: finally blocks stop worker processes and keep what has finished.
+    signal.signal(signal.SIGTERM, terminate)
     try:
         rv = app(standalone_mode=False)
     except QverifyError as exc:

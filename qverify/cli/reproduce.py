@@ -86,10 +86,13 @@ def reproduce(
 
     target = prepare_run_dir(out_dir, name, resume, run_settings(config, link_cfg, study, claims_map))
     command = "qverify " + " ".join(_sys.argv[1:])
+    from qverify.interrupts import check as check_interrupt
+
     with _progress(transient=as_json) as bar:
         ids: dict[str, Any] = {}
 
         def tick(stage: str, done: int, total: int) -> None:
+            check_interrupt()  # a SIGTERM lost in a gc callback is raised here (main thread only)
             if stage not in ids:
                 ids[stage] = bar.add_task(stage, total=max(total, 1))
             bar.update(ids[stage], completed=done if total else 1, total=max(total, 1))

@@ -16,6 +16,7 @@ from typing import Any
 
 from qverify.errors import ChoiceError, QverifyError
 from qverify.experiments.grid import Task, run_task
+from qverify.interrupts import check as check_interrupt
 
 EXECUTORS = ("local", "ray")
 
@@ -199,6 +200,7 @@ class TaskPool:
         for r in self.pending:
             while not r.ready():
                 r.wait(0.2)
+                check_interrupt()
                 if self.errors:
                     raise self.errors[0]
         if self.errors:
