@@ -36,7 +36,10 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
+    # Worker processes (spawned) read the same settings from the environment.
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     jax.config.update("jax_compilation_cache_dir", str(folder))
     # Cache every program that took noticeable time to compile, however small its binary.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -159,6 +159,34 @@ class Task:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def program_key(task: Task) -> tuple[Any, ...]:
+    """What decides the compiled program a task runs: tasks with equal keys share one compilation.
+
+    The network's array shapes (topology, demands), the scan length (slots) and whether a DQN
+    allocator runs inside the scan; fractions, seeds and behaviours are traced values.
+    """
+    return (task.topology, task.demands, task.slots, "dra" in task.policy)
+
+
+def spread_programs(tasks: list[Task]) -> list[Task]:
+    """The tasks reordered so that the first task of every distinct program comes first.
+
+    With several workers and a cold compilation cache, workers then compile *different* programs
+    side by side, and the later tasks of each program load it from the persistent cache instead of
+    compiling it again in every worker. The order within a program is kept.
+
+    >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
+    >>> b = replace(a, topology="grid:2x2")
+    >>> [t.topology for t in spread_programs([a, replace(a, seed=1), b])]
+    ['secoqc', 'grid:2x2', 'secoqc']
+    """
+    first: dict[tuple[Any, ...], Task] = {}
+    for t in tasks:
+        first.setdefault(program_key(t), t)
+    leaders = {id(t) for t in first.values()}
+    return list(first.values()) + [t for t in tasks if id(t) not in leaders]
+
+
 def sim_config(task: Task) -> Any:
     """The :class:`~qverify.network.sim.SimConfig` of a task."""
     from qverify.network.adversary import Adversary

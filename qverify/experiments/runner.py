@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qverify.errors import ChoiceError, QverifyError
-from qverify.experiments.grid import Task, run_task
+from qverify.experiments.grid import Task, run_task, spread_programs
 from qverify.interrupts import check as check_interrupt
 
 EXECUTORS = ("local", "ray")
@@ -182,7 +182,8 @@ class TaskPool:
             self._tick()
 
         self.pending += [
-            self.pool.apply_async(_keyed_task, (t,), callback=stored, error_callback=self.errors.append) for t in todo
+            self.pool.apply_async(_keyed_task, (t,), callback=stored, error_callback=self.errors.append)
+            for t in spread_programs(todo)
         ]
 
     def wait(self) -> None:
