@@ -135,14 +135,13 @@ def reference_returns(env_params: E.EnvParams, keys: jax.Array) -> dict[str, flo
     ``optimum`` (the best of them) is a lower bound on the optimal return and ``upper_bound`` (the
     LP relaxation of the clairvoyant plan, :mod:`qverify.dra.bound`) an upper bound.
     """
-    out = {}
-    for name, pol in (
-        ("static", B.static_policy(env_params)),
-        ("random", B.random_policy(env_params)),
-        ("greedy", B.greedy_policy(env_params)),
-        ("greedy_oracle", B.greedy_oracle_policy(env_params)),
-    ):
-        out[name] = float(B.evaluate(pol, env_params, keys)["returns"].mean())
+    policies = {
+        "static": B.static_policy(env_params),
+        "random": B.random_policy(env_params),
+        "greedy": B.greedy_policy(env_params),
+        "greedy_oracle": B.greedy_oracle_policy(env_params),
+    }
+    out = {name: float(r["returns"].mean()) for name, r in B.evaluate_many(policies, env_params, keys).items()}
     try:
         out["oracle_per_step"] = float(B.evaluate(None, env_params, keys, oracle=True)["returns"].mean())
         out["best_static"] = B.best_static(env_params, keys)[1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -45,6 +46,7 @@ from qverify.experiments.report import environment_markdown, network_markdown, p
 from qverify.experiments.runner import ResultStore, TaskPool, check_ray_address
 from qverify.experiments.stages import convergence_study, prepare_run_dir, run_settings, train_agents
 from qverify.experiments.stats import bootstrap_ci
+from qverify.interrupts import check as check_interrupt
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
@@ -92,10 +94,28 @@ def reproduce(
     m_tasks = map_tasks(claims_map) if claims_map is not None else []
     with TaskPool(store, executor, workers, address, lambda d, t: tick("scenario runs", d, t)) as pool:
         pool.submit(early + s_tasks + m_tasks)
+        # The convergence study runs in a thread beside the agents' training: both spend most of
+        # their time compiling and running XLA programs, which release the GIL. A daemon thread,
+        # so an interrupt does not wait for it.
+        conv_box: dict[str, Any] = {}
+
+        def converge() -> None:
+            try:
+                conv_box["result"] = convergence_study(config, progress)
+            except BaseException as exc:  # re-raised in the main thread below
+                conv_box["error"] = exc
+
+        conv_thread = threading.Thread(target=converge, name="convergence", daemon=True)
+        conv_thread.start()
         agents = train_agents(config, run_dir, progress)
-        lap("DRA agents (scenario runs in parallel)")
-        conv = convergence_study(config, progress)
-        lap("DQN convergence (scenario runs in parallel)")
+        lap("DRA agents (convergence study and scenario runs in parallel)")
+        while conv_thread.is_alive():
+            conv_thread.join(0.2)
+            check_interrupt()
+        if "error" in conv_box:
+            raise conv_box["error"]
+        conv = conv_box["result"]
+        lap("rest of the DQN convergence study (scenario runs in parallel)")
         tasks = build_tasks(config, agents["agents"])
         pool.submit([t for t in tasks if "dra" in t.policy])
         pool.wait()

@@ -172,8 +172,8 @@ def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str
     eps = [T.episodes_to_reach(c, target) for c in res.eval_return]
     keys = jax.random.split(jax.random.PRNGKey(2024), 16)
     agent = T.dqn_policy(T.params_of_seed(res.params, 0), params, dcfg.hidden)
-    var_dqn = B.evaluate(agent, params, keys)["qber_var"]
-    var_static = B.evaluate(B.static_policy(params), params, keys)["qber_var"]
+    both = B.evaluate_many({"dqn": agent, "static": B.static_policy(params)}, params, keys)
+    var_dqn, var_static = both["dqn"]["qber_var"], both["static"]["qber_var"]
     if progress:
         progress("DQN convergence", steps, steps)
     return {

@@ -84,3 +84,15 @@ def test_other_relay_modes_are_refused():
     params = T.small_instance().replace(relay="xor")
     with pytest.raises(ParameterError, match="relay"):
         bound.upper_bound(params, jax.random.split(jax.random.PRNGKey(0), 2))
+
+
+def test_evaluate_many_equals_one_policy_at_a_time():
+    params = T.small_instance(adversary=Adversary(fraction=0.34)).replace(max_steps=12)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    policies = {"static": B.static_policy(params), "random": B.random_policy(params),
+                "greedy": B.greedy_policy(params)}  # fmt: skip
+    many = B.evaluate_many(policies, params, keys)
+    for name, pol in policies.items():
+        one = B.evaluate(pol, params, keys)
+        for k in ("returns", "delivered_bits", "served", "violations"):
+            np.testing.assert_allclose(many[name][k], one[k], rtol=1e-5, atol=1e-6, err_msg=f"{name}.{k}")
