@@ -92,7 +92,9 @@ def reproduce(
     early = [t for t in build_tasks(config, {}) if "dra" not in t.policy]
     s_tasks = study_tasks(study) if study is not None else []
     m_tasks = map_tasks(claims_map) if claims_map is not None else []
-    with TaskPool(store, executor, workers, address, lambda d, t: tick("scenario runs", d, t)) as pool:
+    with TaskPool(
+        store, executor, workers, address, lambda d, t: tick("scenario runs", d, t), caller_busy=True
+    ) as pool:
         pool.submit(early + s_tasks + m_tasks)
         # The convergence study runs in a thread beside the agents' training: both spend most of
         # their time compiling and running XLA programs, which release the GIL. A daemon thread,

@@ -122,17 +122,19 @@ class TaskPool:
     """Tasks submitted in batches and run while the caller works on something else.
 
     Locally a process pool of ``workers`` runs them; every finished task is stored at once (from the
-    pool's result thread), so an interrupt loses nothing that had finished. With ``workers <= 1`` or
+    pool's result thread), so an interrupt loses nothing that had finished. ``caller_busy``: the
+    caller works beside the pool and counts as one of the ``workers`` (the pool has one process
+    fewer). With ``workers <= 1`` or
     Ray, tasks run at :meth:`wait`. Use as a context manager: leaving it (also by an exception)
     stops the workers.
     """
 
     def __init__(self, store: ResultStore, executor: str = "local", workers: int = 2, address: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:  # fmt: skip
+                 progress: Callable[[int, int], None] | None = None, caller_busy: bool = False) -> None:  # fmt: skip
         if executor not in EXECUTORS:
             raise ChoiceError("executor", executor, EXECUTORS)
         self.store, self.executor, self.workers, self.address = store, executor, workers, address
-        self.progress = progress
+        self.progress, self.caller_busy = progress, caller_busy
         self.total = self.finished = 0
         self.deferred: list[Task] = []
         self.queued: set[str] = set()
@@ -143,7 +145,10 @@ class TaskPool:
 
     def __enter__(self) -> TaskPool:
         if self.executor == "local" and self.workers > 1:
-            self.pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=_die_with_parent)
+            # A caller that keeps working itself (training agents) counts as one of the workers:
+            # one process fewer than cores, so compilations do not queue for a core.
+            size = self.workers - 1 if self.caller_busy else self.workers
+            self.pool = multiprocessing.get_context("spawn").Pool(size, initializer=_die_with_parent)
         return self
 
     def __exit__(self, *exc: object) -> None:
