@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import beta
 
 from qverify.verify.report import FidelityReport
-from qverify.verify.stats import Estimate
+from qverify.verify.stats import Estimate, clopper_pearson_arrays
 
 if TYPE_CHECKING:
     from qverify.network.model import NetParams
@@ -117,16 +116,6 @@ def measured_qber(counts: Any, xp: Any = np) -> Any:
     return xp.where(zx > 0, errors / xp.maximum(zx, 1), 0.5)
 
 
-def _cp(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised Clopper–Pearson interval (same as :func:`qverify.verify.stats.clopper_pearson`)."""
-    alpha = 1 - confidence
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(k > 0, beta.ppf(alpha / 2, np.maximum(k, 1), n - k + 1), 0.0)
-        hi = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, np.maximum(n - k, 1)), 1.0)
-    empty = n <= 0
-    return np.where(empty, 0.0, lo), np.where(empty, 1.0, hi)
-
-
 def link_reports(
     nodes: Sequence[str],
     link_a: np.ndarray,
@@ -154,7 +143,7 @@ def link_reports(
         claim = reported[:, side]
         honest = np.isclose(claim, measured, atol=1e-6)
         errs = np.where(honest[:, None], counts[..., 0], np.rint(claim[:, None] * heralds)).astype(np.int64)
-        lo, hi = _cp(errs, heralds, per_basis_conf)
+        lo, hi = clopper_pearson_arrays(errs, heralds, per_basis_conf)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(heralds > 0, errs / np.maximum(heralds, 1), 0.5)
         fid = 1 - rate.sum(axis=1) / 2

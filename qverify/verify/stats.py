@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from scipy.stats import beta
 
 from qverify.physics._validate import check_range
@@ -23,10 +24,24 @@ def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tu
         return 0.0, 1.0
     if not 0 <= successes <= trials:
         check_range("successes", successes, 0, trials)
+    lo, hi = clopper_pearson_arrays(np.asarray(successes), np.asarray(trials), confidence)
+    return float(lo), float(hi)
+
+
+def clopper_pearson_arrays(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95) -> tuple[Any, Any]:
+    """:func:`clopper_pearson` element by element (no range checks); no trials gives [0, 1].
+
+    >>> lo, hi = clopper_pearson_arrays(np.array([0, 5]), np.array([10, 10]))
+    >>> float(lo[0]), round(float(hi[0]), 4), bool(lo[1] < 0.5 < hi[1])
+    (0.0, 0.3085, True)
+    """
+    k, n = np.asarray(successes), np.asarray(trials)
     alpha = 1 - confidence
-    lo = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
-    hi = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
-    return lo, hi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, beta.ppf(alpha / 2, np.maximum(k, 1), n - k + 1), 0.0)
+        hi = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, np.maximum(n - k, 1)), 1.0)
+    empty = n <= 0
+    return np.where(empty, 0.0, lo), np.where(empty, 1.0, hi)
 
 
 def hoeffding(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
