@@ -40,7 +40,7 @@ def reproduce(
 
     Link level (key rates, anchors, Aer BSM circuits); DRA agents; DQN convergence on an enumerable
     instance; the paper's scenario grid on SECOQC as deployed (0, 1 and 2 Byzantine nodes of 6, two
-    behaviour sets, fluctuation on/off, policies baseline / abft / dra / abft+dra, 5 seeds, plus
+    behaviour sets, fluctuation on/off, policies baseline / abft / dra / abft+dra, 10 seeds, plus
     the ABFT sensitivity analysis); ABFT against the baseline on three networks (SECOQC,
     Beijing–Shanghai, a 4×4 mesh) at 0, 1, n/5, f and f + 1 Byzantine nodes, 10 paired seeds; and
     the map of where each claim would hold (path diversity × Byzantine count × misalignment).
@@ -73,7 +73,7 @@ def reproduce(
     if quick:
         study, claims_map = NetworkStudyConfig.quick(), MapConfig.quick()
     elif full:
-        study, claims_map = NetworkStudyConfig(seeds=20, slots=400), MapConfig(seeds=10, slots=400)
+        study, claims_map = NetworkStudyConfig(seeds=20, slots=400), MapConfig(seeds=20, slots=400)
     else:
         study, claims_map = NetworkStudyConfig(), MapConfig()
     if executor == "ray":

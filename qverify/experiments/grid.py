@@ -56,7 +56,7 @@ class GridConfig:
     behaviours: tuple[str, ...] = ("inject-drop-lie", "inject-corrupt-slander")
     fluctuation: tuple[bool, ...] = (True, False)
     policies: tuple[str, ...] = POLICIES
-    seeds: int = 5
+    seeds: int = 10
     slots: int = 400
     demands: int = 3
     demand_bits: float = 5e3

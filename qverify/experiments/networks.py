@@ -94,7 +94,7 @@ class MapConfig:
     counts: tuple[int, ...] = (0, 1, 2)
     e_mis: tuple[float, ...] = (0.005, 0.015)
     behaviours: str = "inject-drop-lie"
-    seeds: int = 5
+    seeds: int = 10
     slots: int = 200
     demands: int = 3
     demand_bits: float = 5e3

@@ -10,6 +10,8 @@ import json
 import multiprocessing
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -121,13 +123,19 @@ def run_tasks(
 class TaskPool:
     """Tasks submitted in batches and run while the caller works on something else.
 
-    Locally a process pool of ``workers`` runs them; every finished task is stored at once (from the
+    Locally, spawned worker processes run them; every finished task is stored at once (from the
     pool's result thread), so an interrupt loses nothing that had finished. ``caller_busy``: the
-    caller works beside the pool and counts as one of the ``workers`` (the pool has one process
-    fewer). With ``workers <= 1`` or
-    Ray, tasks run at :meth:`wait`. Use as a context manager: leaving it (also by an exception)
-    stops the workers.
+    caller works beside the pool (training agents) and counts as one of the ``workers``, so the
+    pool starts with one process fewer; when the caller reaches :meth:`wait`, the missing process
+    is added and takes its share of the tasks not yet handed out. Tasks are handed to the processes
+    a few at a time from one backlog, so a process added late still finds work. Every task runs in
+    a single-threaded worker, whichever one: the numbers do not depend on the schedule.
+    With ``workers <= 1`` or Ray, tasks run at :meth:`wait`. Use as a context manager: leaving it
+    (also by an exception) stops the workers.
     """
+
+    AHEAD = 2
+    """Tasks handed to each worker process ahead of the one it runs."""
 
     def __init__(self, store: ResultStore, executor: str = "local", workers: int = 2, address: str | None = None,
                  progress: Callable[[int, int], None] | None = None, caller_busy: bool = False) -> None:  # fmt: skip
@@ -138,25 +146,36 @@ class TaskPool:
         self.total = self.finished = 0
         self.deferred: list[Task] = []
         self.queued: set[str] = set()
-        self.pending: list[Any] = []
+        self.backlog: deque[Task] = deque()
+        self.in_flight: list[int] = []  # per pool
+        self.sizes: list[int] = []  # processes per pool
         self.errors: list[BaseException] = []
-        self.pool: Any = None  # JAX and forked children do not mix: workers are spawned
+        self.pools: list[Any] = []  # JAX and forked children do not mix: workers are spawned
         self._lock = threading.Lock()
 
+    @property
+    def local(self) -> bool:
+        return self.executor == "local" and self.workers > 1
+
+    def _add_pool(self, size: int) -> None:
+        self.pools.append(multiprocessing.get_context("spawn").Pool(size, initializer=_die_with_parent))
+        self.in_flight.append(0)
+        self.sizes.append(size)
+
     def __enter__(self) -> TaskPool:
-        if self.executor == "local" and self.workers > 1:
-            # A caller that keeps working itself (training agents) counts as one of the workers:
-            # one process fewer than cores, so compilations do not queue for a core.
-            size = self.workers - 1 if self.caller_busy else self.workers
-            self.pool = multiprocessing.get_context("spawn").Pool(size, initializer=_die_with_parent)
+        if self.local:
+            self._add_pool(self.workers - 1 if self.caller_busy else self.workers)
         return self
 
     def __exit__(self, *exc: object) -> None:
         # Also on an interrupt (Ctrl-C, SIGTERM turned into SystemExit by the CLI): the workers are
         # killed at once; every task already stored stays stored, so --resume repeats nothing.
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        with self._lock:
+            self.backlog.clear()
+            pools, self.pools = self.pools, []
+        for pool in pools:
+            pool.terminate()
+            pool.join()
 
     def _tick(self) -> None:
         if self.progress is not None:
@@ -176,20 +195,44 @@ class TaskPool:
             else:
                 todo.append(t)
         self._tick()
-        if self.pool is None:
+        if not self.pools:
             self.deferred += todo
             return
+        with self._lock:
+            self.backlog.extend(spread_programs(todo))
+        self._feed()
 
-        def stored(item: tuple[str, dict[str, Any]]) -> None:
+    def _feed(self) -> None:
+        """Hand backlog tasks to every pool that has fewer than ``AHEAD`` per process in flight."""
+        with self._lock:
+            for i, pool in enumerate(self.pools):
+                while self.backlog and self.in_flight[i] < self.AHEAD * self.sizes[i]:
+                    task = self.backlog.popleft()
+                    self.in_flight[i] += 1
+                    pool.apply_async(_keyed_task, (task,), callback=self._stored(i),
+                                     error_callback=self._failed(i))  # fmt: skip
+
+    def _stored(self, i: int) -> Callable[[tuple[str, dict[str, Any]]], None]:
+        def stored(item: tuple[str, dict[str, Any]]) -> None:  # runs in pool i's result thread
             self.store.put(*item)
             with self._lock:
                 self.finished += 1
+                self.in_flight[i] -= 1
             self._tick()
+            try:
+                self._feed()
+            except ValueError:  # the pool is being shut down (interrupt): nothing more to hand out
+                pass
 
-        self.pending += [
-            self.pool.apply_async(_keyed_task, (t,), callback=stored, error_callback=self.errors.append)
-            for t in spread_programs(todo)
-        ]
+        return stored
+
+    def _failed(self, i: int) -> Callable[[BaseException], None]:
+        def failed(exc: BaseException) -> None:
+            with self._lock:
+                self.errors.append(exc)
+                self.in_flight[i] -= 1
+
+        return failed
 
     def wait(self) -> None:
         """Block until every submitted task is stored; re-raises a task's exception."""
@@ -203,15 +246,18 @@ class TaskPool:
 
             run_tasks(todo, self.store, self.executor, 1, self.address, moved)
             self._tick()
-        for r in self.pending:
-            while not r.ready():
-                r.wait(0.2)
-                check_interrupt()
-                if self.errors:
-                    raise self.errors[0]
-        if self.errors:
-            raise self.errors[0]
-        self.pending = []
+        if self.pools and self.caller_busy and len(self.pools) == 1 and self.backlog:
+            self._add_pool(1)  # the caller's core is free now
+            self._feed()
+        while True:
+            with self._lock:
+                busy = bool(self.backlog) or any(self.in_flight)
+            if self.errors:
+                raise self.errors[0]
+            if not busy:
+                break
+            time.sleep(0.2)
+            check_interrupt()
 
 
 def _keyed_task(task: Task) -> tuple[str, dict[str, Any]]:
