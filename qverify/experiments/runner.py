@@ -126,8 +126,9 @@ class TaskPool:
     Locally, spawned worker processes run them; every finished task is stored at once (from the
     pool's result thread), so an interrupt loses nothing that had finished. ``caller_busy``: the
     caller works beside the pool (training agents) and counts as one of the ``workers``, so the
-    pool starts with one process fewer; when the caller reaches :meth:`wait`, the missing process
-    is added and takes its share of the tasks not yet handed out. Tasks are handed to the processes
+    pool starts with one process fewer; when the caller reaches :meth:`wait` with at least
+    :attr:`LATE_WORKER_MIN_TASKS` tasks not yet handed out, the missing process is added and takes
+    its share of them. Tasks are handed to the processes
     a few at a time from one backlog, so a process added late still finds work. Every task runs in
     a single-threaded worker, whichever one: the numbers do not depend on the schedule.
     With ``workers <= 1`` or Ray, tasks run at :meth:`wait`. Use as a context manager: leaving it
@@ -136,6 +137,9 @@ class TaskPool:
 
     AHEAD = 2
     """Tasks handed to each worker process ahead of the one it runs."""
+    LATE_WORKER_MIN_TASKS = 50
+    """Backlog that pays for a late worker: it starts from nothing (imports, compilations), which on
+    2 cores costs about as much as running a few dozen tasks."""
 
     def __init__(self, store: ResultStore, executor: str = "local", workers: int = 2, address: str | None = None,
                  progress: Callable[[int, int], None] | None = None, caller_busy: bool = False) -> None:  # fmt: skip
@@ -246,7 +250,7 @@ class TaskPool:
 
             run_tasks(todo, self.store, self.executor, 1, self.address, moved)
             self._tick()
-        if self.pools and self.caller_busy and len(self.pools) == 1 and self.backlog:
+        if self.pools and self.caller_busy and len(self.pools) == 1 and len(self.backlog) >= self.LATE_WORKER_MIN_TASKS:
             self._add_pool(1)  # the caller's core is free now
             self._feed()
         while True:
