@@ -88,7 +88,7 @@ def train(
     table.add_column("value", justify="right")
     table.add_row("final greedy return (mean over seeds)", f"{summary['final_eval_return_mean']:.2f}")
     for k, v in refs.items():
-        table.add_row(f"reference: {k}", f"{v:.2f}")
+        table.add_row(f"reference: {k}", f"{v:.2f}" if isinstance(v, float) else str(v))
     if "episodes_to_95pct_optimum" in summary:
         table.add_row("episodes to 95 % of optimum", str(summary["episodes_to_95pct_optimum"]))
     table.add_row("policy", summary["policy"])

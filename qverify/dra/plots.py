@@ -20,8 +20,8 @@ def plot_learning_curves(curves: np.ndarray, refs: dict[str, float], path: Path)
         ax.plot(x, c, lw=1, alpha=0.8, label=f"DQN seed {i}")
     for name, v in refs.items():
         colours = {"static": "gray", "greedy": "orange", "optimum": "k", "upper_bound": "b", "random": "red"}
-        labels = {"optimum": "optimum ≥ (best enumerated)", "upper_bound": "optimum ≤ (LP bound)"}
-        if name in colours:
+        labels = {"optimum": "optimum ≥ (best reference)", "upper_bound": "optimum ≤ (LP bound)"}
+        if name in colours and isinstance(v, float):
             ax.axhline(v, ls="--", lw=1, color=colours[name], label=labels.get(name, name))
     ax.set_xlabel("episode")
     ax.set_ylabel("greedy return (fixed evaluation episodes)")

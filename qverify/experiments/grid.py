@@ -49,6 +49,8 @@ class GridConfig:
         dra_episodes: DQN training episodes per agent.
         alphas, thresholds: ABFT learning rates and QBER thresholds of the sensitivity analysis.
         convergence_seeds, convergence_episodes: DQN runs on the small enumerable instance.
+        convergence_enumerate: enumerate its 4096 joint actions for the lower bound on the optimum
+            (False: the greedy heuristics alone give it, a looser bound; the quick size).
     """
 
     topology: str = "secoqc"
@@ -65,6 +67,7 @@ class GridConfig:
     thresholds: tuple[float, ...] = (0.05, 0.08, 0.11)
     convergence_seeds: int = 5
     convergence_episodes: int = 300
+    convergence_enumerate: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,7 @@ class GridConfig:
         return cls(
             fractions=(0.0, 0.2), behaviours=("inject-drop-lie",), fluctuation=(True,), seeds=3, slots=80,
             dra_episodes=20, alphas=(0.1, 0.5), thresholds=(0.11,), convergence_seeds=2, convergence_episodes=20,
+            convergence_enumerate=False,
         )  # fmt: skip
 
     @classmethod

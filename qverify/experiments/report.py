@@ -70,7 +70,9 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
     for c in conv["curves"]:
         axes[0].plot(np.arange(1, len(c) + 1), c, lw=1)
     refs = conv["references"]
-    axes[0].axhline(refs["optimum"], color="k", ls="--", label="optimum ≥ (best enumerated)")
+    axes[0].axhline(
+        refs["optimum"], color="k", ls="--", label=f"optimum ≥ (best of {refs.get('lower_bound_from', 'references')})"
+    )
     axes[0].axhline(0.95 * refs["optimum"], color="k", ls=":", label="95 % of lower bound")
     if refs.get("upper_bound") is not None:
         axes[0].axhline(refs["upper_bound"], color="b", ls="--", label="optimum ≤ (LP bound)")

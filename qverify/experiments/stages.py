@@ -160,7 +160,7 @@ def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str
 
     params = T.small_instance()
     dcfg = dqn.DQNConfig()
-    refs = T.reference_returns(params, dqn.eval_keys(dcfg))
+    refs = T.reference_returns(params, dqn.eval_keys(dcfg), config.convergence_enumerate)
     steps = config.convergence_episodes + 1
 
     def moved(done: int) -> None:
