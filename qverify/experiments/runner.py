@@ -162,9 +162,11 @@ class TaskPool:
         return self.executor == "local" and self.workers > 1
 
     def _add_pool(self, size: int) -> None:
-        self.pools.append(multiprocessing.get_context("spawn").Pool(size, initializer=_die_with_parent))
-        self.in_flight.append(0)
-        self.sizes.append(size)
+        pool = multiprocessing.get_context("spawn").Pool(size, initializer=_die_with_parent)
+        with self._lock:  # result threads iterate the pools while feeding them
+            self.pools.append(pool)
+            self.in_flight.append(0)
+            self.sizes.append(size)
 
     def __enter__(self) -> TaskPool:
         if self.local:

@@ -130,3 +130,20 @@ def test_task_pool_reraises_a_failing_task(tmp_path):
         pool.submit([bad])
         pool.wait()
     assert store.keys() == set()
+
+
+def test_busy_caller_gets_a_late_worker_for_a_long_backlog(tmp_path, monkeypatch):
+    # With caller_busy the pool starts one process short; at wait() a backlog of at least
+    # LATE_WORKER_MIN_TASKS brings in a second process, and every task is stored exactly once.
+    from qverify.experiments.runner import TaskPool
+
+    monkeypatch.setattr(TaskPool, "LATE_WORKER_MIN_TASKS", 3)
+    store = ResultStore(tmp_path / "r.sqlite")
+    tasks = small_tasks(8)
+    with TaskPool(store, workers=2, caller_busy=True) as pool:
+        assert pool.sizes == [1]
+        pool.submit(tasks)
+        pool.wait()
+        assert pool.sizes == [1, 1]
+    assert store.keys() == {t.key for t in tasks}
+    assert {r["key"]: r for r in store.rows()}[tasks[5].key] == run_task(tasks[5])
