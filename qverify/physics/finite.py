@@ -138,10 +138,6 @@ def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any,
             "length": length}  # fmt: skip
 
 
-def _key_length(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, s: DecoySettings, finite: bool) -> Any:
-    return decoy_estimates(n_pulses, eta, p_dark, e_mis, f_ec, s, finite)["length"]
-
-
 def bb84_finite_rate(
     n_pulses: Any,
     eta: Any,
@@ -171,9 +167,13 @@ def bb84_finite_rate(
     check_range("e_mis", e_mis, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, np.inf)
     eta, p_dark, e_mis = (np.asarray(x, dtype=float) for x in (eta, p_dark, e_mis))
-    if np.all(np.isinf(n)):
-        return np.maximum(_key_length(1.0, eta, p_dark, e_mis, f_ec, s, finite=False), 0.0)
-    finite_n = np.where(np.isinf(n), 1.0, n)
-    per_pulse = np.maximum(_key_length(finite_n, eta, p_dark, e_mis, f_ec, s, finite=True), 0.0) / finite_n
-    asym = np.maximum(_key_length(1.0, eta, p_dark, e_mis, f_ec, s, finite=False), 0.0)
-    return np.where(np.isinf(n), asym, per_pulse)
+    inf = np.isinf(n)
+    rate: Any = 0.0
+    if not inf.all():  # each limit is computed only where some block size asks for it
+        finite_n = np.where(inf, 1.0, n)
+        length = decoy_estimates(finite_n, eta, p_dark, e_mis, f_ec, s, finite=True)["length"]
+        rate = np.maximum(length, 0.0) / finite_n
+    if inf.any():
+        asym = decoy_estimates(1.0, eta, p_dark, e_mis, f_ec, s, finite=False)["length"]
+        rate = np.where(inf, np.maximum(asym, 0.0), rate)
+    return rate
