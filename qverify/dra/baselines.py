@@ -59,22 +59,10 @@ def random_policy(params: E.EnvParams) -> PolicyFn:
 
 
 def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array]) -> PolicyFn:
-    k = params.mu_levels.shape[0]
-    e = params.length_km.shape[0]
-
     def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
         extra = extra_error(state)
         excess = state.loss_db - params.length_km * params.loss_db_per_km
-
-        def eval_combo(mu: jax.Array, mdi_flag: jax.Array) -> tuple[jax.Array, jax.Array]:
-            return E.link_physics(
-                params, jnp.full(e, mu), jnp.full(e, mdi_flag), excess, jnp.exp(state.log_eta),
-                jnp.exp(state.log_src), extra,
-            )  # fmt: skip
-
-        mus = jnp.repeat(params.mu_levels, 2)
-        flags = jnp.tile(jnp.array([True, False]), k)
-        rates, qbers = jax.vmap(eval_combo)(mus, flags)  # (2K, E)
+        rates, qbers = E.option_rates(params, excess, jnp.exp(state.log_eta), jnp.exp(state.log_src), extra)
         ok = qbers < params.qber_threshold
         score = jnp.where(ok, rates, -1.0 - qbers)
         best = jnp.argmax(score, axis=0)

@@ -79,19 +79,13 @@ def option_bits(params: E.EnvParams, keys: jax.Array) -> tuple[np.ndarray, np.nd
     with MDI-QKD when ``a`` is even and decoy BB84 when odd (0 when the option's true QBER is above
     the threshold); ``active`` (episodes, T, N) the relays misbehaving in each slot.
     """
-    e = params.n_links
-    mus = jnp.repeat(params.mu_levels, 2)
-    flags = jnp.tile(jnp.array([True, False]), params.mu_levels.shape[0])
 
     def one(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         excess, eta, src, extra, active = _exogenous(params, key)
 
         def slot(ex: jax.Array, et: jax.Array, sr: jax.Array, xe: jax.Array) -> jax.Array:
-            def option(mu: jax.Array, flag: jax.Array) -> jax.Array:
-                rate, qber = E.link_physics(params, jnp.full(e, mu), jnp.full(e, flag), ex, et, sr, xe)
-                return jnp.where(qber > params.qber_threshold, 0.0, rate) * params.slot_s
-
-            return jax.vmap(option)(mus, flags)
+            rate, qber = E.option_rates(params, ex, et, sr, xe)
+            return jnp.where(qber > params.qber_threshold, 0.0, rate) * params.slot_s
 
         return jax.vmap(slot)(excess, eta, src, extra), active
 

@@ -107,6 +107,23 @@ def step(
     return observe(new, params), new, reward.astype(jnp.float32), done, info
 
 
+def option_rates(
+    params: EnvParams, excess_db: jax.Array, eta_scale: jax.Array, clock_scale: jax.Array, extra_error: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Key rate (bit/s) and signal QBER of every link under every (μ, protocol) option, shape (2K, E).
+
+    Option ``a`` is μ level ``a // 2`` with MDI-QKD when ``a`` is even and decoy BB84 when odd.
+    """
+    e = params.length_km.shape[0]
+    mus = jnp.repeat(params.mu_levels, 2)
+    flags = jnp.tile(jnp.array([True, False]), params.mu_levels.shape[0])
+
+    def option(mu: jax.Array, flag: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return link_physics(params, jnp.full(e, mu), jnp.full(e, flag), excess_db, eta_scale, clock_scale, extra_error)
+
+    return jax.vmap(option)(mus, flags)
+
+
 def validate_action(action: Action, params: EnvParams) -> None:
     """Raise ``ParameterError`` for an out-of-range action (non-jitted API only)."""
     for name, arr, hi in (
