@@ -100,13 +100,21 @@ def reproduce(
         try:
             metrics = run_reproduce(config, target, link_cfg, executor, workers, address, command, tick,
                                     study, claims_map)  # fmt: skip
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit) as exc:
             err.print(
                 f"interrupted: finished work is kept in {target}; continue with "
                 f"`qverify reproduce --run {name} --resume` and the same options",
                 highlight=False, markup=False,
             )  # fmt: skip
-            raise
+            bar.stop()
+            # The workers are stopped and every finished task is stored. A background thread may still
+            # be inside an XLA compilation; tearing the interpreter down around it aborts the process
+            # (SIGABRT), so leave without finalisation.
+            import os
+
+            _sys.stdout.flush()
+            _sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130)
     if as_json:
         _emit_json({"run": str(target), "claims": metrics["claims"], "qverify_version": __version__})
     else:
