@@ -27,6 +27,18 @@ def test_link_json_has_params_and_rate():
     assert data["key_rate_bps"] == pytest.approx(data["key_rate_per_pulse"] * data["params"]["clock_hz"])
 
 
+def test_link_finite_key_json_records_block_and_epsilon():
+    r = run("link", "--protocol", "bb84", "--distance-km", "50", "--block-size", "1e11", "--epsilon", "1e-9", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["params"]["block_size"] == 1e11 and data["params"]["epsilon"] == 1e-9
+    fk = data["finite_key"]
+    assert 0 < fk["key_rate"] and fk["key_bits"] == pytest.approx(fk["key_rate"] * 1e11)
+    # q_X² ≥ 1/4 of the pulses are key-basis pairs, so the finite key can beat the ½-sifted asymptotic
+    # rate but never the efficient (q_X → 1) one.
+    assert fk["key_rate"] < 2 * data["key_rate_per_pulse"]
+
+
 def test_link_sweep_plot(tmp_path):
     png = tmp_path / "rates.png"
     r = run("link", "--sweep-km", "0:300:50", "--plot", str(png))
@@ -45,6 +57,12 @@ def test_link_sweep_plot(tmp_path):
         (("link", "--mu", "0"), "mu"),
         (("link", "--protocol", "b92"), "protocol"),
         (("link", "--sweep-km", "10:0:5"), "sweep_km"),
+        (("link", "--block-size", "0"), "block_size"),
+        (("link", "--block-size", "1e5"), "block_size"),  # too small for any MDI key at ε = 1e-10
+        (("link", "--block-size", "1e12", "--epsilon", "1"), "epsilon"),
+        (("link", "--block-size", "1e12", "--epsilon", "0"), "epsilon"),
+        (("link", "--protocol", "bb84", "--dead-time-slots", "-1"), "dead_time_slots"),
+        (("link", "--protocol", "bb84", "--double-click", "maybe"), "double_click"),
         (("bsm", "--relay", "evil"), "relay"),
         (("bsm", "--confidence", "1.5"), "confidence"),
     ],

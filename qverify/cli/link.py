@@ -107,6 +107,15 @@ def link(
     dead_time_slots: Annotated[
         int | None, typer.Option(help="BB84 detector dead time, slots blind after each click (integer 0–200).")
     ] = None,
+    block_size: Annotated[
+        float | None,
+        typer.Option(
+            parser=finite_float,
+            help="Finite key: pulses (MDI: pulse pairs) per block, ≥ 1 (e.g. 1e12). Adds the finite-key rate "
+            "(BB84 after Lim et al. 2014, MDI after Curty et al. 2014) with decoy settings searched per distance.",
+        ),
+    ] = None,
+    epsilon: Annotated[float, typer.Option(parser=finite_float, help="Finite key: ε_sec = ε_cor, in (0, 1).")] = 1e-10,
     sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -122,44 +131,46 @@ def link(
         raise ChoiceError("protocol", protocol, PROTOCOLS)
     if decoys not in DECOYS:
         raise ChoiceError("decoys", decoys, DECOYS)
-    provenance = {"params": {**params.to_dict(), "decoys": decoys}, "qverify_version": __version__}
+    finite = _finite_key(params, protocol if sweep_km is None else None, block_size, epsilon)
+    provenance = {"params": {**params.to_dict(), "decoys": decoys, **finite}, "qverify_version": __version__}
     if sweep_km is not None:
         if plot is not None and not plot.parent.exists():
             raise QverifyError(f"plot folder {str(plot.parent)!r} does not exist")
         d = _parse_sweep(sweep_km)
         curves = {p: link_rate(d, params, p, decoys) for p in PROTOCOLS}
+        finite_curves = _finite_curves(d, params, block_size, epsilon)
         if plot is not None:
             from qverify.experiments.link_report import plot_rates
 
-            plot_rates(
-                {
-                    "distances_km": d.tolist(),
-                    "curves": {f"{p}/{decoys}": {"key_rate": c.key_rate.tolist()} for p, c in curves.items()},
-                },
-                plot,
-            )
+            plotted = {f"{p}/{decoys}": {"key_rate": c.key_rate.tolist()} for p, c in curves.items()}
+            for p, c in finite_curves.items():
+                plotted[f"{p}/finite N={block_size:.0e}"] = {"key_rate": c.key_rate.tolist()}
+            plot_rates({"distances_km": d.tolist(), "curves": plotted}, plot)
         if as_json:
             _emit_json(
                 {
                     **provenance,
                     "distances_km": d.tolist(),
                     **{p: {k: v.tolist() for k, v in c._asdict().items()} for p, c in curves.items()},
+                    **{
+                        f"{p}_finite": {k: v.tolist() for k, v in c._asdict().items()} for p, c in finite_curves.items()
+                    },
                     "plot": str(plot) if plot else None,
                 }
             )
             return
         table = Table(title=f"Key rate vs distance ({decoys} decoys, preset {preset})")
-        for col in ("km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"):
+        cols = ["km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"]
+        if finite_curves:
+            cols += [f"MDI finite N={block_size:.0e}", f"BB84 finite N={block_size:.0e}"]
+        for col in cols:
             table.add_column(col, justify="right")
         for i, dist in enumerate(d):
             m, b = curves["mdi"], curves["bb84"]
-            table.add_row(
-                f"{dist:g}",
-                f"{m.key_rate[i]:.3e}",
-                f"{m.key_rate_bps[i]:.3e}",
-                f"{b.key_rate[i]:.3e}",
-                f"{b.key_rate_bps[i]:.3e}",
-            )
+            row = [f"{dist:g}", f"{m.key_rate[i]:.3e}", f"{m.key_rate_bps[i]:.3e}", f"{b.key_rate[i]:.3e}",
+                   f"{b.key_rate_bps[i]:.3e}"]  # fmt: skip
+            row += [f"{finite_curves[p].key_rate[i]:.3e}" for p in ("mdi", "bb84") if p in finite_curves]
+            table.add_row(*row)
         out.print(table)
         if plot is not None:
             out.print(f"plot written to {plot}")
@@ -176,6 +187,8 @@ def link(
         "sift_factor_used": params.source.sift_for(protocol),
         "max_distance_km": max_distance_km(params, protocol, decoys),
     }
+    if block_size is not None:
+        res["finite_key"] = _finite_point(distance_km, params, protocol, block_size, epsilon)
     if as_json:
         _emit_json({**provenance, **res})
         return
@@ -194,7 +207,47 @@ def link(
         table.add_row(
             "double clicks / dead time", f"{params.detector.double_click} / {params.detector.dead_time_slots} slots"
         )
+    if block_size is not None:
+        fk = res["finite_key"]
+        table.add_row(f"finite-key rate (bit/pulse, N = {block_size:.3g}, ε = {epsilon:g})", f"{fk['key_rate']:.4e}")
+        table.add_row("finite-key bits per block", f"{fk['key_bits']:.4e}")
+        table.add_row(
+            "finite-key settings (grid-searched)",
+            f"μ {fk['mu']:g}, ν {fk['nu']:g}, key basis p {fk['key_basis_prob']:g}, p(μ) {fk['p_signal']:g}",
+        )
     out.print(table)
+
+
+def _finite_key(params: Any, protocol: str | None, block_size: float | None, epsilon: float) -> dict[str, Any]:
+    """Validate the finite-key flags; refuse a block too small for any key (at 0 km, best settings)."""
+    from qverify.physics.finite_link import FiniteKey, min_block_size
+
+    if block_size is None:
+        return {}
+    FiniteKey(block_size, epsilon)
+    for p in (protocol,) if protocol else ("mdi", "bb84"):
+        need = min_block_size(params, p, epsilon)
+        if block_size < need:
+            raise ParameterError(
+                "block_size", block_size, f"≥ {need:.3g} for any {p} key at ε = {epsilon:g} (0 km, best settings)"
+            )
+    return {"block_size": block_size, "epsilon": epsilon}
+
+
+def _finite_curves(d: np.ndarray, params: Any, block_size: float | None, epsilon: float) -> dict[str, Any]:
+    from qverify.physics import PROTOCOLS
+    from qverify.physics.finite_link import finite_link_rate
+
+    if block_size is None:
+        return {}
+    return {p: finite_link_rate(d, params, p, block_size, epsilon) for p in PROTOCOLS}
+
+
+def _finite_point(distance_km: float, params: Any, protocol: str, block_size: float, epsilon: float) -> dict[str, Any]:
+    from qverify.physics.finite_link import finite_link_rate
+
+    r = finite_link_rate(np.array(distance_km), params, protocol, block_size, epsilon)
+    return {k: float(v) for k, v in r._asdict().items()}
 
 
 @app.command()
