@@ -3,8 +3,9 @@
 Prints, measured side by side in one run:
   * qverify (Aer density matrix once per circuit + one multinomial draw) vs naive Aer (noisy
     circuit, method="statevector", one trajectory per shot; run with fewer shots and scaled
-    linearly to 1e5, as stated in the output) vs Stim on the same Clifford circuits;
-  * key-rate evaluations per second for 1e6 distances (jax.jit, CPU), fixed and optimised μ.
+    linearly to 1e5, as stated in the output) vs Stim on the same Clifford circuits.
+
+Key-rate throughput is in bench/bench_rates.py.
 
 Run: python bench/bench_bsm.py [--naive-shots 2000]
 """
@@ -113,31 +114,8 @@ def bench_counts(naive_shots: int) -> None:
     print(f"  ratio Stim / qverify      : {t_stim / t_ours:10.1f}x  (target >= 2x)")
 
 
-def bench_rates() -> None:
-    import jax
-    import jax.numpy as jnp
-
-    from qverify.physics import LCQ_2012, link_rate
-
-    n = 1_000_000
-    fixed = LCQ_2012.replace(mu=0.5)
-    for label, dtype, x64 in (("float64", jnp.float64, True), ("float32", jnp.float32, False)):
-        with jax.enable_x64(x64):
-            d = jnp.linspace(0.0, 300.0, n, dtype=dtype)
-            for name, params in (("fixed mu", fixed), ("optimised mu", LCQ_2012)):
-                fn = jax.jit(lambda x, p=params: link_rate(x, p, "mdi").key_rate)
-                fn(d).block_until_ready()
-                t = best_of(lambda fn=fn, d=d: fn(d).block_until_ready(), repeat=3)
-                print(f"  MDI key rate, {name:12s} {label}: {n / t:12.3e} evaluations/s")
-    d_np = np.linspace(0.0, 300.0, n)
-    t = best_of(lambda: link_rate(d_np, fixed, "mdi"), repeat=3)
-    print(f"  MDI key rate, fixed mu     numpy  : {n / t:12.3e} evaluations/s (target >= 1e6/s)")
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--naive-shots", type=int, default=2000, help="shots actually run by naive Aer")
     args = parser.parse_args()
     bench_counts(args.naive_shots)
-    print("Key-rate throughput, 1e6 distances")
-    bench_rates()

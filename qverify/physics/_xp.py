@@ -38,3 +38,21 @@ def binary_entropy(x: Any, xp: ModuleType) -> Any:
     safe = xp.where(x > 0, x, 0.5)
     h = -safe * xp.log2(safe) - (1 - safe) * xp.log2(1 - safe)
     return xp.where(x > 0, h, 0.0)
+
+
+def repeat(xp: ModuleType, start: int, stop: int, body: Callable[[Any, Any], Any], carry: Any) -> Any:
+    """``for i in range(start, stop): carry = body(i, carry)``; one ``lax.fori_loop`` under jax.
+
+    Under jax the loop body is compiled once instead of being unrolled ``stop − start`` times.
+
+    >>> import numpy as np
+    >>> repeat(np, 0, 4, lambda i, c: c + i, 0)
+    6
+    """
+    if xp.__name__ == "numpy":
+        for i in range(start, stop):
+            carry = body(i, carry)
+        return carry
+    from jax import lax
+
+    return lax.fori_loop(start, stop, body, carry)

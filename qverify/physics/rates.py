@@ -21,7 +21,7 @@ import numpy as np
 from qverify.errors import ChoiceError, ParameterError
 from qverify.physics import bb84, detector, mdi
 from qverify.physics._validate import check_range
-from qverify.physics._xp import namespace
+from qverify.physics._xp import namespace, repeat
 from qverify.physics.params import LinkParams
 
 Protocol = Literal["mdi", "bb84"]
@@ -34,6 +34,16 @@ MU_MIN = 1e-4
 """Lower end of the μ search (mean photon number)."""
 MU_MAX = 2.0
 """Upper end of the μ search (mean photon number)."""
+SEARCH_GRID = 48
+"""Points of the log-μ grid of :func:`search_mu`."""
+SEARCH_STEPS = 10
+"""Parabolic-interpolation steps of :func:`search_mu` after its grid."""
+ANCHORS = 128
+"""Distances searched in full when :func:`optimise_mu` gets more than this many."""
+LOCAL_HALF_WIDTH = 0.15
+"""Half-width in log μ of each element's bracket around its interpolated guess."""
+LOCAL_STEPS = 4
+"""Parabolic steps of each element from its interpolated guess."""
 
 
 class LinkRate(NamedTuple):
@@ -123,54 +133,112 @@ def rate_function(
     return fn
 
 
-def optimise_mu(
-    fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = 32, iters: int = 24
-) -> Any:
+def _parabolic_steps(f: Callable[[Any], Any], a: Any, b: Any, c: Any, fa: Any, fb: Any, fc: Any, iters: int,
+                     xp: Any) -> Any:  # fmt: skip
+    """``iters`` steps of safeguarded successive parabolic interpolation on ``a < b < c``.
+
+    Each step costs one evaluation; a golden-section step into the larger half replaces the
+    parabola's vertex when it falls outside the bracket or too close to its ends or to ``b``.
+    ``b`` stays the best point seen, so the result is never worse than the start.
+    """
+    golden = 0.5 * (3.0 - np.sqrt(5.0))
+
+    def step(_i: Any, carry: tuple[Any, ...]) -> tuple[Any, ...]:
+        a, b, c, fa, fb, fc = carry
+        ba, bc = b - a, b - c
+        num = ba * ba * (fb - fc) - bc * bc * (fb - fa)
+        den = ba * (fb - fc) - bc * (fb - fa)
+        ok_den = xp.abs(den) > 1e-300
+        u = b - 0.5 * num / xp.where(ok_den, den, 1.0)
+        tol = 1e-3 * (c - a)
+        usable = ok_den & (u > a + tol) & (u < c - tol) & (xp.abs(u - b) > tol)
+        u = xp.where(usable, u, xp.where(c - b > b - a, b + golden * (c - b), b - golden * (b - a)))
+        fu = f(u)
+        up, right = fu >= fb, u > b
+        # u replaces b when better (b moves to the bracket end on its side), else u becomes an end.
+        new_a, new_c = up & right, up & ~right
+        a, fa = xp.where(new_a, b, xp.where(~up & ~right, u, a)), xp.where(new_a, fb, xp.where(~up & ~right, fu, fa))
+        c, fc = xp.where(new_c, b, xp.where(~up & right, u, c)), xp.where(new_c, fb, xp.where(~up & right, fu, fc))
+        return a, xp.where(up, u, b), c, fa, xp.where(up, fu, fb), fc
+
+    return repeat(xp, 0, iters, step, (a, b, c, fa, fb, fc))[1]
+
+
+def search_mu(fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = SEARCH_GRID,
+              iters: int = SEARCH_STEPS) -> tuple[Any, Any]:  # fmt: skip
     """Maximise ``fn(mu, clip=False)[0]`` over μ ∈ [mu_min, MU_MAX] for every element, in log μ.
 
-    A coarse log grid brackets the maximum; golden-section search then narrows it (``iters``
-    steps shrink the bracket by 0.618**iters). Works for numpy and jax (fixed iteration count).
+    A log grid of ``grid`` points, walked one point at a time (memory stays that of one
+    evaluation), brackets the maximum; :func:`_parabolic_steps` narrows it. Returns
+    ``(log μ, interior)`` where ``interior`` says the grid showed an interior local maximum.
+    Works for numpy and jax (``grid + iters`` evaluations).
     """
     xp, _ = namespace(shape_like)
     shape_like = xp.asarray(shape_like, dtype=float)
-    lo0 = xp.log(xp.asarray(mu_min, dtype=float))
-    hi0 = np.log(MU_MAX)
-    steps = xp.linspace(0.0, 1.0, grid).reshape((grid,) + (1,) * shape_like.ndim)
-    logs = lo0 + (hi0 - lo0) * steps + 0.0 * shape_like
-    rates = fn(xp.exp(logs), clip=False)[0]
+    lo0 = xp.log(xp.asarray(mu_min, dtype=float)) + 0.0 * shape_like
+    step = (np.log(MU_MAX) - lo0) / (grid - 1)
+
+    def f(log_mu: Any) -> Any:
+        return fn(xp.exp(log_mu), clip=False)[0]
+
     # The unclipped rate can have two maxima in μ: a spurious one at μ → 0 (dark counts alone,
-    # always negative) and the physical interior one. Near the cutoff the interior window of
-    # positive rate can fall between grid points while the μ → 0 end still scores higher on the
-    # grid, so refine around the best *interior* local maximum of the grid when there is one.
-    inner = xp.concatenate(
-        [xp.zeros_like(rates[:1], dtype=bool), (rates[1:-1] >= rates[:-2]) & (rates[1:-1] >= rates[2:]),
-         xp.zeros_like(rates[:1], dtype=bool)]
-    )  # fmt: skip
-    has_inner = xp.any(inner, axis=0)
-    best = xp.where(has_inner, xp.argmax(xp.where(inner, rates, -xp.inf), axis=0), xp.argmax(rates, axis=0))
-    lo = xp.take_along_axis(logs, xp.clip(best - 1, 0, grid - 1)[None], axis=0)[0]
-    hi = xp.take_along_axis(logs, xp.clip(best + 1, 0, grid - 1)[None], axis=0)[0]
-    g = (np.sqrt(5.0) - 1) / 2
-    c = hi - g * (hi - lo)
-    d = lo + g * (hi - lo)
-    fc = fn(xp.exp(c), clip=False)[0]
-    fd = fn(xp.exp(d), clip=False)[0]
-    for _ in range(iters):
-        left = fc >= fd
-        hi = xp.where(left, d, hi)
-        lo = xp.where(left, lo, c)
-        new = xp.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
-        fnew = fn(xp.exp(new), clip=False)[0]
-        c, d, fc, fd = (
-            xp.where(left, new, d),
-            xp.where(left, c, new),
-            xp.where(left, fnew, fd),
-            xp.where(left, fc, fnew),
-        )
-    mu = xp.where(fc >= fd, xp.exp(c), xp.exp(d))
-    # Keep the best of the grid and the refined point, so optimisation never loses to the grid.
-    grid_best = xp.exp(xp.take_along_axis(logs, best[None], axis=0)[0])
-    return xp.where(fn(mu, clip=False)[0] >= xp.max(rates, axis=0), mu, grid_best)
+    # always negative) and the physical interior one. Near the cutoff the μ → 0 end can score
+    # higher on the grid, so the bracket is the best *interior* local maximum when there is one.
+    f0, f1 = f(lo0), f(lo0 + step)
+
+    def walk(i: Any, carry: tuple[Any, ...]) -> tuple[Any, ...]:
+        f_prev2, f_prev1, inner_f, inner_i, fa, fb, fc = carry
+        f_cur = f(lo0 + i * step)
+        peak = (f_prev1 >= f_prev2) & (f_prev1 >= f_cur) & (f_prev1 > inner_f)
+        fa, fb, fc = (xp.where(peak, v, w) for v, w in zip((f_prev2, f_prev1, f_cur), (fa, fb, fc), strict=True))
+        return f_prev1, f_cur, xp.where(peak, f_prev1, inner_f), xp.where(peak, i - 1.0, inner_i), fa, fb, fc
+
+    start = (f0, f1, xp.full(shape_like.shape, -np.inf), xp.zeros(shape_like.shape), f1, f0, f1)
+    f_prev2, f_prev1, inner_f, inner_i, fa, fb, fc = repeat(xp, 2, grid, walk, start)
+    interior = inner_f > -np.inf
+    # No interior peak: the rate is monotone on the grid; bracket the better end with its neighbour.
+    top = f_prev1 > f0
+    ends = xp.where(top, grid - 1.0, 0.0)
+    b_i = xp.where(interior, inner_i, ends)
+    a = lo0 + xp.where(interior, inner_i - 1, xp.where(top, grid - 2.0, 0.0)) * step
+    c = lo0 + xp.where(interior, inner_i + 1, xp.where(top, grid - 1.0, 1.0)) * step
+    b = lo0 + b_i * step
+    fa = xp.where(interior, fa, xp.where(top, f_prev2, f0))
+    fc = xp.where(interior, fc, xp.where(top, f_prev1, f1))
+    fb = xp.where(interior, fb, xp.where(top, f_prev1, f0))
+    return _parabolic_steps(f, a, b, c, fa, fb, fc, iters, xp), interior
+
+
+def optimise_mu(make_fn: Callable[[Any], Callable[..., tuple[Any, Any]]], distance_km: Any,
+                mu_min: Any = MU_MIN) -> Any:  # fmt: skip
+    """Optimal μ at every distance: ``make_fn(distances)`` returns the rate function there.
+
+    Up to :data:`ANCHORS` distances are searched one by one (:func:`search_mu`). For more, the
+    optimum is a smooth function of distance, so :func:`search_mu` runs on :data:`ANCHORS`
+    distances spanning the input, log μ is interpolated linearly between them (anchors past the
+    cutoff without an interior maximum take the last anchor's that has one), and every element
+    refines its own guess with :data:`LOCAL_STEPS` parabolic steps in ±:data:`LOCAL_HALF_WIDTH`
+    (log μ) around it: ``3 + LOCAL_STEPS`` evaluations per element instead of
+    ``SEARCH_GRID + SEARCH_STEPS``.
+    """
+    xp, _ = namespace(distance_km)
+    d = xp.asarray(distance_km, dtype=float)
+    if d.size <= ANCHORS:
+        return xp.exp(search_mu(make_fn(d), d, mu_min)[0])
+    anchors = xp.linspace(xp.min(d), xp.max(d), ANCHORS)
+    log_a, interior = search_mu(make_fn(anchors), anchors, mu_min)
+    idx = xp.maximum.accumulate(xp.where(interior, xp.arange(ANCHORS), -1))
+    idx = xp.where(idx < 0, xp.argmax(interior), idx)
+    guess = xp.interp(d, anchors, log_a[idx])
+    fn = make_fn(d)
+
+    def f(log_mu: Any) -> Any:
+        return fn(xp.exp(log_mu), clip=False)[0]
+
+    lo_end, hi_end = xp.log(xp.asarray(mu_min, dtype=float)), np.log(MU_MAX)
+    b = xp.clip(guess, lo_end + LOCAL_HALF_WIDTH, hi_end - LOCAL_HALF_WIDTH)
+    a, c = b - LOCAL_HALF_WIDTH, b + LOCAL_HALF_WIDTH
+    return xp.exp(_parabolic_steps(f, a, b, c, f(a), f(b), f(c), LOCAL_STEPS, xp))
 
 
 def link_rate(distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite") -> LinkRate:
@@ -190,7 +258,7 @@ def link_rate(distance_km: Any, params: LinkParams, protocol: str = "mdi", decoy
     fn = rate_function(distance_km, params, protocol, decoys)
     if params.source.mu is None:
         mu_min = max(MU_MIN, params.source.nu * 1.0001) if decoys == "vacuum+weak" else MU_MIN
-        mu = optimise_mu(fn, distance_km, mu_min)
+        mu = optimise_mu(lambda d: rate_function(d, params, protocol, decoys), distance_km, mu_min)
     else:
         mu = params.source.mu + 0.0 * distance_km
     rate, g = fn(mu)
