@@ -63,6 +63,17 @@ def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array])
         extra = extra_error(state)
         excess = state.loss_db - params.length_km * params.loss_db_per_km
         rates, qbers = E.option_rates(params, excess, jnp.exp(state.log_eta), jnp.exp(state.log_src), extra)
+        blocks = []
+        if E.n_blocks(params):
+            # Finite keys: a block keeps block_keep of its key but delivers it only when it closes;
+            # score each block by that fraction times the share of the remaining episode after its
+            # first close, and each option by its best block.
+            remaining = jnp.maximum(params.max_steps - state.t, 1).astype(jnp.float32)
+            block_slots = params.block_pulses[None, :] / (
+                params.clock_hz * jnp.exp(state.log_src)[:, None] * params.slot_s
+            )
+            value = params.block_keep * jnp.clip(1.0 - block_slots / remaining, 0.0, 1.0)[:, None, :]  # (E, 2, B)
+            rates = rates * jnp.tile(value.max(axis=2).T, (params.mu_levels.shape[0], 1))
         ok = qbers < params.qber_threshold
         score = jnp.where(ok, rates, -1.0 - qbers)
         best = jnp.argmax(score, axis=0)
@@ -76,7 +87,9 @@ def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array])
         bottleneck = jnp.where(has, cap[lk], jnp.inf).min(axis=2)
         bottleneck = jnp.where(params.path_valid, bottleneck, -jnp.inf)
         route = jnp.argmax(bottleneck, axis=1).astype(jnp.int32)
-        return jnp.concatenate([mu_level, protocol, route])
+        if E.n_blocks(params):
+            blocks = [jnp.argmax(value[jnp.arange(protocol.shape[0]), protocol], axis=1).astype(jnp.int32)]
+        return jnp.concatenate([mu_level, protocol, route, *blocks])
 
     return policy
 

@@ -25,6 +25,8 @@ pool is never below the LP's), and its objective drops only the non-positive vio
 reward (:func:`qverify.dra.env.step`). So its optimum bounds the return of every policy on that
 episode from above, including policies that see the future. It is solved per episode with HiGHS
 (:func:`scipy.optimize.linprog`). Only the single-path relay of the DRA environment is covered.
+With finite-key blocks the LP still uses the asymptotic ``r``: a block keeps at most what it
+accumulated (``block_keep ≤ 1``) and delivers it later, so the bound stays valid (and looser).
 """
 
 from __future__ import annotations

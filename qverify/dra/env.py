@@ -15,7 +15,9 @@ Actions are factored (one branch per decision, for action-branching agents):
 
 * ``mu_level`` (E,) — index into ``params.mu_levels`` per link;
 * ``protocol`` (E,) — 0 = MDI-QKD, 1 = decoy BB84;
-* ``route`` (D,) — candidate path per demand.
+* ``route`` (D,) — candidate path per demand;
+* ``block`` (E,) — finite-key block size per link, an index into ``params.block_pulses`` (only
+  when the network distils finite keys, :func:`qverify.network.blocks.with_finite_blocks`).
 
 Reward per step = delivered key / requested key (in [0, 1]) − ``violation_cost`` × (links on the
 chosen routes whose true QBER exceeds ``qber_threshold``) / (links on the chosen routes). The reward
@@ -46,31 +48,41 @@ class Action:
     mu_level: jax.Array  # (E,) int
     protocol: jax.Array  # (E,) int
     route: jax.Array  # (D,) int
+    block: Any = None  # (E,) int, with finite-key blocks only
+
+
+def n_blocks(params: EnvParams) -> int:
+    """Block sizes the agent chooses from (0: the network distils asymptotic key, no block branch)."""
+    return 0 if params.block_pulses is None else int(params.block_pulses.shape[0])
 
 
 def branch_sizes(params: EnvParams) -> tuple[int, ...]:
-    """Number of options of every action branch: E × K (μ), E × 2 (protocol), D × P (route)."""
+    """Options of every action branch: E × K (μ), E × 2 (protocol), D × P (route)[, E × B (block)]."""
     e = params.length_km.shape[0]
     d, p = params.path_valid.shape
     k = params.mu_levels.shape[0]
-    return (k,) * e + (2,) * e + (p,) * d
+    b = n_blocks(params)
+    return (k,) * e + (2,) * e + (p,) * d + ((b,) * e if b else ())
 
 
 def action_from_branches(branches: jax.Array, params: EnvParams) -> Action:
     """Split a flat (B,) int vector of branch choices into an :class:`Action`."""
     e = params.length_km.shape[0]
-    return Action(branches[:e], branches[e : 2 * e], branches[2 * e :])
+    d = params.path_valid.shape[0]
+    block = branches[2 * e + d :] if n_blocks(params) else None
+    return Action(branches[:e], branches[e : 2 * e], branches[2 * e : 2 * e + d], block)
 
 
 def branches_from_action(action: Action) -> jax.Array:
-    return jnp.concatenate([action.mu_level, action.protocol, action.route]).astype(jnp.int32)
+    parts = [action.mu_level, action.protocol, action.route] + ([] if action.block is None else [action.block])
+    return jnp.concatenate(parts).astype(jnp.int32)
 
 
 def decision_of(action: Action, params: EnvParams, usable: jax.Array | None = None) -> M.Decision:
     """The network decision an action stands for (every link usable unless ``usable`` says otherwise)."""
     mu = params.mu_levels[jnp.clip(action.mu_level, 0, params.mu_levels.shape[0] - 1)]
     use = jnp.ones(params.length_km.shape[0], dtype=bool) if usable is None else usable
-    return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32))
+    return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32), action.block)
 
 
 def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
@@ -126,11 +138,16 @@ def option_rates(
 
 def validate_action(action: Action, params: EnvParams) -> None:
     """Raise ``ParameterError`` for an out-of-range action (non-jitted API only)."""
-    for name, arr, hi in (
+    branches = [
         ("mu_level", action.mu_level, params.mu_levels.shape[0]),
         ("protocol", action.protocol, 2),
         ("route", action.route, params.path_valid.shape[1]),
-    ):
+    ]
+    if n_blocks(params):
+        if action.block is None:
+            raise ParameterError("action.block", None, f"(E,) indices in [0, {n_blocks(params) - 1}]")
+        branches.append(("block", action.block, n_blocks(params)))
+    for name, arr, hi in branches:
         a = np.asarray(arr)
         want = np.asarray(getattr(static_action(params), name)).shape
         if a.shape != want:
@@ -141,14 +158,20 @@ def validate_action(action: Action, params: EnvParams) -> None:
 
 
 def static_action(params: EnvParams) -> Action:
-    """The static default: the middle μ level, the protocol as built, the shortest path."""
+    """The static default: the middle μ level, the protocol as built, the shortest path, and the
+    largest block that closes within half an episode at the nominal clock (else the smallest)."""
     e = params.length_km.shape[0]
     d = params.path_valid.shape[0]
     k = params.mu_levels.shape[0]
+    block = None
+    if n_blocks(params):
+        fits = params.block_pulses / (params.clock_hz * params.slot_s) <= params.max_steps / 2
+        block = jnp.full(e, jnp.maximum(fits.sum() - 1, 0), dtype=jnp.int32)
     return Action(
         jnp.full(e, k // 2, dtype=jnp.int32),
         jnp.where(params.is_mdi, 0, 1).astype(jnp.int32),
         jnp.zeros(d, dtype=jnp.int32),
+        block,
     )
 
 

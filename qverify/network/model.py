@@ -13,7 +13,9 @@ One slot:
    under the slot's conditions and the decision's μ and protocol; a Byzantine endpoint (active from
    ``onset_slot``) that injects raises its links' QBER by the flip probability measured on the
    ``inject`` relay circuit. A link whose true QBER exceeds ``qber_threshold`` aborts and distils
-   nothing; pools fill at rate × slot up to ``pool_cap_bits`` (the excess is *discarded*).
+   nothing; pools fill at rate × slot up to ``pool_cap_bits`` (the excess is *discarded*). With
+   finite-key blocks (``block_pulses``) a link's key reaches its pool only when its block closes,
+   reduced by the block's finite-key cost (:func:`_blocks`); the block size is a decision.
 3. **Relay.** Demands draw ``demand_bits`` from every link of their path(s): ``single`` (one path,
    hop-by-hop XOR), ``xor`` (key split over node-disjoint paths, all needed) or ``shamir``
    (``shamir_k`` of the disjoint paths). Byzantine relays that drop or corrupt destroy what passes
@@ -107,6 +109,8 @@ class NetParams:
     drift_theta: Any = 0.01
     verify_rounds: Any = 10_000
     random_byzantine: Any = 0
+    block_pulses: Any = None  # (B,) pulses (MDI: pulse pairs) per finite-key block; None: asymptotic key
+    block_keep: Any = None  # (E, 2, B) key a block keeps, as a fraction of the asymptotic key (MDI, BB84)
     relay: str = struct.field(pytree_node=False, default="single")
     shamir_k: int = struct.field(pytree_node=False, default=2)
     max_steps: int = struct.field(pytree_node=False, default=100)
@@ -152,6 +156,10 @@ class NetState:
     mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
     weights: jax.Array  # (N,) control-plane weights (set by the host at epoch boundaries)
     learned: jax.Array  # (N,) key or share bits each node saw as a relay
+    block_sent: jax.Array  # (E,) pulses sent in the link's open finite-key block
+    block_bits: jax.Array  # (E,) asymptotic key of the open block, not distilled yet
+    block_level: jax.Array  # (E,) int: block size (index into block_pulses) of the open block
+    block_mdi: jax.Array  # (E,) bool: protocol of the open block
 
 
 @struct.dataclass
@@ -163,12 +171,15 @@ class Decision:
         mu: (E,) signal mean photon number.
         use_mdi: (E,) protocol (True: MDI-QKD, False: decoy BB84).
         route: (D,) candidate path per demand (single-path relay).
+        block: (E,) finite-key block size per link, an index into ``NetParams.block_pulses``
+            (``None``: the smallest; ignored when the network distils asymptotic key).
     """
 
     usable: jax.Array
     mu: jax.Array
     use_mdi: jax.Array
     route: jax.Array
+    block: Any = None
 
 
 @struct.dataclass
@@ -181,7 +192,8 @@ class SlotOut:
     qber: jax.Array  # (E,) true QBER
     in_use: jax.Array  # (E,) on a path some demand was routed over
     violations: jax.Array  # () links in use whose true QBER is above the threshold (they abort)
-    generated: jax.Array  # (E,) bits distilled this slot
+    generated: jax.Array  # (E,) bits distilled this slot (finite key: by the blocks that closed)
+    block_lost: jax.Array  # (E,) asymptotic bits a closing block did not keep, or a restarted block dropped
     consumed: jax.Array  # (E,) bits drawn from the pools by relays
     discarded: jax.Array  # (E,) bits lost to the pool cap
     pool: jax.Array  # (E,) pool after the slot
@@ -238,6 +250,10 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         mix=jnp.zeros((e, 4), f32),
         weights=jnp.ones(n, f32),
         learned=jnp.zeros(n, f32),
+        block_sent=jnp.zeros(e, f32),
+        block_bits=jnp.zeros(e, f32),
+        block_level=jnp.zeros(e, jnp.int32),
+        block_mdi=jnp.asarray(params.is_mdi),
     )
 
 
@@ -311,6 +327,45 @@ def _relay(
     return pool, delivered, served, exposed, consumed, in_use, seen
 
 
+def _blocks(
+    params: NetParams,
+    state: NetState,
+    decision: Decision,
+    generated: jax.Array,
+    clock_scale: jax.Array,
+    aborted: jax.Array,
+) -> dict[str, jax.Array]:
+    """Finite-key blocks: a link distils key only when its open block has sent its pulses.
+
+    Until then the slot's asymptotic key (``generated``) accumulates in the block. A block closes
+    at the end of the first slot after which it has sent ``block_pulses[level]`` pulses and keeps
+    ``block_keep[link, protocol, level]`` of what it accumulated (the finite-key cost, computed on
+    the host at the link's nominal loss: :func:`qverify.network.blocks.with_finite_blocks`).
+    Changing a link's protocol or block size restarts its block, and a slot whose QBER aborts the
+    link ends it; either way the open block is lost. Without ``block_pulses`` every slot's key is distilled at once (the asymptotic model).
+    """
+    e = params.n_links
+    zero = jnp.zeros(e, jnp.float32)
+    if params.block_pulses is None:
+        return {"released": generated, "lost": zero, "sent": state.block_sent, "bits": state.block_bits,
+                "level": state.block_level, "mdi": state.block_mdi}  # fmt: skip
+    n_levels = params.block_pulses.shape[0]
+    level = jnp.zeros(e, jnp.int32) if decision.block is None else jnp.clip(decision.block, 0, n_levels - 1)
+    level = level.astype(jnp.int32)
+    mdi = jnp.asarray(decision.use_mdi, bool)
+    restart = (level != state.block_level) | (mdi != state.block_mdi)
+    sent = jnp.where(restart, 0.0, state.block_sent) + params.clock_hz * clock_scale * params.slot_s
+    acc = jnp.where(restart, 0.0, state.block_bits) + generated
+    closes = (sent >= params.block_pulses[level]) & ~aborted
+    keep = params.block_keep[jnp.arange(e), jnp.where(mdi, 0, 1), level]
+    released = jnp.where(closes, acc * keep, 0.0)
+    ends = closes | aborted
+    lost = jnp.where(closes, acc - released, 0.0) + jnp.where(aborted, acc, 0.0)
+    lost = lost + jnp.where(restart, state.block_bits, 0.0)
+    return {"released": released, "lost": lost, "sent": jnp.where(ends, 0.0, sent),
+            "bits": jnp.where(ends, 0.0, acc), "level": level, "mdi": mdi}  # fmt: skip
+
+
 def step(
     key: jax.Array, state: NetState, decision: Decision, params: NetParams, measure_now: jax.Array | None = None
 ) -> tuple[NetState, SlotOut]:
@@ -340,6 +395,8 @@ def step(
     aborted = qber > params.qber_threshold
     rate = jnp.where(aborted, 0.0, rate)
     generated = rate * params.slot_s
+    blocks = _blocks(params, state, decision, generated, jnp.exp(log_src), aborted)
+    generated = blocks["released"]
     filled = state.pool + generated
     discarded = jnp.maximum(filled - params.pool_cap_bits, 0.0)
     pool = jnp.minimum(filled, params.pool_cap_bits)
@@ -377,6 +434,10 @@ def step(
         mix=jnp.where(epoch_done, 0.0, mix),
         weights=state.weights,
         learned=state.learned + seen,
+        block_sent=blocks["sent"],
+        block_bits=blocks["bits"],
+        block_level=blocks["level"],
+        block_mdi=blocks["mdi"],
     )
     out = SlotOut(
         delivered=delivered,
@@ -386,6 +447,7 @@ def step(
         in_use=in_use,
         violations=violations,
         generated=generated,
+        block_lost=blocks["lost"],
         consumed=consumed,
         discarded=discarded,
         pool=pool,
