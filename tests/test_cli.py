@@ -39,6 +39,15 @@ def test_link_finite_key_json_records_block_and_epsilon():
     assert fk["key_rate"] < 2 * data["key_rate_per_pulse"]
 
 
+def test_simulate_with_finite_key_blocks_records_them_and_starts_empty():
+    # 1e10-pulse blocks at 1 GHz close after about ten one-second slots: nothing is delivered before.
+    r = run("simulate", "--slots", "30", "--block-size", "1e10", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["params"]["block_pulses"] == [1e10] and data["params"]["key_epsilon"] == 1e-10
+    assert data["summary"]["availability"] <= 1 - 8 / 30
+
+
 def test_link_sweep_plot(tmp_path):
     png = tmp_path / "rates.png"
     r = run("link", "--sweep-km", "0:300:50", "--plot", str(png))
@@ -62,6 +71,8 @@ def test_link_sweep_plot(tmp_path):
         (("link", "--block-size", "1e12", "--epsilon", "1"), "epsilon"),
         (("link", "--block-size", "1e12", "--epsilon", "0"), "epsilon"),
         (("link", "--protocol", "bb84", "--dead-time-slots", "-1"), "dead_time_slots"),
+        (("simulate", "--block-size", "0"), "block_size"),
+        (("simulate", "--block-size", "1e10", "--epsilon", "2"), "epsilon"),
         (("link", "--protocol", "bb84", "--double-click", "maybe"), "double_click"),
         (("bsm", "--relay", "evil"), "relay"),
         (("bsm", "--confidence", "1.5"), "confidence"),

@@ -102,6 +102,15 @@ def simulate(
         int, typer.Option(help="BSM test rounds per link and epoch, sampled from the protocol circuits (>= 3).")
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    block_size: Annotated[
+        float | None,
+        typer.Option(
+            parser=finite_float,
+            help="Finite keys: pulses (MDI: pulse pairs) per block, ≥ 1; a link's key reaches its pool only when "
+            "its block closes, at the block's finite-key cost. Default: asymptotic keys.",
+        ),
+    ] = None,
+    epsilon: Annotated[float, typer.Option(parser=finite_float, help="Finite keys: ε_sec = ε_cor, in (0, 1).")] = 1e-10,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Simulate the network slot by slot (one jit-compiled JAX model; the control plane runs between
@@ -116,7 +125,7 @@ def simulate(
     config = SimConfig(
         slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
         fluctuation=Fluctuation() if fluctuation else Fluctuation.off(), epoch_slots=epoch_slots,
-        verify_rounds=verify_rounds,
+        verify_rounds=verify_rounds, block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
     )  # fmt: skip
     from qverify.consensus.control import make_policy
 

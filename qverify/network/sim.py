@@ -105,6 +105,11 @@ class SimConfig:
         epoch_slots: slots per control-plane epoch (≥ 1): the verification rounds of an epoch
             become the reports the policy reads at its end.
         verify_rounds: BSM test rounds per link and epoch (≥ 3; split evenly over bases Z, X, Y).
+        block_pulses: finite-key block sizes in pulses (MDI-QKD: pulse pairs), ascending; empty:
+            every slot's key is distilled at once (asymptotic). With sizes, a link's key reaches
+            its pool only when its block closes (:mod:`qverify.network.blocks`); host policies use
+            the first size, the DRA agent chooses per link.
+        key_epsilon: ε_sec = ε_cor of the finite keys, in (0, 1).
     """
 
     link: LinkParams = LCQ_2012
@@ -121,10 +126,21 @@ class SimConfig:
     demand_seed: int | None = None
     epoch_slots: int = 10
     verify_rounds: int = 10_000
+    block_pulses: tuple[float, ...] = ()
+    key_epsilon: float = 1e-10
 
     def __post_init__(self) -> None:
         if self.epoch_slots < 1:
             raise ParameterError("epoch_slots", self.epoch_slots, "[1, inf)")
+        if self.block_pulses:
+            from qverify.physics.finite_link import FiniteKey
+
+            for n in self.block_pulses:
+                FiniteKey(n, self.key_epsilon)
+                if not np.isfinite(n):
+                    raise ParameterError("block_pulses", n, "finite sizes (leave empty for asymptotic keys)")
+            if list(self.block_pulses) != sorted(self.block_pulses):
+                raise ParameterError("block_pulses", self.block_pulses, "ascending sizes")
         if self.verify_rounds < 3:
             raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
         if self.slot_s <= 0:
@@ -284,7 +300,7 @@ def _params(
     adv = config.adversary
     f32, i32, b = jnp.float32, jnp.int32, jnp.bool_
     injects = adv.does("inject")
-    return M.NetParams(
+    params = M.NetParams(
         length_km=jnp.asarray(links.length_km, f32),
         relay_fraction=jnp.asarray(links.relay_fraction, f32),
         is_mdi=jnp.asarray(links.is_mdi),
@@ -333,6 +349,11 @@ def _params(
         shamir_k=config.shamir_k,
         max_steps=max_steps,
     )
+    if config.block_pulses:
+        from qverify.network.blocks import with_finite_blocks
+
+        params = with_finite_blocks(params, config.link, config.block_pulses, config.key_epsilon)
+    return params
 
 
 @partial(jax.jit, static_argnames=("slots", "alloc"))
