@@ -458,6 +458,7 @@ def step(
 
 OBS_LINK_FIELDS: tuple[str, ...] = ("source", "eta", "mu", "loss", "rep_a", "rep_b", "tests", "pool", "rate")
 OBS_PER_LINK = len(OBS_LINK_FIELDS)
+OBS_BLOCK_FIELDS: tuple[str, ...] = ("block_fill", "block_bits")
 
 
 def observe(state: NetState, params: NetParams) -> jax.Array:
@@ -467,7 +468,9 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     each endpoint reported / threshold (two entries), log10(1 + heralded test rounds) / 5 (with the
     reports this fixes their Clopper–Pearson intervals), pool / capacity, log10(1 + key rate) / 6;
     per node the control-plane weight / its maximum; per demand backlog / request; the slot's phase
-    within an episode. Never the true QBER, never the Byzantine set.
+    within an episode. With finite-key blocks, then per link: the open block's fill (pulses sent /
+    block size) and log10(1 + key it holds, not distilled yet) / 6. Never the true QBER, never the
+    Byzantine set.
     """
     per_link = jnp.stack(
         [
@@ -485,12 +488,17 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     ).ravel()
     w = state.weights / jnp.maximum(state.weights.max(), 1e-12)
     phase = (state.t % params.max_steps) / params.max_steps
-    return jnp.concatenate([per_link, w, state.backlog / params.demand_bits, jnp.array([phase])]).astype(jnp.float32)
+    parts = [per_link, w, state.backlog / params.demand_bits, jnp.array([phase])]
+    if params.block_pulses is not None:
+        fill = state.block_sent / params.block_pulses[state.block_level]
+        parts.append(jnp.stack([fill, jnp.log10(1.0 + state.block_bits) / 6.0], axis=1).ravel())
+    return jnp.concatenate(parts).astype(jnp.float32)
 
 
 def obs_size(params: NetParams) -> int:
     """Length of :func:`observe`'s vector."""
-    return OBS_PER_LINK * params.n_links + params.n_nodes + params.n_demands + 1
+    blocks = 0 if params.block_pulses is None else len(OBS_BLOCK_FIELDS) * params.n_links
+    return OBS_PER_LINK * params.n_links + params.n_nodes + params.n_demands + 1 + blocks
 
 
 def obs_fields(params: NetParams) -> list[str]:
@@ -498,7 +506,10 @@ def obs_fields(params: NetParams) -> list[str]:
     names = [f"link{i}.{f}" for i in range(params.n_links) for f in OBS_LINK_FIELDS]
     names += [f"node{i}.weight" for i in range(params.n_nodes)]
     names += [f"demand{i}.backlog" for i in range(params.n_demands)]
-    return [*names, "phase"]
+    names.append("phase")
+    if params.block_pulses is not None:
+        names += [f"link{i}.{f}" for i in range(params.n_links) for f in OBS_BLOCK_FIELDS]
+    return names
 
 
 def run(key: jax.Array, state: NetState, decision: Decision, params: NetParams, slots: int) -> tuple[NetState, SlotOut]:

@@ -96,8 +96,14 @@ def test_bad_block_sizes_name_the_field(sizes, field):
         with_finite_blocks(p, LCQ_2012, (1e10,), eps=1.5)
 
 
-def test_the_agent_chooses_the_block_size():
+def test_the_agent_chooses_the_block_size_and_sees_its_blocks():
     p = E.strongly_typed(blocked())
+    obs, state = E.reset(jax.random.PRNGKey(1), p)
+    assert obs.shape == (M.obs_size(p),) and len(M.obs_fields(p)) == M.obs_size(p)
+    state, out = jax.jit(M.step)(jax.random.PRNGKey(2), state, _decision(p, 1, False), p)
+    fill = np.asarray(M.observe(state, p))[np.array([f.endswith(".block_fill") for f in M.obs_fields(p)])]
+    live = np.asarray(out.qber) <= float(p.qber_threshold)  # an aborting slot ends the block
+    assert live.any() and np.all((fill[live] > 0.05) & (fill[live] < 0.2))  # one slot of about ten
     sizes = E.branch_sizes(p)
     assert sizes[-p.n_links :] == (len(SIZES),) * p.n_links
     key = jax.random.PRNGKey(0)
