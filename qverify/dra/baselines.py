@@ -69,9 +69,7 @@ def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array])
             # score each block by that fraction times the share of the remaining episode after its
             # first close, and each option by its best block.
             remaining = jnp.maximum(params.max_steps - state.t, 1).astype(jnp.float32)
-            block_slots = params.block_pulses[None, :] / (
-                params.clock_hz * jnp.exp(state.log_src)[:, None] * params.slot_s
-            )
+            block_slots = params.block_pulses[None, :] / M.pulses_per_slot(params, jnp.exp(state.log_src)[:, None])
             value = params.block_keep * jnp.clip(1.0 - block_slots / remaining, 0.0, 1.0)[:, None, :]  # (E, 2, B)
             rates = rates * jnp.tile(value.max(axis=2).T, (params.mu_levels.shape[0], 1))
         ok = qbers < params.qber_threshold

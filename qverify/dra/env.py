@@ -165,7 +165,7 @@ def static_action(params: EnvParams) -> Action:
     k = params.mu_levels.shape[0]
     block = None
     if n_blocks(params):
-        fits = params.block_pulses / (params.clock_hz * params.slot_s) <= params.max_steps / 2
+        fits = params.block_pulses / M.pulses_per_slot(params) <= params.max_steps / 2
         block = jnp.full(e, jnp.maximum(fits.sum() - 1, 0), dtype=jnp.int32)
     return Action(
         jnp.full(e, k // 2, dtype=jnp.int32),

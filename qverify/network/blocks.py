@@ -29,6 +29,21 @@ from qverify.physics.finite_link import FiniteKey, finite_link_rate
 from qverify.physics.params import LinkParams
 
 
+def check_block_sizes(block_pulses: Sequence[float], eps: float) -> list[float]:
+    """The block sizes as floats, or ``ParameterError`` naming the field: at least one, each a finite
+    ``block_size`` ≥ 1, ascending; ``epsilon`` in (0, 1)."""
+    sizes = [float(n) for n in block_pulses]
+    if not sizes:
+        raise ParameterError("block_pulses", block_pulses, "at least one block size")
+    for n in sizes:
+        FiniteKey(n, eps)  # names the field on a bad size or ε
+        if not np.isfinite(n):
+            raise ParameterError("block_pulses", n, "finite sizes (omit blocks for the asymptotic model)")
+    if sizes != sorted(sizes):
+        raise ParameterError("block_pulses", block_pulses, "ascending sizes")
+    return sizes
+
+
 def block_keep(
     length_km: np.ndarray, relay_fraction: np.ndarray, link: LinkParams, block_pulses: Sequence[float], eps: float
 ) -> np.ndarray:
@@ -58,15 +73,7 @@ def with_finite_blocks(
     ``link`` is the physics the network was built with (loss, detector, misalignment, f_EC).
     The decision's ``block`` picks a size per link (index into ``block_pulses``, ascending).
     """
-    sizes = [float(n) for n in block_pulses]
-    if not sizes:
-        raise ParameterError("block_pulses", block_pulses, "at least one block size")
-    for n in sizes:
-        FiniteKey(n, eps)  # names the field on a bad size or ε
-        if not np.isfinite(n):
-            raise ParameterError("block_pulses", n, "finite sizes (omit blocks for the asymptotic model)")
-    if sizes != sorted(sizes):
-        raise ParameterError("block_pulses", block_pulses, "ascending sizes")
+    sizes = check_block_sizes(block_pulses, eps)
     keep = block_keep(np.asarray(params.length_km), np.asarray(params.relay_fraction), link, sizes, eps)
     return dataclasses.replace(
         params, block_pulses=jnp.asarray(sizes, jnp.float32), block_keep=jnp.asarray(keep, jnp.float32)

@@ -327,6 +327,11 @@ def _relay(
     return pool, delivered, served, exposed, consumed, in_use, seen
 
 
+def pulses_per_slot(params: NetParams, clock_scale: Any = 1.0) -> Any:
+    """Pulses (MDI-QKD: pulse pairs) a source sends in one slot at ``clock_scale`` × its nominal clock."""
+    return params.clock_hz * clock_scale * params.slot_s
+
+
 def _blocks(
     params: NetParams,
     state: NetState,
@@ -342,7 +347,8 @@ def _blocks(
     ``block_keep[link, protocol, level]`` of what it accumulated (the finite-key cost, computed on
     the host at the link's nominal loss: :func:`qverify.network.blocks.with_finite_blocks`).
     Changing a link's protocol or block size restarts its block, and a slot whose QBER aborts the
-    link ends it; either way the open block is lost. Without ``block_pulses`` every slot's key is distilled at once (the asymptotic model).
+    link ends it; either way the open block is lost. Without ``block_pulses`` every slot's key is
+    distilled at once (the asymptotic model).
     """
     e = params.n_links
     zero = jnp.zeros(e, jnp.float32)
@@ -354,7 +360,7 @@ def _blocks(
     level = level.astype(jnp.int32)
     mdi = jnp.asarray(decision.use_mdi, bool)
     restart = (level != state.block_level) | (mdi != state.block_mdi)
-    sent = jnp.where(restart, 0.0, state.block_sent) + params.clock_hz * clock_scale * params.slot_s
+    sent = jnp.where(restart, 0.0, state.block_sent) + pulses_per_slot(params, clock_scale)
     acc = jnp.where(restart, 0.0, state.block_bits) + generated
     closes = (sent >= params.block_pulses[level]) & ~aborted
     keep = params.block_keep[jnp.arange(e), jnp.where(mdi, 0, 1), level]

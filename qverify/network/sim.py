@@ -133,14 +133,9 @@ class SimConfig:
         if self.epoch_slots < 1:
             raise ParameterError("epoch_slots", self.epoch_slots, "[1, inf)")
         if self.block_pulses:
-            from qverify.physics.finite_link import FiniteKey
+            from qverify.network.blocks import check_block_sizes
 
-            for n in self.block_pulses:
-                FiniteKey(n, self.key_epsilon)
-                if not np.isfinite(n):
-                    raise ParameterError("block_pulses", n, "finite sizes (leave empty for asymptotic keys)")
-            if list(self.block_pulses) != sorted(self.block_pulses):
-                raise ParameterError("block_pulses", self.block_pulses, "ascending sizes")
+            check_block_sizes(self.block_pulses, self.key_epsilon)
         if self.verify_rounds < 3:
             raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
         if self.slot_s <= 0:

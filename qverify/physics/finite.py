@@ -70,13 +70,18 @@ class DecoySettings:
         check_range("mu3", m3, 0.0, np.inf)
         check_range("mu2", m2, m3, np.inf, low_open=True)
         check_range("mu1", m1, m2 + m3, np.inf, low_open=True)
-        for i, pk in enumerate(self.p):
-            check_range(f"p[{i}]", pk, 0.0, 1.0, low_open=True)
-        if not np.isclose(sum(self.p), 1.0, rtol=0, atol=1e-9):
-            raise ParameterError("p", self.p, "probabilities summing to 1")
         check_range("q_x", self.q_x, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("eps_sec", self.eps_sec, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("eps_cor", self.eps_cor, 0.0, 1.0, low_open=True, high_open=True)
+        _check_probabilities_and_eps(self.p, self.eps_sec, self.eps_cor)
+
+
+def _check_probabilities_and_eps(p: tuple[float, ...], eps_sec: float, eps_cor: float) -> None:
+    """Intensity probabilities positive and summing to 1; ε_sec and ε_cor in (0, 1)."""
+    for i, pk in enumerate(p):
+        check_range(f"p[{i}]", pk, 0.0, 1.0, low_open=True)
+    if not np.isclose(sum(p), 1.0, rtol=0, atol=1e-9):
+        raise ParameterError("p", p, "probabilities summing to 1")
+    check_range("eps_sec", eps_sec, 0.0, 1.0, low_open=True, high_open=True)
+    check_range("eps_cor", eps_cor, 0.0, 1.0, low_open=True, high_open=True)
 
 
 def _gamma(a: float, b: Any, c: Any, d: Any) -> Any:
@@ -170,15 +175,22 @@ def bb84_finite_rate(
     check_range("e_mis", e_mis, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, np.inf)
     eta, p_dark, e_mis = (np.asarray(x, dtype=float) for x in (eta, p_dark, e_mis))
+    return _per_pulse(n, lambda m, fin: decoy_estimates(m, eta, p_dark, e_mis, f_ec, s, fin)["length"])
+
+
+def _per_pulse(n: np.ndarray, length: Any) -> Any:
+    """``max(ℓ, 0) / N``, and the asymptotic ``length(1, False)`` where ``N`` is infinite.
+
+    ``length(n, finite)`` is the key length of a block; each limit is computed only where some
+    block size asks for it.
+    """
     inf = np.isinf(n)
     rate: Any = 0.0
-    if not inf.all():  # each limit is computed only where some block size asks for it
+    if not inf.all():
         finite_n = np.where(inf, 1.0, n)
-        length = decoy_estimates(finite_n, eta, p_dark, e_mis, f_ec, s, finite=True)["length"]
-        rate = np.maximum(length, 0.0) / finite_n
+        rate = np.maximum(length(finite_n, True), 0.0) / finite_n
     if inf.any():
-        asym = decoy_estimates(1.0, eta, p_dark, e_mis, f_ec, s, finite=False)["length"]
-        rate = np.where(inf, np.maximum(asym, 0.0), rate)
+        rate = np.where(inf, np.maximum(length(1.0, False), 0.0), rate)
     return rate
 
 
@@ -216,13 +228,8 @@ class MDIDecoySettings:
     def __post_init__(self) -> None:
         check_range("nu", self.nu, 0.0, np.inf, low_open=True)
         check_range("mu", self.mu, self.nu, np.inf, low_open=True)
-        for i, pk in enumerate(self.p):
-            check_range(f"p[{i}]", pk, 0.0, 1.0, low_open=True)
-        if not np.isclose(sum(self.p), 1.0, rtol=0, atol=1e-9):
-            raise ParameterError("p", self.p, "probabilities summing to 1")
         check_range("q_z", self.q_z, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("eps_sec", self.eps_sec, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("eps_cor", self.eps_cor, 0.0, 1.0, low_open=True, high_open=True)
+        _check_probabilities_and_eps(self.p, self.eps_sec, self.eps_cor)
 
 
 def chernoff_interval(count: Any, eps: float) -> tuple[Any, Any]:
@@ -373,13 +380,4 @@ def mdi_finite_rate(
     check_range("e_mis", e_mis, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, np.inf)
     eta_a, eta_b, p_dark, e_mis = (np.asarray(x, dtype=float) for x in (eta_a, eta_b, p_dark, e_mis))
-    inf = np.isinf(n)
-    rate: Any = 0.0
-    if not inf.all():
-        finite_n = np.where(inf, 1.0, n)
-        length = mdi_decoy_estimates(finite_n, eta_a, eta_b, p_dark, e_mis, f_ec, s, finite=True)["length"]
-        rate = np.maximum(length, 0.0) / finite_n
-    if inf.any():
-        asym = mdi_decoy_estimates(1.0, eta_a, eta_b, p_dark, e_mis, f_ec, s, finite=False)["length"]
-        rate = np.where(inf, np.maximum(asym, 0.0), rate)
-    return rate
+    return _per_pulse(n, lambda m, fin: mdi_decoy_estimates(m, eta_a, eta_b, p_dark, e_mis, f_ec, s, fin)["length"])

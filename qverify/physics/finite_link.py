@@ -33,7 +33,7 @@ from qverify.physics.finite import (
     mdi_finite_rate,
 )
 from qverify.physics.params import LinkParams
-from qverify.physics.rates import PROTOCOLS, _check, _etas
+from qverify.physics.rates import _check, _etas
 
 SIGNAL_MU = (0.15, 0.25, 0.35, 0.5, 0.65, 0.8)
 """Signal mean photon numbers searched."""
@@ -153,8 +153,7 @@ def min_block_size(
     >>> 1e5 < min_block_size(GYS_2004, "bb84") < 1e9
     True
     """
-    if protocol not in PROTOCOLS:
-        _check(protocol, "infinite")
+    _check(protocol, "infinite")
 
     def has_key(n: float) -> bool:
         return bool(finite_link_rate(np.array(distance_km), params, protocol, n, eps).key_rate > 0)

@@ -164,6 +164,15 @@ def _parabolic_steps(f: Callable[[Any], Any], a: Any, b: Any, c: Any, fa: Any, f
     return repeat(xp, 0, iters, step, (a, b, c, fa, fb, fc))[1]
 
 
+def _in_log_mu(fn: Callable[..., tuple[Any, Any]], xp: Any) -> Callable[[Any], Any]:
+    """The unclipped rate as a function of log μ (what the searches maximise)."""
+
+    def f(log_mu: Any) -> Any:
+        return fn(xp.exp(log_mu), clip=False)[0]
+
+    return f
+
+
 def search_mu(fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any = MU_MIN, grid: int = SEARCH_GRID,
               iters: int = SEARCH_STEPS) -> tuple[Any, Any]:  # fmt: skip
     """Maximise ``fn(mu, clip=False)[0]`` over μ ∈ [mu_min, MU_MAX] for every element, in log μ.
@@ -177,9 +186,7 @@ def search_mu(fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any =
     shape_like = xp.asarray(shape_like, dtype=float)
     lo0 = xp.log(xp.asarray(mu_min, dtype=float)) + 0.0 * shape_like
     step = (np.log(MU_MAX) - lo0) / (grid - 1)
-
-    def f(log_mu: Any) -> Any:
-        return fn(xp.exp(log_mu), clip=False)[0]
+    f = _in_log_mu(fn, xp)
 
     # The unclipped rate can have two maxima in μ: a spurious one at μ → 0 (dark counts alone,
     # always negative) and the physical interior one. Near the cutoff the μ → 0 end can score
@@ -209,9 +216,10 @@ def search_mu(fn: Callable[..., tuple[Any, Any]], shape_like: Any, mu_min: Any =
     return _parabolic_steps(f, a, b, c, fa, fb, fc, iters, xp), interior
 
 
-def optimise_mu(make_fn: Callable[[Any], Callable[..., tuple[Any, Any]]], distance_km: Any,
-                mu_min: Any = MU_MIN) -> Any:  # fmt: skip
-    """Optimal μ at every distance: ``make_fn(distances)`` returns the rate function there.
+def optimise_mu(fn: Callable[..., tuple[Any, Any]], make_fn: Callable[[Any], Callable[..., tuple[Any, Any]]],
+                distance_km: Any, mu_min: Any = MU_MIN) -> Any:  # fmt: skip
+    """Optimal μ at every distance: ``fn`` is the rate function at ``distance_km``, ``make_fn(d)``
+    builds it at other distances (the anchors).
 
     Up to :data:`ANCHORS` distances are searched one by one (:func:`search_mu`). For more, the
     optimum is a smooth function of distance, so :func:`search_mu` runs on :data:`ANCHORS`
@@ -224,17 +232,13 @@ def optimise_mu(make_fn: Callable[[Any], Callable[..., tuple[Any, Any]]], distan
     xp, _ = namespace(distance_km)
     d = xp.asarray(distance_km, dtype=float)
     if d.size <= ANCHORS:
-        return xp.exp(search_mu(make_fn(d), d, mu_min)[0])
+        return xp.exp(search_mu(fn, d, mu_min)[0])
     anchors = xp.linspace(xp.min(d), xp.max(d), ANCHORS)
     log_a, interior = search_mu(make_fn(anchors), anchors, mu_min)
     idx = xp.maximum.accumulate(xp.where(interior, xp.arange(ANCHORS), -1))
     idx = xp.where(idx < 0, xp.argmax(interior), idx)
     guess = xp.interp(d, anchors, log_a[idx])
-    fn = make_fn(d)
-
-    def f(log_mu: Any) -> Any:
-        return fn(xp.exp(log_mu), clip=False)[0]
-
+    f = _in_log_mu(fn, xp)
     lo_end, hi_end = xp.log(xp.asarray(mu_min, dtype=float)), np.log(MU_MAX)
     b = xp.clip(guess, lo_end + LOCAL_HALF_WIDTH, hi_end - LOCAL_HALF_WIDTH)
     a, c = b - LOCAL_HALF_WIDTH, b + LOCAL_HALF_WIDTH
@@ -258,7 +262,7 @@ def link_rate(distance_km: Any, params: LinkParams, protocol: str = "mdi", decoy
     fn = rate_function(distance_km, params, protocol, decoys)
     if params.source.mu is None:
         mu_min = max(MU_MIN, params.source.nu * 1.0001) if decoys == "vacuum+weak" else MU_MIN
-        mu = optimise_mu(lambda d: rate_function(d, params, protocol, decoys), distance_km, mu_min)
+        mu = optimise_mu(fn, lambda d: rate_function(d, params, protocol, decoys), distance_km, mu_min)
     else:
         mu = params.source.mu + 0.0 * distance_km
     rate, g = fn(mu)
