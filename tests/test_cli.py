@@ -48,6 +48,13 @@ def test_simulate_with_finite_key_blocks_records_them_and_starts_empty():
     assert data["summary"]["availability"] <= 1 - 8 / 30
 
 
+def test_simulate_records_the_detector_conventions_it_ran_under():
+    r = run("simulate", "--slots", "12", "--dead-time-slots", "5", "--double-click", "discard", "--json")
+    assert r.returncode == 0, r.stderr
+    link = json.loads(r.stdout)["params"]["link"]
+    assert link["dead_time_slots"] == 5 and link["double_click"] == "discard"
+
+
 def test_link_sweep_plot(tmp_path):
     png = tmp_path / "rates.png"
     r = run("link", "--sweep-km", "0:300:50", "--plot", str(png))
@@ -74,6 +81,10 @@ def test_link_sweep_plot(tmp_path):
         (("simulate", "--block-size", "0"), "block_size"),
         (("simulate", "--block-size", "1e10", "--epsilon", "2"), "epsilon"),
         (("link", "--protocol", "bb84", "--double-click", "maybe"), "double_click"),
+        (("simulate", "--dead-time-slots", "201", "--slots", "3"), "dead_time_slots"),
+        (("simulate", "--double-click", "maybe", "--slots", "3"), "double_click"),
+        (("simulate", "--dead-time-slots", "3", "--block-size", "1e10", "--slots", "3"), "dead_time_slots"),
+        (("evaluate", "missing.msgpack", "--dead-time-slots", "-2"), "dead_time_slots"),
         (("bsm", "--relay", "evil"), "relay"),
         (("bsm", "--confidence", "1.5"), "confidence"),
     ],

@@ -60,6 +60,9 @@ CHECKS = {
     "qverify simulate --topology grid:4x4 --byzantine 0.2 --slots 2000 --policy abft": (
         lambda d: d["summary"]["availability"] > 0.5 and d["summary"]["delivered_bits_per_slot"] > 0
     ),
+    "qverify simulate --dead-time-slots 20 --double-click discard": (
+        lambda d: d["params"]["link"]["dead_time_slots"] == 20 and d["summary"]["delivered_bits_per_slot"] > 0
+    ),
     "qverify consensus --nodes 10 --faulty 3 --scenario sleeper --rounds 1000": (
         lambda d: d["summary"]["violations"] == 0 and d["summary"]["decided"] > 0
     ),

@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -58,6 +58,29 @@ class Preset(StrEnum):
 class DoubleClick(StrEnum):
     SQUASH = "squash"
     DISCARD = "discard"
+
+
+DoubleClickOption = Annotated[
+    DoubleClick,
+    typer.Option(
+        help="BB84 double clicks: squash (a random bit; what the security proofs assume) or discard "
+        "(what event simulators do; not a secure post-processing choice)."
+    ),
+]
+DeadTimeOption = Annotated[
+    int,
+    typer.Option(
+        help="BB84 detector dead time: pulse slots each detector stays blind after a click (integer "
+        "0–200). With dead time MDI-QKD is unavailable (not modelled for the relay's detectors)."
+    ),
+]
+
+
+def network_link(double_click: str = "squash", dead_time_slots: int = 0) -> Any:
+    """The network's link physics (LCQ 2012 preset) under the given detector conventions."""
+    from qverify.physics.params import LCQ_2012
+
+    return LCQ_2012.replace(double_click=str(double_click), dead_time_slots=dead_time_slots)
 
 
 class Method(StrEnum):

@@ -11,17 +11,22 @@ from rich.table import Table
 
 from qverify import __version__
 from qverify.cli.common import (
+    DeadTimeOption,
+    DoubleClick,
+    DoubleClickOption,
     _emit_json,
     _jax_cache,
     _progress,
     app,
     finite_float,
+    network_link,
     out,
 )
 from qverify.errors import ParameterError, QverifyError
 
 
-def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, steps: int, seed: int) -> Any:
+def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, steps: int, seed: int,
+             double_click: str = "squash", dead_time_slots: int = 0) -> Any:  # fmt: skip
     from qverify.dra import env as E
     from qverify.network.adversary import Adversary
     from qverify.network.sim import Fluctuation, SimConfig
@@ -30,7 +35,7 @@ def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, 
     if steps < 1:
         raise ParameterError("steps", steps, "[1, inf)")
     cfg = SimConfig(n_demands=demands, demand_bits=demand_bits, fluctuation=Fluctuation(fade_rate=0.02),
-                    adversary=Adversary(fraction=byzantine))  # fmt: skip
+                    adversary=Adversary(fraction=byzantine), link=network_link(double_click, dead_time_slots))  # fmt: skip
     return E.from_network(resolve(topology), cfg, seed=seed, max_steps=steps)
 
 
@@ -45,6 +50,8 @@ def train(
     steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the instance and of training.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for policy and learning curve.")] = Path("policies"),
+    double_click: DoubleClickOption = DoubleClick.SQUASH,
+    dead_time_slots: DeadTimeOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Train the branching DQN (prioritised replay, Adam 1e-3, γ 0.99): policy file + learning-curve PNG."""
@@ -52,7 +59,7 @@ def train(
     from qverify.dra import dqn
     from qverify.dra import train as T
 
-    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed)
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots)
     config = dqn.DQNConfig()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +72,8 @@ def train(
     best = int(np.argmax(res.eval_return[:, -1]))
     stem = out_dir / f"dqn_{topology.replace('/', '_')}_seed{seed}"
     meta = {"topology": topology, "byzantine": byzantine, "demands": demands, "demand_bits": demand_bits,
-            "steps": steps, "seed": seed, "episodes": episodes, "qverify_version": __version__}  # fmt: skip
+            "steps": steps, "seed": seed, "episodes": episodes, "double_click": str(double_click),
+            "dead_time_slots": dead_time_slots, "qverify_version": __version__}  # fmt: skip
     dqn.save_policy(stem.with_suffix(".msgpack"), T.params_of_seed(res.params, best), env_params, config, meta)
     png = stem.with_suffix(".png")
     from qverify.dra.plots import plot_learning_curves
@@ -106,6 +114,8 @@ def evaluate(
     steps: Annotated[int, typer.Option(help="Slots per episode.")] = 50,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the instance and the episodes.")] = 0,
+    double_click: DoubleClickOption = DoubleClick.SQUASH,
+    dead_time_slots: DeadTimeOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Evaluate a trained policy against static, random and greedy baselines (same episodes)."""
@@ -118,7 +128,7 @@ def evaluate(
 
     if episodes < 1:
         raise ParameterError("episodes", episodes, "[1, inf)")
-    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed)
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots)
     params, config, _meta = dqn.load_policy(policy, env_params)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1000), episodes)
     rows: dict[str, dict[str, float]] = {}
@@ -138,7 +148,8 @@ def evaluate(
             "violations": float(ev["violations"].mean()),
         }
     if as_json:
-        _emit_json({"params": {"topology": topology, "byzantine": byzantine, "episodes": episodes, "seed": seed},
+        _emit_json({"params": {"topology": topology, "byzantine": byzantine, "episodes": episodes, "seed": seed,
+                               "double_click": str(double_click), "dead_time_slots": dead_time_slots},
                     "results": rows, "qverify_version": __version__})  # fmt: skip
         return
     table = Table(title=f"Policy evaluation on {topology}, {episodes} episodes")

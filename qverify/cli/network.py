@@ -10,6 +10,9 @@ from rich.table import Table
 
 from qverify import __version__
 from qverify.cli.common import (
+    DeadTimeOption,
+    DoubleClick,
+    DoubleClickOption,
     KeyRelay,
     PolicyName,
     Preset,
@@ -17,6 +20,7 @@ from qverify.cli.common import (
     _progress,
     app,
     finite_float,
+    network_link,
     out,
 )
 from qverify.errors import ChoiceError, ParameterError, QverifyError
@@ -111,6 +115,8 @@ def simulate(
         ),
     ] = None,
     epsilon: Annotated[float, typer.Option(parser=finite_float, help="Finite keys: ε_sec = ε_cor, in (0, 1).")] = 1e-10,
+    double_click: DoubleClickOption = DoubleClick.SQUASH,
+    dead_time_slots: DeadTimeOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Simulate the network slot by slot (one jit-compiled JAX model; the control plane runs between
@@ -126,6 +132,7 @@ def simulate(
         slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
         fluctuation=Fluctuation() if fluctuation else Fluctuation.off(), epoch_slots=epoch_slots,
         verify_rounds=verify_rounds, block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
+        link=network_link(double_click, dead_time_slots),
     )  # fmt: skip
     from qverify.consensus.control import make_policy
 

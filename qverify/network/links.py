@@ -108,7 +108,7 @@ def link_state(
     rate, qber, gain = fibre_link_rates(
         links.length_km, links.relay_fraction, mu, use_mdi, ch.loss_db_per_km, det.eta_det, det.p_dark, ch.e_mis,
         params.ec.f_ec, params.source.sift_for("mdi"), params.source.sift_for("bb84"), params.source.clock_hz, excess_loss_db, eta_scale, clock_scale,
-        extra_error,
+        extra_error, det.dead_time_slots, det.double_click,
     )  # fmt: skip
     return LinkState(rate, qber, gain)
 

@@ -116,6 +116,9 @@ class NetParams:
     max_steps: int = struct.field(pytree_node=False, default=100)
     epoch_slots: int = struct.field(pytree_node=False, default=10)
     verify: bool = struct.field(pytree_node=False, default=True)  # False: no verification rounds (reports stay 0)
+    # Bob's detector conventions (qverify.physics.detector); dead time makes MDI-QKD unavailable.
+    dead_time_slots: int = struct.field(pytree_node=False, default=0)
+    double_click: str = struct.field(pytree_node=False, default="squash")
 
     @property
     def n_links(self) -> int:
@@ -209,11 +212,12 @@ def link_physics(
     clock_scale: jax.Array,
     extra_error: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """Key rate (bit/s) and signal QBER per link: :func:`qverify.physics.rates.fibre_link_rates`."""
+    """Key rate (bit/s) and signal QBER per link: :func:`qverify.physics.rates.fibre_link_rates`, under
+    the detector conventions of ``params`` (BB84 links; MDI-QKD is unavailable with dead time)."""
     rate, qber, _gain = fibre_link_rates(
         params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
         params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,
-        clock_scale, extra_error,
+        clock_scale, extra_error, params.dead_time_slots, params.double_click,
     )  # fmt: skip
     return rate, qber
 

@@ -291,6 +291,12 @@ def _params(
     random_byzantine: bool = False,
 ) -> M.NetParams:
     lp: LinkParams = config.link
+    if lp.detector.dead_time_slots and links.is_mdi.any():
+        raise ParameterError(
+            "dead_time_slots", lp.detector.dead_time_slots,
+            f"0 for a topology with MDI-QKD links ({int(links.is_mdi.sum())} here): dead time is modelled for "
+            "BB84 detectors only",
+        )  # fmt: skip
     fl = config.fluctuation
     adv = config.adversary
     f32, i32, b = jnp.float32, jnp.int32, jnp.bool_
@@ -339,6 +345,8 @@ def _params(
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
         epoch_slots=int(config.epoch_slots),
+        dead_time_slots=lp.detector.dead_time_slots,
+        double_click=lp.detector.double_click,
         random_byzantine=jnp.asarray(int(byz.sum()) if random_byzantine else 0, i32),
         relay=config.relay,
         shamir_k=config.shamir_k,

@@ -13,8 +13,10 @@ phase-randomised light, independent dark counts): with mean photon numbers ``m_i
 ``p_i = 1 − e^{−m_i}(1 − p_dark)``. Matched basis, bit b: ``m_b = μη(1 − e_mis)``,
 ``m_{1−b} = μη e_mis``; mismatched basis: ``m_0 = m_1 = μη/2``. A detector that clicks is dead for
 the next ``dead_time_slots`` slots (non-paralysable, per detector); counters of dead detectors count
-down by one per slot. The counters form a Markov chain over ``(dead_time_slots + 1)²`` states whose
-stationary distribution π is solved exactly; every figure is an average over π.
+down by one per slot. The counters form a Markov chain over ``(dead_time_slots + 1)²`` states; its
+stationary distribution π is solved exactly through a reduced d × d system
+(:func:`alive_fractions`), and every figure is an average over π. Only which detectors are live
+matters to a slot's outcome, so three stationary masses (both, one, none live) carry everything.
 
 Outcomes of a matched slot: exactly the right detector clicks → correct bit; exactly the wrong one
 → error; both → ``"squash"`` assigns a random bit (error ½, what the security proofs assume:
@@ -32,20 +34,17 @@ With ``dead_time_slots = 0`` and ``"squash"`` these are the per-slot versions of
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from qverify.errors import ChoiceError, ParameterError
+from qverify.physics._xp import namespace
 
 CONVENTIONS = ("squash", "discard")
 
 
-@dataclass(frozen=True)
-class SlotFigures:
+class SlotFigures(NamedTuple):
     """Per-slot figures of one link (arrays shaped like the distances).
 
     Attributes:
@@ -99,86 +98,118 @@ def _outcome(clicks: tuple[bool, ...], right: int, double_click: str) -> tuple[f
     return 0.0, 0.0
 
 
-@cache
-def _states(d: int) -> list[tuple[int, int]]:
-    return [(a, b) for a in range(d + 1) for b in range(d + 1)]
+def _click_law(mu_eta: Any, e_mis: Any, p_dark: Any, p_match: float, xp: Any) -> tuple[Any, Any, Any]:
+    """``(q, p_single, p_both)`` of a slot, averaged over Alice's bit and Bob's basis.
+
+    ``q``: a given live detector clicks; ``p_single``: exactly one of two live detectors clicks;
+    ``p_both``: both do. Given the slot's setting the detectors click independently, so the
+    correlation between them comes only from the shared setting.
+    """
+    settings = (
+        (p_match, mu_eta * (1 - e_mis), mu_eta * e_mis),  # matched: bit 0 and bit 1 give the same law
+        (1 - p_match, mu_eta / 2, mu_eta / 2),  # mismatched: balanced light on both
+    )
+    q = p_single = p_both = 0.0
+    for weight, m0, m1 in settings:
+        c0 = 1 - xp.exp(-m0) * (1 - p_dark)
+        c1 = 1 - xp.exp(-m1) * (1 - p_dark)
+        q = q + weight * (c0 + c1) / 2
+        p_single = p_single + weight * (c0 * (1 - c1) + c1 * (1 - c0))
+        p_both = p_both + weight * c0 * c1
+    return q, p_single, p_both
 
 
-def _stationary(mu_eta: float, e_mis: float, p_dark: float, d: int, p_match: float) -> np.ndarray:
-    """Stationary distribution of the two dead-time counters (signal pulses every slot)."""
-    states = _states(d)
-    index = {s: k for k, s in enumerate(states)}
-    n = len(states)
-    trans = np.zeros((n, n))
-    # Mean photon numbers per detector: matched (bit 0 or 1) and mismatched slots.
-    settings = [
-        (p_match / 2, (mu_eta * (1 - e_mis), mu_eta * e_mis)),
-        (p_match / 2, (mu_eta * e_mis, mu_eta * (1 - e_mis))),
-        (1 - p_match, (mu_eta / 2, mu_eta / 2)),
-    ]
-    for k, (c0, c1) in enumerate(states):
-        for weight, means in settings:
-            if weight == 0:
-                continue
-            p_click = [1 - np.exp(-m) * (1 - p_dark) for m in means]
-            for pattern in itertools.product((False, True), repeat=2):
-                prob = weight
-                nxt = []
-                for i, (c, clicked) in enumerate(zip((c0, c1), pattern, strict=True)):
-                    if c > 0:
-                        if clicked:
-                            prob = 0.0
-                            break
-                        nxt.append(c - 1)
-                    else:
-                        prob *= p_click[i] if clicked else 1 - p_click[i]
-                        nxt.append(d if clicked else 0)
-                if prob > 0:
-                    trans[k, index[(nxt[0], nxt[1])]] += prob
-    # π (P − I) = 0 with Σπ = 1: replace one balance equation by the normalisation.
-    a = trans.T - np.eye(n)
-    a[-1, :] = 1.0
-    b = np.zeros(n)
-    b[-1] = 1.0
-    pi = np.linalg.solve(a, b)
-    return np.clip(pi, 0.0, None) / np.clip(pi, 0.0, None).sum()
+def alive_fractions(
+    mu_eta: Any, e_mis: Any, p_dark: Any, dead_time_slots: int, p_match: float = 0.5
+) -> tuple[Any, Any, Any]:
+    """Stationary probabilities that both, exactly one, or neither of the two detectors is live.
+
+    Exact, from a reduced form of the chain over the counters ``(c0, c1)``. A state with both
+    counters > 0 only counts down, so its mass is that of the state where its diagonal was
+    entered (``(d, m)``: the live detector clicked while the other had ``m + 1`` slots left, or
+    ``(d, d)``: both clicked together). Balance then leaves only the one-live states
+    ``x_c = π(c, 0) = π(0, c)`` (symmetric under swapping the detectors), ``c = 1..d``, relative to
+    ``π(0, 0) = 1``::
+
+        x_c − (1 − q) x_{c+1} − q x_{d+1−c} = 0   (c < d),   x_d − q x_1 = p_single / 2,
+
+    a d × d linear system (``x_{d+1} := 0``), solved batched. The both-dead mass is
+    ``2 q Σ_m m x_{m+1} + d p_both``. Each detector alone is a renewal process (live for a
+    geometric time of mean 1/q, then dead for d slots), so ``π(0,0) + Σ x = 1/(1 + q d)``; the tests
+    check that identity and the full ``(d + 1)²``-state chain.
+
+    ``mu_eta`` is the mean photon number reaching Bob (μ × total transmittance), array-like; numpy
+    or jax arrays (jit-able for a fixed ``dead_time_slots``).
+
+    >>> both, one, none = alive_fractions(0.05, 0.01, 1e-6, 4)
+    >>> round(float(both + one + none), 12), bool(both < 1.0)
+    (1.0, True)
+    """
+    xp, _ = namespace(mu_eta)
+    d = int(dead_time_slots)
+    mu_eta = xp.asarray(mu_eta) * 1.0
+    if d == 0:
+        ones = xp.ones_like(mu_eta)
+        return ones, 0.0 * ones, 0.0 * ones
+    q, p_single, p_both = _click_law(mu_eta, e_mis, p_dark, p_match, xp)
+    eye = np.eye(d)
+    shift = np.eye(d, k=1)  # (S x)_c = x_{c+1}
+    mirror = np.eye(d)[::-1]  # (R x)_c = x_{d+1-c}
+    qb = q[..., None, None]
+    a = eye - (1 - qb) * shift - qb * mirror
+    rhs = xp.zeros((*mu_eta.shape, d, 1)) + np.eye(d)[:, -1:] * (p_single / 2)[..., None, None]
+    x = xp.linalg.solve(a, rhs)[..., 0]
+    one_each = x.sum(axis=-1)
+    both_dead = 2 * q * (x[..., 1:] * np.arange(1, d)).sum(axis=-1) + d * p_both
+    total = 1 + 2 * one_each + both_dead
+    return 1 / total, 2 * one_each / total, both_dead / total
 
 
-def _averages(
-    pi: np.ndarray, d: int, mu_eta: float, eta: float, e_mis: float, p_dark: float, double_click: str
-) -> tuple[float, ...]:
-    states = _states(d)
-    gain = err = y0 = y1 = e1y1 = live = 0.0
-    for weight, (c0, c1) in zip(pi, states, strict=True):
-        alive = (c0 == 0, c1 == 0)
-        live += weight * (alive[0] and alive[1])
-        for right in (0, 1):  # bit value, each with probability 1/2
-            w = weight / 2
-            # Coherent pulse: independent Poisson clicks.
-            m = [mu_eta * (1 - e_mis) if i == right else mu_eta * e_mis for i in (0, 1)]
-            pc = [(1 - np.exp(-m[i]) * (1 - p_dark)) if alive[i] else 0.0 for i in (0, 1)]
-            p0 = [p_dark if alive[i] else 0.0 for i in (0, 1)]
-            for pattern in itertools.product((False, True), repeat=2):
-                counted, wrong = _outcome(pattern, right, double_click)
-                if not counted:
-                    continue
-                prob = np.prod([pc[i] if pattern[i] else 1 - pc[i] for i in (0, 1)])
-                gain += w * prob * counted
-                err += w * prob * wrong
-                prob0 = np.prod([p0[i] if pattern[i] else 1 - p0[i] for i in (0, 1)])
-                y0 += w * prob0 * counted
-            # Single photon: it reaches the right detector (η(1−e)), the wrong one (η e) or is lost;
-            # a dead detector absorbs it without a click. Dark counts on top, independently.
-            for target, p_t in ((right, eta * (1 - e_mis)), (1 - right, eta * e_mis), (None, 1 - eta)):
-                ph = [1.0 if (target == i and alive[i]) else p0[i] for i in (0, 1)]
-                for pattern in itertools.product((False, True), repeat=2):
-                    counted, wrong = _outcome(pattern, right, double_click)
-                    if not counted:
-                        continue
-                    prob = p_t * np.prod([ph[i] if pattern[i] else 1 - ph[i] for i in (0, 1)])
-                    y1 += w * prob * counted
-                    e1y1 += w * prob * wrong
-    return gain, err, y0, y1, e1y1, live
+def _outcome_probs(p_right: Any, p_wrong: Any, squash: bool) -> tuple[Any, Any]:
+    """(key bit counted, wrong bit) probabilities when the right and wrong detectors click with
+    independent probabilities ``p_right`` and ``p_wrong`` (double clicks per the convention)."""
+    right_only, wrong_only, both = p_right * (1 - p_wrong), p_wrong * (1 - p_right), p_right * p_wrong
+    if squash:
+        return right_only + wrong_only + both, wrong_only + both / 2
+    return right_only + wrong_only, wrong_only
+
+
+def _pattern_figures(alive_right: bool, alive_wrong: bool, mu_eta: Any, eta: Any, e_mis: Any, p_dark: Any,
+                     squash: bool, xp: Any) -> tuple[Any, ...]:  # fmt: skip
+    """(gain, error gain, Y0, Y1, e1 Y1) of a matched slot with the given detectors live."""
+    live_r, live_w = float(alive_right), float(alive_wrong)
+    pr = live_r * (1 - xp.exp(-mu_eta * (1 - e_mis)) * (1 - p_dark))
+    pw = live_w * (1 - xp.exp(-mu_eta * e_mis) * (1 - p_dark))
+    gain, err = _outcome_probs(pr, pw, squash)
+    dr, dw = live_r * p_dark, live_w * p_dark
+    y0, _ = _outcome_probs(dr, dw, squash)
+    # Single photon: it reaches the right detector (η(1−e)), the wrong one (η e) or is lost; a dead
+    # detector absorbs it without a click. Dark counts on top, independently.
+    y1 = e1y1 = 0.0
+    for p_t, (cr, cw) in ((eta * (1 - e_mis), (live_r, dw)), (eta * e_mis, (dr, live_w)), (1 - eta, (dr, dw))):
+        counted, wrong = _outcome_probs(cr, cw, squash)
+        y1, e1y1 = y1 + p_t * counted, e1y1 + p_t * wrong
+    return gain, err, y0, y1, e1y1
+
+
+def figures(mu: Any, eta: Any, p_dark: Any, e_mis: Any, dead_time_slots: int = 0, double_click: str = "squash",
+            p_match: float = 0.5) -> SlotFigures:  # fmt: skip
+    """:func:`slot_figures` without input checks, for numpy or jax arrays (jit-able).
+
+    ``dead_time_slots`` and ``double_click`` must be static (Python values); the other arguments
+    broadcast. This is the one detector model behind the link rates, the network and the DRA.
+    """
+    xp, _ = namespace(mu, eta, p_dark, e_mis)
+    mu, eta = xp.broadcast_arrays(xp.asarray(mu) * 1.0, xp.asarray(eta) * 1.0)
+    mu_eta = mu * eta
+    both, one, _none = alive_fractions(mu_eta, e_mis, p_dark, dead_time_slots, p_match)
+    squash = double_click == "squash"
+    f_both = _pattern_figures(True, True, mu_eta, eta, e_mis, p_dark, squash, xp)
+    # One live detector: the right or the wrong one with equal probability (swap symmetry).
+    f_r = _pattern_figures(True, False, mu_eta, eta, e_mis, p_dark, squash, xp)
+    f_w = _pattern_figures(False, True, mu_eta, eta, e_mis, p_dark, squash, xp)
+    out = [both * fb + one * (fr + fw) / 2 for fb, fr, fw in zip(f_both, f_r, f_w, strict=True)]
+    return SlotFigures(out[0], out[1], out[2], out[3], out[4], both)
 
 
 def slot_figures(
@@ -208,14 +239,8 @@ def slot_figures(
     0.01
     """
     _check(p_dark, dead_time_slots, double_click, p_match)
-    d = int(dead_time_slots)
-    mu_b, eta_b = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(eta, dtype=float))
-    out = np.zeros((6, *mu_b.shape))
-    for idx in np.ndindex(mu_b.shape):
-        m, h = float(mu_b[idx]), float(eta_b[idx])
-        pi = _stationary(m * h, e_mis, p_dark, d, p_match) if d else np.array([1.0])
-        out[(slice(None), *idx)] = _averages(pi, d, m * h, h, e_mis, p_dark, double_click)
-    return SlotFigures(*(out[k] if out[k].ndim else float(out[k]) for k in range(6)))
+    f = figures(mu, eta, p_dark, e_mis, int(dead_time_slots), double_click, p_match)
+    return SlotFigures(*(v if np.ndim(v) else float(v) for v in f))
 
 
 def simulate_slots(

@@ -119,8 +119,8 @@ def rate_function(
                 r = mdi.key_rate_vacuum_weak(mu, nu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
         elif exact_slots:
             # Every figure under the stated convention and dead time (qverify.physics.detector).
-            sf = detector.slot_figures(mu, eta_a, p_dark, e_mis, int(dead), convention, sift)
-            g = Gains_(xp.asarray(sf.gain), xp.asarray(sf.error_gain))
+            sf = detector.figures(mu, eta_a, p_dark, e_mis, int(dead), convention, sift)
+            g = Gains_(sf.gain, sf.error_gain)
             r = bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g, f_ec, sift, clip)
         else:
             g = bb84.gains(mu, eta_a, p_dark, e_mis)
@@ -316,6 +316,8 @@ def fibre_link_rates(
     eta_scale: Any = 1.0,
     clock_scale: Any = 1.0,
     extra_error: Any = 0.0,
+    dead_time_slots: int = 0,
+    double_click: str = "squash",
 ) -> tuple[Any, Any, Any]:
     """Key rate (bit/s), signal QBER and gain of many links at once, each MDI-QKD or decoy BB84.
 
@@ -326,6 +328,13 @@ def fibre_link_rates(
     misbehaving party, composed with the misalignment as ``e = e_mis + x − 2 e_mis x``. Infinite
     decoys. ``sift_mdi`` and ``sift_bb84`` are the sifting factors of each protocol
     (:meth:`qverify.physics.params.Source.sift_for`).
+
+    ``dead_time_slots`` and ``double_click`` (static) are Bob's detector conventions
+    (:mod:`qverify.physics.detector`): BB84 links then pay for gain, QBER and yields under the same
+    exact per-slot model as :func:`link_rate`. Dead time is modelled for BB84 detectors only, so with
+    ``dead_time_slots > 0`` an MDI-QKD link is unavailable: no key, QBER ½ (callers refuse
+    topologies built with MDI links; a policy that switches a link to MDI gets nothing from it). The
+    double-click convention does not apply to MDI-QKD (a success is exactly one H and one V click).
     """
     xp, _ = namespace(length_km, mu, excess_loss_db)
     e = e_mis + extra_error - 2 * e_mis * extra_error
@@ -336,8 +345,16 @@ def fibre_link_rates(
     eta = eta_d * 10.0 ** (-loss_db / 10)
     r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi)
     g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e)
-    r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_bb84)
-    g_bb = bb84.gains(mu, eta, p_dark, e)
+    if dead_time_slots > 0 or double_click != "squash":
+        sf = detector.figures(mu, eta, p_dark, e, int(dead_time_slots), double_click, sift_bb84)
+        g_bb = Gains_(sf.gain, sf.error_gain)
+        r_bb = bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g_bb, f_ec, sift_bb84)
+    else:
+        r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_bb84)
+        g_bb = bb84.gains(mu, eta, p_dark, e)
+    if dead_time_slots > 0:
+        g_mdi = Gains_(0.0 * g_mdi.gain, 0.0 * g_mdi.gain)  # unavailable: no key (QBER reads ½)
+        r_mdi = 0.0 * r_mdi
     rate = xp.where(use_mdi, r_mdi, r_bb)
     gain = xp.where(use_mdi, g_mdi.gain, g_bb.gain)
     err = xp.where(use_mdi, g_mdi.error_gain, g_bb.error_gain)

@@ -47,6 +47,43 @@ def test_link_physics_matches_network_links():
     np.testing.assert_allclose(np.asarray(qber), ref.qber, rtol=1e-5)
 
 
+@pytest.mark.parametrize(("dead", "convention"), [(0, "discard"), (6, "squash"), (6, "discard")])
+def test_detector_conventions_reach_the_network(dead, convention):
+    # The network's BB84 links pay for gain, QBER and yields under the same exact detector model as
+    # `qverify link` (qverify.physics.rates.rate_function at the same μ); MDI-QKD has no dead-time model,
+    # so with dead time a link switched to it delivers nothing.
+    from qverify.physics.rates import rate_function
+
+    g = load_builtin("tokyo")  # BB84 links from 1 km (bright: dead time matters) to 45 km
+    lp = LCQ_2012.replace(dead_time_slots=dead, double_click=convention)
+    links = compile_links(g)
+    mu = np.linspace(0.2, 0.8, links.n_links)
+    with jax.enable_x64(True):
+        p = E.from_network(g, SimConfig(fluctuation=QUIET, link=lp), seed=0)
+        assert (p.dead_time_slots, p.double_click) == (dead, convention)
+        p64 = jax.tree.map(
+            lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, p
+        )
+        zeros = jnp.zeros(links.n_links)
+        rate, qber = E.link_physics(p64, jnp.asarray(mu), zeros > 1, zeros, 1.0, 1.0, 0.0)
+        rate_mdi, _ = E.link_physics(p64, jnp.asarray(mu), zeros < 1, zeros, 1.0, 1.0, 0.0)
+    want_rate, want_gain = rate_function(links.length_km, lp, "bb84")(mu)
+    np.testing.assert_allclose(np.asarray(rate), want_rate * lp.source.clock_hz, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(qber), want_gain.error_gain / want_gain.gain, rtol=1e-5)
+    plain = link_state(links, LCQ_2012, mu, np.zeros(links.n_links, bool))
+    assert np.all(np.abs(np.asarray(rate) / plain.key_rate_bps - 1) > 1e-4)  # every link pays for the convention
+    assert np.all(np.asarray(rate_mdi) == 0) if dead else np.all(np.asarray(rate_mdi) > 0)
+
+
+def test_dead_time_is_refused_on_a_topology_with_mdi_links():
+    from qverify.network.topology import grid
+
+    with pytest.raises(ParameterError, match="MDI-QKD links") as info:
+        E.from_network(grid(2, 2), SimConfig(link=LCQ_2012.replace(dead_time_slots=3)))
+    assert info.value.field == "dead_time_slots"
+    E.from_network(grid(2, 2, protocol="bb84"), SimConfig(link=LCQ_2012.replace(dead_time_slots=3)))
+
+
 def test_env_and_simulator_agree_step_for_step():
     # Same instance (topology, demands, paths, Byzantine set from the same seed), no fluctuation,
     # same actions (μ 0.5 on every link, MDI-QKD everywhere, shortest path): identical trajectories.

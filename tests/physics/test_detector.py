@@ -50,6 +50,78 @@ def test_dead_time_chain_matches_brute_force_slots(dead, convention):
     assert f.gain < 0.8 * no_dead.gain and f.live_fraction < 0.8
 
 
+def _full_chain_alive(mu_eta, e_mis, p_dark, d, p_match):
+    """Oracle: the stationary law of both dead-time counters over all (d + 1)² states, built slot by
+    slot from the click rules (a detector with counter c > 0 is blind and counts down; a live one
+    that clicks restarts at d) and solved densely. Returns P(both live), P(exactly one), P(none)."""
+    import itertools
+
+    states = [(a, b) for a in range(d + 1) for b in range(d + 1)]
+    index = {s: k for k, s in enumerate(states)}
+    trans = np.zeros((len(states), len(states)))
+    settings_ = [
+        (p_match / 2, (mu_eta * (1 - e_mis), mu_eta * e_mis)),
+        (p_match / 2, (mu_eta * e_mis, mu_eta * (1 - e_mis))),
+        (1 - p_match, (mu_eta / 2, mu_eta / 2)),
+    ]
+    for k, counters in enumerate(states):
+        for weight, means in settings_:
+            p_click = [1 - np.exp(-m) * (1 - p_dark) for m in means]
+            for pattern in itertools.product((False, True), repeat=2):
+                prob, nxt = weight, []
+                for c, clicked, pc in zip(counters, pattern, p_click, strict=True):
+                    if c > 0:
+                        prob *= 0.0 if clicked else 1.0
+                        nxt.append(c - 1)
+                    else:
+                        prob *= pc if clicked else 1 - pc
+                        nxt.append(d if clicked else 0)
+                trans[k, index[tuple(nxt)]] += prob
+    a = trans.T - np.eye(len(states))
+    a[-1, :] = 1.0
+    pi = np.linalg.solve(a, np.eye(len(states))[-1])
+    live = np.array([(s[0] == 0) + (s[1] == 0) for s in states])
+    return pi[live == 2].sum(), pi[live == 1].sum(), pi[live == 0].sum()
+
+
+@given(
+    d=st.integers(1, 6),
+    log_mu_eta=st.floats(-9.0, 0.5),
+    e_mis=st.floats(0.0, 0.3),
+    p_dark=st.floats(0.0, 1e-2),
+    p_match=st.sampled_from([0.5, 0.9, 1.0]),
+)
+@settings(max_examples=60, deadline=None)
+def test_reduced_chain_equals_the_full_counter_chain(d, log_mu_eta, e_mis, p_dark, p_match):
+    # The d × d reduction (alive_fractions) against the (d + 1)²-state chain solved densely, and the
+    # renewal identity of one detector: live a geometric time of mean 1/q, then dead d slots.
+    mu_eta = float(np.exp(log_mu_eta))
+    got = D.alive_fractions(mu_eta, e_mis, p_dark, d, p_match)
+    want = _full_chain_alive(mu_eta, e_mis, p_dark, d, p_match)
+    np.testing.assert_allclose(np.array(got, dtype=float), want, rtol=1e-9, atol=1e-13)
+    q, _, _ = D._click_law(np.asarray(mu_eta), e_mis, p_dark, p_match, np)
+    assert float(got[0] + got[1] / 2) == pytest.approx(1 / (1 + q * d), rel=1e-10)
+
+
+def test_detector_figures_run_under_jit_and_agree_with_numpy():
+    import jax
+    import jax.numpy as jnp
+
+    mu = np.array([0.05, 0.3, 0.8])
+    want = D.slot_figures(mu, 0.05, 1e-5, 0.02, 5, "discard")
+    with jax.enable_x64(True):
+        got = jax.jit(lambda m: D.figures(m, 0.05, 1e-5, 0.02, 5, "discard"))(jnp.asarray(mu))
+        for name in ("gain", "error_gain", "y1", "e1y1", "live_fraction"):
+            np.testing.assert_allclose(np.asarray(getattr(got, name)), getattr(want, name), rtol=1e-12)
+
+
+def test_long_dead_time_is_tractable():
+    # 200 slots of dead time: the full chain would have 40 401 states; the reduced one has 200.
+    f = D.slot_figures(np.array([0.1, 0.5]), 0.01, 1e-6, 0.01, 200)
+    assert np.all(f.live_fraction > 0) and np.all(f.live_fraction < 1)
+    assert np.all(np.diff(f.gain) > 0)
+
+
 def test_dead_time_raises_qber_and_lowers_the_rate():
     # A dead right detector lets the wrong one click alone: the QBER rises with dead time.
     base = LCQ_2012.replace(double_click="discard")
