@@ -22,6 +22,16 @@ Execution is exactly-once (PBFT §4.1, client timestamps): a request that a repl
 executed is executed again as a no-op, so a leader that assigns one request two sequence numbers
 cannot make it take effect twice.
 
+Catching up (Castro–Liskov §4.3; the status messages of Castro's thesis, §5.2): a replica accepts
+pre-prepares only between its watermarks ``(h, h + window]``, h its last stable checkpoint, and
+collects its log below h. A replica still waiting to execute a request broadcasts its status (last
+executed sequence number) every ``status_interval``; a replica ahead of it answers with its stable
+checkpoint's state when the sender is below it (adopted only if its digest is the one a quorum
+certified) and with its own commit for every later sequence number. A quorum of commits is a
+committed certificate by itself, so a replica that missed the pre-prepare or the prepares still
+commits. ViewChanges carry the sender's stable checkpoint; the new view starts after the highest
+*proven* one among them (PBFT's min-s).
+
 Byzantine replicas follow a :class:`Behaviour`; :mod:`qverify.consensus.checker` judges the histories.
 """
 
@@ -43,6 +53,11 @@ from qverify.errors import ParameterError
 
 NULL = NOOP
 """Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
+
+
+def log_digest(values: Sequence[str]) -> str:
+    """Digest of an executed log (the state a checkpoint certifies)."""
+    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ class NetConfig:
         drop_prob: probability a message is lost, in [0, 1).
         partitions: partitions in force at given times.
         timeout: base view-change timeout; view v waits ``timeout·2^(v − v0)``.
+        status_interval: a replica waiting to execute a request broadcasts its status (view, last
+            executed sequence number) this often; replicas ahead of it answer with what it lacks.
     """
 
     delay_min: float = 1.0
@@ -75,6 +92,7 @@ class NetConfig:
     drop_prob: float = 0.0
     partitions: tuple[Partition, ...] = ()
     timeout: float = 20.0
+    status_interval: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 < self.delay_min <= self.delay_max:
@@ -83,12 +101,14 @@ class NetConfig:
             raise ParameterError("drop_prob", self.drop_prob, "[0, 1)")
         if self.timeout <= 0:
             raise ParameterError("timeout", self.timeout, "(0, inf)")
+        if not self.status_interval > 0:
+            raise ParameterError("status_interval", self.status_interval, "(0, inf)")
 
 
 @dataclass(frozen=True)
 class Msg:
     """One protocol message. ``kind`` ∈ pre-prepare, prepare, commit, checkpoint, view-change,
-    new-view, request."""
+    new-view, status, state, request."""
 
     kind: str
     sender: int
@@ -146,6 +166,9 @@ class Replica:
     new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
     future: list[Msg] = field(default_factory=list)
+    commit_view: dict[int, int] = field(default_factory=dict)  # view in which each seq committed here
+    status_token: int = 0
+    status_active: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,16 +176,22 @@ class Schedule:
     """Weight vectors per epoch; epoch e covers sequence numbers ``e·epoch_len + 1 …``.
 
     The first ``checkpoint_interval`` sequence numbers of epoch e ≥ 1 need joint quorums under
-    epochs e − 1 and e (until the epoch's first stable checkpoint).
+    epochs e − 1 and e (until the epoch's first stable checkpoint). A replica accepts pre-prepares
+    only between its watermarks, ``(h, h + window]`` with h its last stable checkpoint (PBFT §4.3).
     """
 
     vectors: tuple[WeightVector, ...]
     epoch_len: int = 1_000_000
     checkpoint_interval: int = 10
+    window: int = 40
 
     def __post_init__(self) -> None:
         if not self.vectors:
             raise ParameterError("vectors", "()", "at least one weight vector")
+        if self.checkpoint_interval < 1:
+            raise ParameterError("checkpoint_interval", self.checkpoint_interval, "[1, inf)")
+        if self.window < self.checkpoint_interval:
+            raise ParameterError("window", self.window, f"[checkpoint_interval = {self.checkpoint_interval}, inf)")
         n = {len(v.weights) for v in self.vectors}
         if len(n) != 1:
             raise ParameterError("vectors", sorted(n), "weight vectors of one length (same nodes)")
@@ -235,8 +264,11 @@ class Simulation:
         self.view_changes_sent: set[tuple[int, int, Any]] = set()  # (signer, view, certificates)
         self.delivered = 0
         self.decide_time: dict[str, float] = {}
-        self.timers: list[tuple[float, int, int, int]] = []
+        self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, replica, token, kind)
         self.requests: set[str] = set()
+        # How an equivocating leader split each (view, seq) over the replicas: colluding Byzantine
+        # voters know it and send each half only the votes for the value it was given.
+        self.split: dict[tuple[int, int], dict[int, str]] = {}
 
     # ---- network -------------------------------------------------------------------------
     def leader(self, view: int) -> int:
@@ -282,12 +314,13 @@ class Simulation:
             return
         r.pending[value] = self.now
         self._arm_timer(r)
+        self._arm_status(r)
         if self.leader(r.view) == r.idx and not r.in_view_change:
             self.propose(r, value)
 
     def propose(self, r: Replica, value: str) -> None:
-        if (r.view, value) in r.proposed:
-            return
+        if (r.view, value) in r.proposed or r.next_seq > r.stable + self.s.window:
+            return  # proposed already, or above the high watermark: wait for the next stable checkpoint
         b = self._deviating(r.idx)
         others = sorted(v for v in r.pending if v != value and (r.view, v) not in r.proposed)
         if b is not None and b.equivocate and not others:
@@ -300,18 +333,31 @@ class Simulation:
             # Byzantine replicas get both so they can vote for both.
             alt = others[0]
             r.proposed.add((r.view, alt))
+            split = self.split.setdefault((r.view, seq), {})
             for dst in range(self.n):
                 if dst in self.byz:
                     self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, value))
                     self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, alt))
                 else:
-                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, value if dst % 2 == 0 else alt))
+                    split[dst] = value if dst % 2 == 0 else alt
+                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, split[dst]))
         else:
             self.broadcast(r.idx, Msg("pre-prepare", r.idx, r.view, seq, value))
+
+    def _propose_pending(self, r: Replica) -> None:
+        """As leader, propose every pending request not yet assigned in this view (oldest first)."""
+        if self.leader(r.view) != r.idx or r.in_view_change:
+            return
+        done = set(r.executed.values())
+        for value in sorted(r.pending, key=r.pending.__getitem__):
+            if value not in done:
+                self.propose(r, value)
 
     def on_pre_prepare(self, r: Replica, m: Msg) -> None:
         if m.sender != self.leader(m.view) or m.view != r.view or r.in_view_change:
             return
+        if not r.stable < m.seq <= r.stable + self.s.window:
+            return  # outside the watermarks: a leader cannot exhaust or jump the sequence space
         if m.value not in self.requests:
             return  # requests carry client signatures: a leader cannot invent one
         key = (m.view, m.seq)
@@ -319,8 +365,18 @@ class Simulation:
             return
         r.pre_prepared.setdefault(key, m.value)
         r.next_seq = max(r.next_seq, m.seq + 1)
-        self.broadcast(r.idx, Msg("prepare", r.idx, m.view, m.seq, m.value))
+        self._vote(r, Msg("prepare", r.idx, m.view, m.seq, m.value))
         self._check_prepared(r, m.view, m.seq, m.value)
+
+    def _vote(self, r: Replica, m: Msg) -> None:
+        """Broadcast a prepare or commit; an equivocating voter sends it only where it helps a fork."""
+        split = self.split.get((m.view, m.seq)) if self._equivocating_voter(r) else None
+        if split is None:
+            self.broadcast(r.idx, m)
+            return
+        for dst in range(self.n):
+            if dst in self.byz or split.get(dst, m.value) == m.value:
+                self.send(r.idx, dst, m)
 
     def _equivocating_voter(self, r: Replica) -> bool:
         b = self._deviating(r.idx)
@@ -344,7 +400,7 @@ class Simulation:
         r.sent_commit.add(key)
         if seq not in r.prepared or r.prepared[seq][0] < view:
             r.prepared[seq] = (view, value)
-        self.broadcast(r.idx, Msg("commit", r.idx, view, seq, value))
+        self._vote(r, Msg("commit", r.idx, view, seq, value))
         self._check_committed(r, view, seq, value)
 
     def on_commit(self, r: Replica, m: Msg) -> None:
@@ -352,11 +408,17 @@ class Simulation:
         self._check_committed(r, m.view, m.seq, m.value)
 
     def _check_committed(self, r: Replica, view: int, seq: int, value: str) -> None:
-        if (view, seq, value) not in r.sent_commit or seq in r.committed:
+        if seq in r.committed or seq <= max(r.stable, len(r.executed)):
             return
+        # A quorum of commits is a committed certificate on its own: its correct members (weight
+        # > T_f) all prepared ``value`` at (view, seq), so no other value can commit at seq (PBFT's
+        # committed(m, v, n), Castro–Liskov §4.2). A replica that missed the pre-prepare or the
+        # prepares (drops, a partition, a later view) can therefore still commit from retransmitted
+        # commits.
         if not self.s.is_quorum(r.commits[(view, seq, value)], seq):
             return
         r.committed[seq] = value
+        r.commit_view[seq] = view
         self._execute(r)
 
     def _execute(self, r: Replica) -> None:
@@ -373,8 +435,7 @@ class Simulation:
             if r.idx not in self.byz and value != NULL:
                 self.decide_time.setdefault(value, self.now)
             if nxt % self.s.checkpoint_interval == 0:
-                log = "\x1f".join(r.executed[k] for k in range(1, nxt + 1))
-                digest = hashlib.sha256(log.encode()).hexdigest()[:16]
+                digest = log_digest([r.executed[k] for k in range(1, nxt + 1)])
                 self.broadcast(r.idx, Msg("checkpoint", r.idx, seq=nxt, value=digest))
             nxt += 1
         if r.pending:
@@ -383,10 +444,83 @@ class Simulation:
             self._cancel_timer(r)
 
     def on_checkpoint(self, r: Replica, m: Msg) -> None:
+        if m.seq <= r.stable:
+            return
         key = (m.seq, m.value)
         r.checkpoints[key].add(m.sender)
-        if m.seq > r.stable and self.s.is_quorum(r.checkpoints[key], m.seq):
-            r.stable = m.seq
+        if self.s.is_quorum(r.checkpoints[key], m.seq):
+            self._advance_stable(r, m.seq)
+
+    def _valid_checkpoint(self, seq: int, digest: str) -> bool:
+        """A quorum really sent a checkpoint of ``digest`` at ``seq``: the log it certifies is the one
+        a correct replica executed (any two quorums share a correct replica)."""
+        if seq == 0:
+            return digest == ""
+        senders = {i for i in range(self.n) if (i, "checkpoint", 0, seq, digest) in self.sent}
+        return self.s.is_quorum(senders, seq)
+
+    def _advance_stable(self, r: Replica, seq: int) -> None:
+        """Make ``seq`` the stable checkpoint: collect the log below it (PBFT §4.3), move the
+        watermarks, and let a leader propose what waited above the old high watermark."""
+        r.stable = seq
+        r.pre_prepared = {k: v for k, v in r.pre_prepared.items() if k[1] > seq}
+        r.prepares = defaultdict(set, {k: v for k, v in r.prepares.items() if k[1] > seq})
+        r.commits = defaultdict(set, {k: v for k, v in r.commits.items() if k[1] > seq})
+        r.sent_commit = {k for k in r.sent_commit if k[1] > seq}
+        r.prepared = {s: pv for s, pv in r.prepared.items() if s > seq}
+        r.committed = {s: v for s, v in r.committed.items() if s > seq}
+        r.commit_view = {s: v for s, v in r.commit_view.items() if s > seq}
+        r.checkpoints = defaultdict(set, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
+        r.next_seq = max(r.next_seq, seq + 1)
+        self._propose_pending(r)
+
+    # ---- retransmission and state transfer ----------------------------------------------
+    def _arm_status(self, r: Replica) -> None:
+        if r.status_active:
+            return
+        r.status_token += 1
+        r.status_active = True
+        at = self.now + self.net.status_interval
+        heapq.heappush(self.timers, (at, next(self.counter), r.idx, r.status_token, "status"))
+
+    def on_status_timer(self, r: Replica, token: int) -> None:
+        if token != r.status_token:
+            return
+        r.status_active = False
+        if r.pending or len(r.executed) < r.stable:
+            self.broadcast(r.idx, Msg("status", r.idx, r.view, seq=len(r.executed)))
+            self._arm_status(r)
+
+    def on_status(self, r: Replica, m: Msg) -> None:
+        """A replica that executed more than the sender sends what the sender lacks: its stable
+        checkpoint's state when the sender is below it, then its own commit for every later
+        sequence number it executed (the sender commits from a quorum of such commits)."""
+        behind, mine = m.seq, len(r.executed)
+        if m.sender == r.idx or behind >= mine:
+            return
+        start = behind
+        if behind < r.stable <= mine:
+            log = tuple(r.executed[k] for k in range(1, r.stable + 1))
+            self.send(r.idx, m.sender, Msg("state", r.idx, seq=r.stable, value=log_digest(log), payload=log))
+            start = r.stable
+        for seq in range(start + 1, mine + 1):
+            if seq in r.committed:
+                self.send(r.idx, m.sender, Msg("commit", r.idx, r.commit_view[seq], seq, r.committed[seq]))
+
+    def on_state(self, r: Replica, m: Msg) -> None:
+        """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
+        certified (a Byzantine sender's doctored log fails the check)."""
+        log = m.payload
+        if m.seq <= len(r.executed) or not isinstance(log, tuple) or len(log) != m.seq:
+            return
+        if log_digest(log) != m.value or not self._valid_checkpoint(m.seq, m.value):
+            return
+        r.executed = {k: v for k, v in enumerate(log, start=1)}
+        for value in log:
+            r.pending.pop(value, None)
+        if m.seq > r.stable:
+            self._advance_stable(r, m.seq)
+        self._execute(r)
 
     # ---- view change ---------------------------------------------------------------------
     def _arm_timer(self, r: Replica, restart: bool = False) -> None:
@@ -396,7 +530,7 @@ class Simulation:
         r.timer_active = True
         # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
         wait = self.net.timeout * 2 ** min(r.failed_views, 8)
-        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.idx, r.timer_token))
+        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.idx, r.timer_token, "view"))
 
     def _cancel_timer(self, r: Replica) -> None:
         r.timer_token += 1
@@ -416,7 +550,10 @@ class Simulation:
         r.in_view_change = True
         r.failed_views += 1
         certs = tuple(sorted((s, v, val) for s, (v, val) in r.prepared.items()))
-        self.broadcast(r.idx, Msg("view-change", r.idx, new_view, payload=certs))
+        # It carries the replica's stable checkpoint (seq, digest) with its prepared certificates above it.
+        digest = log_digest([r.executed[k] for k in range(1, r.stable + 1)]) if 0 < r.stable <= len(r.executed) else ""
+        stable = r.stable if digest else 0
+        self.broadcast(r.idx, Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs))
         self._arm_timer(r, restart=True)
 
     def _valid_cert(self, seq: int, view: int, value: str) -> bool:
@@ -425,14 +562,19 @@ class Simulation:
         voters = {i for i in range(self.n) if (i, "prepare", view, seq, value) in self.sent}
         return self.s.is_quorum(voters | {self.leader(view)}, seq)
 
+    def _low(self, vcs: dict[int, Msg]) -> int:
+        """The highest stable checkpoint, with a valid proof, among a ViewChange set (PBFT's min-s)."""
+        return max((m.seq for m in vcs.values() if self._valid_checkpoint(m.seq, m.value)), default=0)
+
     def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
+        low = self._low(vcs)
         best: dict[int, tuple[int, str]] = {}
         for m in vcs.values():
             for seq, view, value in m.payload:
-                if self._valid_cert(seq, view, value) and (seq not in best or best[seq][0] < view):
+                if seq > low and self._valid_cert(seq, view, value) and (seq not in best or best[seq][0] < view):
                     best[seq] = (view, value)
-        top = max(best, default=0)
-        return tuple((s, best[s][1] if s in best else NULL) for s in range(1, top + 1))
+        top = max(best, default=low)
+        return tuple((s, best[s][1] if s in best else NULL) for s in range(low + 1, top + 1))
 
     def on_view_change(self, r: Replica, m: Msg) -> None:
         if m.view < r.view:
@@ -465,6 +607,8 @@ class Simulation:
                 return False
             if (signer, view, vc.payload) not in self.view_changes_sent:
                 return False
+            if (signer, "view-change", view, vc.seq, vc.value) not in self.sent:
+                return False
         return self.s.is_view_quorum(set(vcs))
 
     def on_new_view(self, r: Replica, m: Msg) -> None:
@@ -483,18 +627,18 @@ class Simulation:
         r.new_view_accepted.add(m.view)
         r.view = m.view
         r.in_view_change = False
+        low = self._low(vcs)
+        if low > r.stable:
+            self._advance_stable(r, low)  # proven stable: state transfer brings the log up to it
         for seq, value in proposals:
             r.pre_prepared[(m.view, seq)] = value
+            r.proposed.add((m.view, value))
             self.broadcast(r.idx, Msg("prepare", r.idx, m.view, seq, value))
             self._check_prepared(r, m.view, seq, value)
-        # Every committed sequence number is ≤ len(proposals) (a correct replica of the ViewChange
-        # quorum holds its prepared certificate), so new proposals continue right after.
-        r.next_seq = len(proposals) + 1
-        if r.idx == self.leader(m.view):
-            assigned = set(r.executed.values()) | {val for _s, val in proposals}
-            for value in sorted(r.pending, key=r.pending.__getitem__):
-                if value not in assigned:
-                    self.propose(r, value)
+        # Every committed sequence number above ``low`` is ≤ the last proposal (a correct replica of
+        # the ViewChange quorum holds its prepared certificate), so new proposals continue right after.
+        r.next_seq = max(low, proposals[-1][0] if proposals else 0) + 1
+        self._propose_pending(r)
         if r.pending:
             self._arm_timer(r, restart=True)
         else:
@@ -518,12 +662,12 @@ class Simulation:
             "checkpoint": self.on_checkpoint,
             "view-change": self.on_view_change,
             "new-view": self.on_new_view,
+            "status": self.on_status,
+            "state": self.on_state,
         }
         if m.kind == "request":
             self.on_request(r, m.value)
-        elif m.kind in ("pre-prepare", "prepare", "commit") and (
-            m.view > r.view or (m.view == r.view and r.in_view_change)
-        ):
+        elif m.kind in ("pre-prepare", "prepare") and (m.view > r.view or (m.view == r.view and r.in_view_change)):
             r.future.append(m)  # arrived before this replica entered view m.view: keep it
         else:
             handler[m.kind](r, m)
@@ -536,8 +680,11 @@ class Simulation:
             if min(t_msg, t_tim) > until:
                 break
             if t_tim < t_msg:
-                self.now, _, idx, token = heapq.heappop(self.timers)
-                self.on_timeout(self.replicas[idx], token)
+                self.now, _, idx, token, kind = heapq.heappop(self.timers)
+                if kind == "status":
+                    self.on_status_timer(self.replicas[idx], token)
+                else:
+                    self.on_timeout(self.replicas[idx], token)
             else:
                 self.now, _, dst, m = heapq.heappop(self.queue)
                 self.delivered += 1

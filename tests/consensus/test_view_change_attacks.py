@@ -104,6 +104,7 @@ def test_second_new_view_for_the_same_view_is_ignored():
     for i, c in certs.items():
         msg = Msg("view-change", i, 1, payload=c)
         sim.view_changes_sent.add((i, 1, c))
+        sim.sent.add((i, "view-change", 1, 0, ""))  # each was really sent by its signer
         vcs[i] = msg
     set_a = {i: vcs[i] for i in (0, 1, 2)}
     set_b = {i: vcs[i] for i in (1, 2, 3)}
