@@ -144,7 +144,8 @@ class Behaviour:
 class Replica:
     """State of one replica (honest logic; a Byzantine one is steered by its behaviour)."""
 
-    idx: int
+    idx: int  # identity: who signs its messages
+    slot: int = -1  # network address (a Byzantine identity's twin has a slot of its own)
     view: int = 0
     in_view_change: bool = False
     pre_prepared: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -250,13 +251,24 @@ class Simulation:
         byzantine: dict[int, Behaviour],
         net: NetConfig,
         rng: np.random.Generator,
+        twins: Sequence[int] = (),
     ) -> None:
         self.s = schedule
         self.n = schedule.n
-        self.byz = byzantine
+        self.byz = dict(byzantine)
         self.net = net
         self.rng = rng
-        self.replicas = [Replica(i) for i in range(self.n)]
+        for t in twins:
+            if not 0 <= t < self.n:
+                raise ParameterError("twins", t, f"replica ids in [0, {self.n - 1}]")
+            self.byz.setdefault(t, Behaviour())  # a twinned identity is Byzantine by construction
+        # Slots 0..n−1 are the replicas; slot n + k is a second, honest-code copy of ``twins[k]``
+        # with the same keys (Twins, Bano et al., 2022): it equivocates only through what it is told.
+        self.ident = list(range(self.n)) + list(twins)
+        self.slots_of: dict[int, list[int]] = defaultdict(list)
+        for slot, ident in enumerate(self.ident):
+            self.slots_of[ident].append(slot)
+        self.replicas = [Replica(i, slot=k) for k, i in enumerate(self.ident)]
         self.queue: list[tuple[float, int, int, Msg]] = []
         self.counter = itertools.count()
         self.now = 0.0
@@ -279,14 +291,16 @@ class Simulation:
         return b if b is not None and self.now >= b.active_from else None
 
     def send(self, src: int, dst: int, msg: Msg) -> None:
-        if msg.sender != src:
+        """Send from slot ``src`` to slot ``dst`` (slots are replica ids unless there are twins)."""
+        signer = self.ident[src]
+        if msg.sender != signer:
             return  # a signature of another replica cannot be produced: receivers reject it
-        b = self._deviating(src)
+        b = self._deviating(signer)
         if b is not None and b.silent:
             return
-        self.sent.add((src, msg.kind, msg.view, msg.seq, msg.value))
+        self.sent.add((signer, msg.kind, msg.view, msg.seq, msg.value))
         if msg.kind == "view-change":
-            self.view_changes_sent.add((src, msg.view, msg.payload))
+            self.view_changes_sent.add((signer, msg.view, msg.payload))
         copies = b.duplicate if b is not None else 1
         for _ in range(copies):
             if self.net.drop_prob and self.rng.random() < self.net.drop_prob:
@@ -299,13 +313,13 @@ class Simulation:
             heapq.heappush(self.queue, (self.now + (0.0 if src == dst else delay), next(self.counter), dst, msg))
 
     def broadcast(self, src: int, msg: Msg) -> None:
-        for dst in range(self.n):
+        for dst in range(len(self.replicas)):
             self.send(src, dst, msg)
 
     # ---- client --------------------------------------------------------------------------
     def request(self, value: str, at: float) -> None:
         self.requests.add(value)
-        for dst in range(self.n):
+        for dst in range(len(self.replicas)):
             heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
 
     # ---- replica logic -------------------------------------------------------------------
@@ -334,15 +348,15 @@ class Simulation:
             alt = others[0]
             r.proposed.add((r.view, alt))
             split = self.split.setdefault((r.view, seq), {})
-            for dst in range(self.n):
-                if dst in self.byz:
-                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, value))
-                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, alt))
+            for dst in range(len(self.replicas)):
+                if self.ident[dst] in self.byz:
+                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, value))
+                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, alt))
                 else:
                     split[dst] = value if dst % 2 == 0 else alt
-                    self.send(r.idx, dst, Msg("pre-prepare", r.idx, r.view, seq, split[dst]))
+                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, split[dst]))
         else:
-            self.broadcast(r.idx, Msg("pre-prepare", r.idx, r.view, seq, value))
+            self.broadcast(r.slot, Msg("pre-prepare", r.idx, r.view, seq, value))
 
     def _propose_pending(self, r: Replica) -> None:
         """As leader, propose every pending request not yet assigned in this view (oldest first)."""
@@ -372,11 +386,11 @@ class Simulation:
         """Broadcast a prepare or commit; an equivocating voter sends it only where it helps a fork."""
         split = self.split.get((m.view, m.seq)) if self._equivocating_voter(r) else None
         if split is None:
-            self.broadcast(r.idx, m)
+            self.broadcast(r.slot, m)
             return
-        for dst in range(self.n):
-            if dst in self.byz or split.get(dst, m.value) == m.value:
-                self.send(r.idx, dst, m)
+        for dst in range(len(self.replicas)):
+            if self.ident[dst] in self.byz or split.get(dst, m.value) == m.value:
+                self.send(r.slot, dst, m)
 
     def _equivocating_voter(self, r: Replica) -> bool:
         b = self._deviating(r.idx)
@@ -436,7 +450,7 @@ class Simulation:
                 self.decide_time.setdefault(value, self.now)
             if nxt % self.s.checkpoint_interval == 0:
                 digest = log_digest([r.executed[k] for k in range(1, nxt + 1)])
-                self.broadcast(r.idx, Msg("checkpoint", r.idx, seq=nxt, value=digest))
+                self.broadcast(r.slot, Msg("checkpoint", r.idx, seq=nxt, value=digest))
             nxt += 1
         if r.pending:
             self._arm_timer(r, restart=True)
@@ -481,14 +495,14 @@ class Simulation:
         r.status_token += 1
         r.status_active = True
         at = self.now + self.net.status_interval
-        heapq.heappush(self.timers, (at, next(self.counter), r.idx, r.status_token, "status"))
+        heapq.heappush(self.timers, (at, next(self.counter), r.slot, r.status_token, "status"))
 
     def on_status_timer(self, r: Replica, token: int) -> None:
         if token != r.status_token:
             return
         r.status_active = False
         if r.pending or len(r.executed) < r.stable:
-            self.broadcast(r.idx, Msg("status", r.idx, r.view, seq=len(r.executed)))
+            self.broadcast(r.slot, Msg("status", r.idx, r.view, seq=len(r.executed)))
             self._arm_status(r)
 
     def on_status(self, r: Replica, m: Msg) -> None:
@@ -501,11 +515,13 @@ class Simulation:
         start = behind
         if behind < r.stable <= mine:
             log = tuple(r.executed[k] for k in range(1, r.stable + 1))
-            self.send(r.idx, m.sender, Msg("state", r.idx, seq=r.stable, value=log_digest(log), payload=log))
+            for dst in self.slots_of[m.sender]:
+                self.send(r.slot, dst, Msg("state", r.idx, seq=r.stable, value=log_digest(log), payload=log))
             start = r.stable
         for seq in range(start + 1, mine + 1):
             if seq in r.committed:
-                self.send(r.idx, m.sender, Msg("commit", r.idx, r.commit_view[seq], seq, r.committed[seq]))
+                for dst in self.slots_of[m.sender]:
+                    self.send(r.slot, dst, Msg("commit", r.idx, r.commit_view[seq], seq, r.committed[seq]))
 
     def on_state(self, r: Replica, m: Msg) -> None:
         """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
@@ -530,7 +546,7 @@ class Simulation:
         r.timer_active = True
         # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
         wait = self.net.timeout * 2 ** min(r.failed_views, 8)
-        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.idx, r.timer_token, "view"))
+        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.slot, r.timer_token, "view"))
 
     def _cancel_timer(self, r: Replica) -> None:
         r.timer_token += 1
@@ -553,7 +569,7 @@ class Simulation:
         # It carries the replica's stable checkpoint (seq, digest) with its prepared certificates above it.
         digest = log_digest([r.executed[k] for k in range(1, r.stable + 1)]) if 0 < r.stable <= len(r.executed) else ""
         stable = r.stable if digest else 0
-        self.broadcast(r.idx, Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs))
+        self.broadcast(r.slot, Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs))
         self._arm_timer(r, restart=True)
 
     def _valid_cert(self, seq: int, view: int, value: str) -> bool:
@@ -596,7 +612,7 @@ class Simulation:
             for seq, value in proposals:
                 # The NewView carries the new view's pre-prepares (PBFT's set O), signed by the leader.
                 self.sent.add((r.idx, "pre-prepare", m.view, seq, value))
-            self.broadcast(r.idx, Msg("new-view", r.idx, m.view, payload=(vcs, proposals)))
+            self.broadcast(r.slot, Msg("new-view", r.idx, m.view, payload=(vcs, proposals)))
 
     def _valid_view_change_set(self, view: int, vcs: Any) -> bool:
         """Every ViewChange is for ``view``, listed under its signer, and was really sent by it."""
@@ -633,7 +649,7 @@ class Simulation:
         for seq, value in proposals:
             r.pre_prepared[(m.view, seq)] = value
             r.proposed.add((m.view, value))
-            self.broadcast(r.idx, Msg("prepare", r.idx, m.view, seq, value))
+            self.broadcast(r.slot, Msg("prepare", r.idx, m.view, seq, value))
             self._check_prepared(r, m.view, seq, value)
         # Every committed sequence number above ``low`` is ≤ the last proposal (a correct replica of
         # the ViewChange quorum holds its prepared certificate), so new proposals continue right after.
@@ -645,7 +661,7 @@ class Simulation:
             self._cancel_timer(r)
         early, r.future = r.future, []
         for msg in early:
-            self.handle(r.idx, msg)
+            self.handle(r.slot, msg)
 
     # ---- loop ----------------------------------------------------------------------------
     def handle(self, dst: int, m: Msg) -> None:
@@ -653,7 +669,7 @@ class Simulation:
         b = self.byz.get(dst)
         if b is not None and b.amnesia_at is not None and self.now >= b.amnesia_at:
             b.amnesia_at = None
-            self.replicas[dst] = r = Replica(dst, view=r.view)
+            self.replicas[dst] = r = Replica(r.idx, slot=dst, view=r.view)
             b.equivocate = True
         handler: dict[str, Callable[[Replica, Msg], None]] = {
             "pre-prepare": self.on_pre_prepare,
@@ -713,11 +729,11 @@ def simulate(
         sim.request(value, t)
     sim.run(until)
     return RunResult(
-        executed={r.idx: dict(r.executed) for r in sim.replicas},
+        executed={r.idx: dict(r.executed) for r in sim.replicas[: sim.n]},
         decide_time=dict(sim.decide_time),
         messages=sim.delivered,
         end_time=sim.now,
-        views={r.idx: r.view for r in sim.replicas},
+        views={r.idx: r.view for r in sim.replicas[: sim.n]},
         byzantine=frozenset(sim.byz),
     )
 
