@@ -23,15 +23,18 @@ def main() -> None:
     rows = [
         ("n=4 f=1, 2 phases, all cases", 4, 1, None, 2, None),
         ("n=4 f=1, 3 phases", 4, 1, None, 3, args.sample),
+        ("n=4 f=1, checkpoint every seq", 4, 1, None, 2, None),
         ("n=5 f=1, 2 phases", 5, 1, None, 2, args.sample),
         ("n=5 f=1 weights 2,2,1,1,1", 5, 1, (2, 2, 1, 1, 1), 2, args.sample),
         ("n=7 f=2, 2 phases", 7, 2, None, 2, args.sample // 2),
     ]
     print(f"{'case set':32s} {'twins':>5s} {'cases':>6s} {'cases/s':>8s} {'unsafe':>7s} {'not live':>9s}")
     for label, n, f, weights, phases, limit in rows:
+        ci = 1 if "checkpoint every" in label else 10
         for twins in (f, f + 1):
             t0 = time.perf_counter()
-            r = search(n, f, twins, phases, weights, limit=limit, sample_seed=None if limit is None else 0)
+            seed = None if limit is None else 0
+            r = search(n, f, twins, phases, weights, limit=limit, sample_seed=seed, checkpoint_interval=ci)
             dt = time.perf_counter() - t0
             print(f"{label:32s} {twins:5d} {r.cases:6d} {r.cases / dt:8.0f} {r.unsafe:7d} {r.not_live:9d}")
 

@@ -278,6 +278,7 @@ class Simulation:
         self.decide_time: dict[str, float] = {}
         self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, replica, token, kind)
         self.requests: set[str] = set()
+        self.state_transfers = 0  # checkpoint states adopted (how often catching up needed one)
         # How an equivocating leader split each (view, seq) over the replicas: colluding Byzantine
         # voters know it and send each half only the votes for the value it was given.
         self.split: dict[tuple[int, int], dict[int, str]] = {}
@@ -532,6 +533,7 @@ class Simulation:
         if log_digest(log) != m.value or not self._valid_checkpoint(m.seq, m.value):
             return
         r.executed = {k: v for k, v in enumerate(log, start=1)}
+        self.state_transfers += 1
         for value in log:
             r.pending.pop(value, None)
         if m.seq > r.stable:

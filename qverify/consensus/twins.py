@@ -49,6 +49,9 @@ class TwinsCase:
         client_sides: per request, the side of the first phase that hears it first (the other side
             hears it when the client retransmits at the end of that phase).
         seed: seed of the message delays.
+        checkpoint_interval: sequence numbers per checkpoint; the watermark window is twice it. At 1,
+            every sequence number is checkpointed and collected, so state transfer, watermarks and
+            the proven checkpoints of ViewChanges are in play in every case.
     """
 
     weights: tuple[int, ...]
@@ -57,6 +60,7 @@ class TwinsCase:
     phases: tuple[tuple[frozenset[int], frozenset[int]] | None, ...]
     client_sides: tuple[int, ...]
     seed: int = 0
+    checkpoint_interval: int = 10
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,18 @@ class SearchResult:
 
 def run_case(case: TwinsCase, until: float = 600.0) -> Verdict:
     """Run one case to ``until`` (the network heals after the last phase) and check it."""
-    n = len(case.weights)
-    schedule = Schedule((WeightVector(0, case.weights, case.f),))
+    return check(_history(simulate_case(case, until)))
+
+
+def _history(sim: Simulation) -> History:
+    logs = {r.idx: dict(r.executed) for r in sim.replicas[: sim.n]}
+    return History(logs, frozenset(sim.byz), frozenset(REQUESTS))
+
+
+def simulate_case(case: TwinsCase, until: float = 600.0) -> Simulation:
+    """The finished simulation of one case (for inspection; :func:`run_case` checks it)."""
+    ci = case.checkpoint_interval
+    schedule = Schedule((WeightVector(0, case.weights, case.f),), checkpoint_interval=ci, window=2 * ci)
     parts = tuple(
         Partition(k * PHASE_LENGTH, (k + 1) * PHASE_LENGTH, groups)
         for k, groups in enumerate(case.phases)
@@ -87,8 +101,7 @@ def run_case(case: TwinsCase, until: float = 600.0) -> Verdict:
             at = float(t) if early else PHASE_LENGTH
             heapq.heappush(sim.queue, (at, next(sim.counter), slot, Msg("request", -1, value=value)))
     sim.run(until)
-    logs = {r.idx: dict(r.executed) for r in sim.replicas[:n]}
-    return check(History(logs, frozenset(sim.byz), frozenset(REQUESTS)))
+    return sim
 
 
 def partitions(n: int, twins: Sequence[int]) -> list[tuple[frozenset[int], frozenset[int]]]:
@@ -111,7 +124,9 @@ def partitions(n: int, twins: Sequence[int]) -> list[tuple[frozenset[int], froze
     return out
 
 
-def cases(weights: Sequence[int], f: int, twins: Sequence[int], phases: int, seed: int = 0) -> Iterator[TwinsCase]:
+def cases(
+    weights: Sequence[int], f: int, twins: Sequence[int], phases: int, seed: int = 0, checkpoint_interval: int = 10
+) -> Iterator[TwinsCase]:
     """All cases for one choice of twins: every sequence of ``phases`` partitions (or none) × every
     assignment of requests to the first phase's sides."""
     splits: list[tuple[frozenset[int], frozenset[int]] | None] = [None, *partitions(len(weights), twins)]
@@ -119,7 +134,7 @@ def cases(weights: Sequence[int], f: int, twins: Sequence[int], phases: int, see
         for sides in itertools.product((0, 1), repeat=len(REQUESTS)):
             if seq and seq[0] is None and any(sides):
                 continue  # without a first partition the sides make no difference
-            yield TwinsCase(tuple(weights), f, tuple(twins), seq, sides, seed)
+            yield TwinsCase(tuple(weights), f, tuple(twins), seq, sides, seed, checkpoint_interval)
 
 
 def search(
@@ -130,6 +145,7 @@ def search(
     weights: Sequence[int] | None = None,
     limit: int | None = None,
     sample_seed: int | None = None,
+    checkpoint_interval: int = 10,
 ) -> SearchResult:
     """Run the cases of every choice of ``n_twins`` twinned identities (in order, or a random
     sample of ``limit`` cases when ``sample_seed`` is given) and count unsafe and non-live ones.
@@ -144,7 +160,11 @@ def search(
     if phases < 1:
         raise ParameterError("phases", phases, "[1, inf)")
     w = tuple(weights) if weights is not None else (1,) * n
-    every = [c for tw in itertools.combinations(range(n), n_twins) for c in cases(w, f, tw, phases)]
+    every = [
+        c
+        for tw in itertools.combinations(range(n), n_twins)
+        for c in cases(w, f, tw, phases, checkpoint_interval=checkpoint_interval)
+    ]
     if sample_seed is not None and limit is not None and limit < len(every):
         pick = np.random.default_rng(sample_seed).choice(len(every), size=limit, replace=False)
         every = [every[i] for i in sorted(pick)]
