@@ -33,193 +33,43 @@ commits. ViewChanges carry the sender's stable checkpoint; the new view starts a
 *proven* one among them (PBFT's min-s).
 
 Byzantine replicas follow a :class:`Behaviour`; :mod:`qverify.consensus.checker` judges the histories.
+This module is the event loop and the replicas' message handlers; the quorum arithmetic is in
+:mod:`qverify.consensus.quorum`, a replica's state in :mod:`qverify.consensus.replica`, messages and
+the network model in :mod:`qverify.consensus.netmodel`, Twins-style adversaries in
+:mod:`qverify.consensus.twins`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from qverify.consensus.checker import NOOP, History, check
-from qverify.consensus.weights import WeightVector
+from qverify.consensus.checker import History, check
+from qverify.consensus.netmodel import Behaviour, Msg, NetConfig, Partition
+from qverify.consensus.quorum import Schedule
+from qverify.consensus.replica import NULL, Replica, log_digest
 from qverify.errors import ParameterError
 
-NULL = NOOP
-"""Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
-
-
-def log_digest(values: Sequence[str]) -> str:
-    """Digest of an executed log (the state a checkpoint certifies)."""
-    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Partition:
-    """During ``[start, end)`` messages cross between ``groups`` only inside a group."""
-
-    start: float
-    end: float
-    groups: tuple[frozenset[int], ...]
-
-    def blocks(self, t: float, a: int, b: int) -> bool:
-        if not self.start <= t < self.end:
-            return False
-        return not any(a in g and b in g for g in self.groups)
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Network model (times in units of one nominal message delay).
-
-    Attributes:
-        delay_min, delay_max: uniform one-way delay range, ``0 < delay_min ≤ delay_max``.
-        drop_prob: probability a message is lost, in [0, 1).
-        partitions: partitions in force at given times.
-        timeout: base view-change timeout; view v waits ``timeout·2^(v − v0)``.
-        status_interval: a replica waiting to execute a request broadcasts its status (view, last
-            executed sequence number) this often; replicas ahead of it answer with what it lacks.
-    """
-
-    delay_min: float = 1.0
-    delay_max: float = 1.0
-    drop_prob: float = 0.0
-    partitions: tuple[Partition, ...] = ()
-    timeout: float = 20.0
-    status_interval: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.delay_min <= self.delay_max:
-            raise ParameterError("delay_min", self.delay_min, f"(0, delay_max = {self.delay_max}]")
-        if not 0 <= self.drop_prob < 1:
-            raise ParameterError("drop_prob", self.drop_prob, "[0, 1)")
-        if self.timeout <= 0:
-            raise ParameterError("timeout", self.timeout, "(0, inf)")
-        if not self.status_interval > 0:
-            raise ParameterError("status_interval", self.status_interval, "(0, inf)")
-
-
-@dataclass(frozen=True)
-class Msg:
-    """One protocol message. ``kind`` ∈ pre-prepare, prepare, commit, checkpoint, view-change,
-    new-view, status, state, request."""
-
-    kind: str
-    sender: int
-    view: int = 0
-    seq: int = 0
-    value: str = ""
-    payload: Any = None
-
-
-@dataclass
-class Behaviour:
-    """How a Byzantine replica deviates (all default to honest).
-
-    Attributes:
-        silent: send nothing (from ``active_from`` on).
-        equivocate: as leader, propose different values to the two halves of the replicas; as a
-            voter, vote for every value it sees, to everyone.
-        extra_delay: added to every message it sends.
-        duplicate: send every message this many times.
-        active_from: time at which the deviation starts (sleepers); before, it acts honestly.
-        amnesia_at: time at which it forgets its log and then votes again for anything it sees.
-    """
-
-    silent: bool = False
-    equivocate: bool = False
-    extra_delay: float = 0.0
-    duplicate: int = 1
-    active_from: float = 0.0
-    amnesia_at: float | None = None
-
-
-@dataclass
-class Replica:
-    """State of one replica (honest logic; a Byzantine one is steered by its behaviour)."""
-
-    idx: int  # identity: who signs its messages
-    slot: int = -1  # network address (a Byzantine identity's twin has a slot of its own)
-    view: int = 0
-    in_view_change: bool = False
-    pre_prepared: dict[tuple[int, int], str] = field(default_factory=dict)
-    prepares: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
-    commits: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
-    sent_commit: set[tuple[int, int, str]] = field(default_factory=set)
-    prepared: dict[int, tuple[int, str]] = field(default_factory=dict)
-    committed: dict[int, str] = field(default_factory=dict)
-    executed: dict[int, str] = field(default_factory=dict)
-    pending: dict[str, float] = field(default_factory=dict)
-    next_seq: int = 1
-    view_changes: dict[int, dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
-    checkpoints: dict[tuple[int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
-    stable: int = 0
-    timer_token: int = 0
-    timer_active: bool = False
-    proposed: set[tuple[int, str]] = field(default_factory=set)
-    new_view_sent: set[int] = field(default_factory=set)
-    new_view_accepted: set[int] = field(default_factory=set)
-    failed_views: int = 0
-    future: list[Msg] = field(default_factory=list)
-    commit_view: dict[int, int] = field(default_factory=dict)  # view in which each seq committed here
-    status_token: int = 0
-    status_active: bool = False
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Weight vectors per epoch; epoch e covers sequence numbers ``e·epoch_len + 1 …``.
-
-    The first ``checkpoint_interval`` sequence numbers of epoch e ≥ 1 need joint quorums under
-    epochs e − 1 and e (until the epoch's first stable checkpoint). A replica accepts pre-prepares
-    only between its watermarks, ``(h, h + window]`` with h its last stable checkpoint (PBFT §4.3).
-    """
-
-    vectors: tuple[WeightVector, ...]
-    epoch_len: int = 1_000_000
-    checkpoint_interval: int = 10
-    window: int = 40
-
-    def __post_init__(self) -> None:
-        if not self.vectors:
-            raise ParameterError("vectors", "()", "at least one weight vector")
-        if self.checkpoint_interval < 1:
-            raise ParameterError("checkpoint_interval", self.checkpoint_interval, "[1, inf)")
-        if self.window < self.checkpoint_interval:
-            raise ParameterError("window", self.window, f"[checkpoint_interval = {self.checkpoint_interval}, inf)")
-        n = {len(v.weights) for v in self.vectors}
-        if len(n) != 1:
-            raise ParameterError("vectors", sorted(n), "weight vectors of one length (same nodes)")
-        if self.epoch_len % self.checkpoint_interval:
-            raise ParameterError("epoch_len", self.epoch_len, "a multiple of checkpoint_interval")
-
-    @property
-    def n(self) -> int:
-        return len(self.vectors[0].weights)
-
-    def epoch_of(self, seq: int) -> int:
-        return min((max(seq, 1) - 1) // self.epoch_len, len(self.vectors) - 1)
-
-    def vectors_for(self, seq: int) -> list[WeightVector]:
-        e = self.epoch_of(seq)
-        joint = e >= 1 and seq <= e * self.epoch_len + self.checkpoint_interval
-        return [self.vectors[e - 1], self.vectors[e]] if joint else [self.vectors[e]]
-
-    def is_quorum(self, nodes: set[int], seq: int) -> bool:
-        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors_for(seq))
-
-    def is_view_quorum(self, nodes: set[int]) -> bool:
-        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors)
-
-    def is_weak(self, nodes: set[int]) -> bool:
-        """At least ``T_f + 1`` under every vector: the set contains a correct replica."""
-        return all(v.weight_of(nodes) >= v.quorum.weak for v in self.vectors)
+__all__ = [
+    "NULL",
+    "Behaviour",
+    "Msg",
+    "NetConfig",
+    "Partition",
+    "Replica",
+    "RunResult",
+    "Schedule",
+    "Simulation",
+    "agreement_violations",
+    "log_digest",
+    "simulate",
+]
 
 
 @dataclass(frozen=True)

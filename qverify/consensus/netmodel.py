@@ -1,0 +1,89 @@
+"""What the weighted-PBFT simulator's world is made of: messages, the network model (delays, drops,
+partitions) and how a Byzantine replica may deviate. Times are in units of one nominal message delay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from qverify.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Partition:
+    """During ``[start, end)`` messages cross between ``groups`` only inside a group."""
+
+    start: float
+    end: float
+    groups: tuple[frozenset[int], ...]
+
+    def blocks(self, t: float, a: int, b: int) -> bool:
+        if not self.start <= t < self.end:
+            return False
+        return not any(a in g and b in g for g in self.groups)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network model (times in units of one nominal message delay).
+
+    Attributes:
+        delay_min, delay_max: uniform one-way delay range, ``0 < delay_min ≤ delay_max``.
+        drop_prob: probability a message is lost, in [0, 1).
+        partitions: partitions in force at given times.
+        timeout: base view-change timeout; view v waits ``timeout·2^(v − v0)``.
+        status_interval: a replica waiting to execute a request broadcasts its status (view, last
+            executed sequence number) this often; replicas ahead of it answer with what it lacks.
+    """
+
+    delay_min: float = 1.0
+    delay_max: float = 1.0
+    drop_prob: float = 0.0
+    partitions: tuple[Partition, ...] = ()
+    timeout: float = 20.0
+    status_interval: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.delay_min <= self.delay_max:
+            raise ParameterError("delay_min", self.delay_min, f"(0, delay_max = {self.delay_max}]")
+        if not 0 <= self.drop_prob < 1:
+            raise ParameterError("drop_prob", self.drop_prob, "[0, 1)")
+        if self.timeout <= 0:
+            raise ParameterError("timeout", self.timeout, "(0, inf)")
+        if not self.status_interval > 0:
+            raise ParameterError("status_interval", self.status_interval, "(0, inf)")
+
+
+@dataclass(frozen=True)
+class Msg:
+    """One protocol message. ``kind`` ∈ pre-prepare, prepare, commit, checkpoint, view-change,
+    new-view, status, state, request."""
+
+    kind: str
+    sender: int
+    view: int = 0
+    seq: int = 0
+    value: str = ""
+    payload: Any = None
+
+
+@dataclass
+class Behaviour:
+    """How a Byzantine replica deviates (all default to honest).
+
+    Attributes:
+        silent: send nothing (from ``active_from`` on).
+        equivocate: as leader, propose different values to the two halves of the replicas; as a
+            voter, vote for every value it sees, to everyone.
+        extra_delay: added to every message it sends.
+        duplicate: send every message this many times.
+        active_from: time at which the deviation starts (sleepers); before, it acts honestly.
+        amnesia_at: time at which it forgets its log and then votes again for anything it sees.
+    """
+
+    silent: bool = False
+    equivocate: bool = False
+    extra_delay: float = 0.0
+    duplicate: int = 1
+    active_from: float = 0.0
+    amnesia_at: float | None = None

@@ -1,0 +1,51 @@
+"""The state one weighted-PBFT replica keeps, the no-op value and the digest its checkpoints certify."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qverify.consensus.checker import NOOP
+from qverify.consensus.netmodel import Msg
+
+NULL = NOOP
+"""Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
+
+
+def log_digest(values: Sequence[str]) -> str:
+    """Digest of an executed log (the state a checkpoint certifies)."""
+    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Replica:
+    """State of one replica (honest logic; a Byzantine one is steered by its behaviour)."""
+
+    idx: int  # identity: who signs its messages
+    slot: int = -1  # network address (a Byzantine identity's twin has a slot of its own)
+    view: int = 0
+    in_view_change: bool = False
+    pre_prepared: dict[tuple[int, int], str] = field(default_factory=dict)
+    prepares: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    commits: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    sent_commit: set[tuple[int, int, str]] = field(default_factory=set)
+    prepared: dict[int, tuple[int, str]] = field(default_factory=dict)
+    committed: dict[int, str] = field(default_factory=dict)
+    executed: dict[int, str] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)
+    next_seq: int = 1
+    view_changes: dict[int, dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
+    checkpoints: dict[tuple[int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    stable: int = 0
+    timer_token: int = 0
+    timer_active: bool = False
+    proposed: set[tuple[int, str]] = field(default_factory=set)
+    new_view_sent: set[int] = field(default_factory=set)
+    new_view_accepted: set[int] = field(default_factory=set)
+    failed_views: int = 0
+    future: list[Msg] = field(default_factory=list)
+    commit_view: dict[int, int] = field(default_factory=dict)  # view in which each seq committed here
+    status_token: int = 0
+    status_active: bool = False
