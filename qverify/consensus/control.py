@@ -18,6 +18,10 @@ At every epoch boundary of the simulator the control plane:
    decision to the two halves of the replicas, as voter it votes for everything)
    and, halfway through the instance, forgets its log. The independent checker counts agreement
    violations (two correct replicas executing different values at one sequence number).
+   Above :data:`MAX_PBFT_NODES` nodes the instance runs in a committee of that size, drawn
+   uniformly per instance (:func:`qverify.consensus.committee.sortition`); the probability that
+   a committee holds more Byzantine members than it tolerates is reported (``extras``) for the f
+   the weights assume and for the simulator's true count, and the checker counts what happens.
 
 :class:`ABFTPolicy` sanitises reports (a link's error is its worse endpoint's report; nodes are
 scored by a trimmed median) and routes around low-score nodes. With ``weighting="equal"`` and
@@ -30,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from qverify.consensus.committee import capture_probability, sortition, tolerated
 from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, link_errors, node_losses
@@ -41,7 +46,8 @@ AMNESIA_AT = 10.0
 """Simulated time (message delays are 0.5–1.5) at which a faulty replica forgets its log."""
 
 MAX_PBFT_NODES = 64
-"""Above this many nodes the per-epoch PBFT run is skipped (decisions counted as agreed) for speed."""
+"""Above this many nodes each instance runs in a committee of this size drawn by sortition
+(:mod:`qverify.consensus.committee`), with equal weights inside it."""
 
 
 class ABFTPolicy:
@@ -91,6 +97,15 @@ class ABFTPolicy:
         self.committed = 0
         self.latency: list[float] = []
         self.extras = {}
+        self.committee = min(n, MAX_PBFT_NODES)
+        byz_true = int(np.sum(ctx.faulty)) if ctx.faulty is not None else 0
+        committee_extras = {
+            "control_committee_size": self.committee,
+            "control_committee_tolerates": tolerated(self.committee) if n > MAX_PBFT_NODES else self.f,
+            "control_committee_capture_assumed_f": capture_probability(n, self.f, self.committee),
+            "control_committee_capture_true": capture_probability(n, byz_true, self.committee),
+        }
+        self.committee_extras = committee_extras if n > MAX_PBFT_NODES else {}
 
     # ---- decision computation (deterministic in the ordered reports) ------------------------
     def _decide(self, mean_rep: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,15 +142,22 @@ class ABFTPolicy:
         as one batch, as PBFT batches requests."""
         n = self.ctx.links.n_nodes
         self.instances += 1
-        if n < 4 or n > MAX_PBFT_NODES:
+        if n < 4:
             self.committed += 1
             return True
-        weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n
-        # The leader rotates with the epoch (replica r is node (r + epoch) mod n), so Byzantine
+        if n > MAX_PBFT_NODES:
+            members = [int(i) for i in sortition(n, self.committee, (slot, self.epoch))]
+            weights, f = (1,) * n, tolerated(self.committee)
+        else:
+            members = list(range(n))
+            weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n
+            f = self.f
+        m = len(members)
+        # The leader rotates with the epoch (replica r is member (r + epoch) mod m), so Byzantine
         # nodes lead some instances: an equivocating leader is the attack that can break agreement.
-        shift = self.epoch % n
-        order = [(r + shift) % n for r in range(n)]
-        schedule = Schedule((WeightVector(0, tuple(weights[i] for i in order), self.f),))
+        shift = self.epoch % m
+        order = [members[(r + shift) % m] for r in range(m)]
+        schedule = Schedule((WeightVector(0, tuple(weights[i] for i in order), f),))
         faulty = self.ctx.faulty
         byz: dict[int, Behaviour] = {}
         if faulty is not None and slot >= self.ctx.faulty_from_slot:
@@ -176,6 +198,7 @@ class ABFTPolicy:
                 "control_instances": self.instances,
                 "control_committed": self.committed,
                 "control_rounds_mean": float(np.mean(self.latency)) if self.latency else 0.0,
+                **self.committee_extras,
             }
         return Decision(self.usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self.route)
 
