@@ -8,6 +8,7 @@ and announces ``y_i``; the test passes when ``⊕ y_i = (Σθ_i / 2) mod 2``. Th
 
 from __future__ import annotations
 
+import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 
 from qverify.errors import ChoiceError, ParameterError
@@ -55,12 +56,17 @@ def shared_state(n: int, strategy: str = "honest", dishonest: int = 0) -> Quantu
     return qc
 
 
+def measured_y(thetas: np.ndarray, strategy: str, dishonest: int = 0) -> np.ndarray:
+    """Whether each party actually measures Y (else X) for challenges ``thetas`` (shape (..., n))."""
+    y = np.asarray(thetas).astype(bool)  # a copy
+    if strategy == "wrong_basis":
+        y[..., dishonest] = False  # the dishonest party always measures X
+    return y
+
+
 def measured_bases(thetas: list[int] | tuple[int, ...], strategy: str, dishonest: int = 0) -> list[str]:
     """Basis ('X' or 'Y') each party actually measures for the challenge ``thetas``."""
-    bases = ["Y" if t else "X" for t in thetas]
-    if strategy == "wrong_basis":
-        bases[dishonest] = "X"
-    return bases
+    return ["Y" if y else "X" for y in measured_y(np.array(thetas), strategy, dishonest)]
 
 
 def test_circuit(
