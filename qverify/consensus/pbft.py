@@ -27,9 +27,9 @@ pre-prepares only between its watermarks ``(h, h + window]``, h its last stable 
 collects its log below h. A replica still waiting to execute a request broadcasts its status (last
 executed sequence number) every ``status_interval``; a replica ahead of it answers with its stable
 checkpoint's state when the sender is below it (adopted only if its digest is the one a quorum
-certified) and with its own commit for every later sequence number. A quorum of commits is a
-committed certificate by itself, so a replica that missed the pre-prepare or the prepares still
-commits. ViewChanges carry the sender's stable checkpoint; the new view starts after the highest
+certified) and with the committed certificate (the signed commits of a quorum) of every later
+sequence number. A quorum of commits is a committed certificate by itself, so a replica that missed
+the pre-prepare or the prepares, or voted in another view, still commits. ViewChanges carry the sender's stable checkpoint; the new view starts after the highest
 *proven* one among them (PBFT's min-s).
 
 Byzantine replicas follow a :class:`Behaviour`; :mod:`qverify.consensus.checker` judges the histories.
@@ -314,7 +314,7 @@ class Simulation:
         key = (m.seq, m.value)
         r.checkpoints[key].add(m.sender)
         if self.s.is_quorum(r.checkpoints[key], m.seq):
-            self._advance_stable(r, m.seq)
+            self._advance_stable(r, m.seq, m.value)
 
     def _valid_checkpoint(self, seq: int, digest: str) -> bool:
         """A quorum really sent a checkpoint of ``digest`` at ``seq``: the log it certifies is the one
@@ -324,10 +324,10 @@ class Simulation:
         senders = {i for i in range(self.n) if (i, "checkpoint", 0, seq, digest) in self.sent}
         return self.s.is_quorum(senders, seq)
 
-    def _advance_stable(self, r: Replica, seq: int) -> None:
+    def _advance_stable(self, r: Replica, seq: int, digest: str, propose: bool = True) -> None:
         """Make ``seq`` the stable checkpoint: collect the log below it (PBFT §4.3), move the
         watermarks, and let a leader propose what waited above the old high watermark."""
-        r.stable = seq
+        r.stable, r.stable_digest = seq, digest
         r.pre_prepared = {k: v for k, v in r.pre_prepared.items() if k[1] > seq}
         r.prepares = defaultdict(set, {k: v for k, v in r.prepares.items() if k[1] > seq})
         r.commits = defaultdict(set, {k: v for k, v in r.commits.items() if k[1] > seq})
@@ -337,7 +337,8 @@ class Simulation:
         r.commit_view = {s: v for s, v in r.commit_view.items() if s > seq}
         r.checkpoints = defaultdict(set, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
         r.next_seq = max(r.next_seq, seq + 1)
-        self._propose_pending(r)
+        if propose:
+            self._propose_pending(r)
 
     # ---- retransmission and state transfer ----------------------------------------------
     def _arm_status(self, r: Replica) -> None:
@@ -353,26 +354,48 @@ class Simulation:
             return
         r.status_active = False
         if r.pending or len(r.executed) < r.stable:
-            self.broadcast(r.slot, Msg("status", r.idx, r.view, seq=len(r.executed)))
+            # It carries the last stable checkpoint this replica holds a proof for: a replica that
+            # learned of a checkpoint it has not executed fetches exactly that state.
+            self.broadcast(r.slot, Msg("status", r.idx, r.view, seq=len(r.executed), value=str(r.stable)))
             self._arm_status(r)
 
     def on_status(self, r: Replica, m: Msg) -> None:
         """A replica that executed more than the sender sends what the sender lacks: its stable
-        checkpoint's state when the sender is below it, then its own commit for every later
-        sequence number it executed (the sender commits from a quorum of such commits)."""
+        checkpoint's state when the sender is below it (or the checkpoint the sender says it holds a
+        proof for), then the committed certificate of every later sequence number it executed."""
         behind, mine = m.seq, len(r.executed)
         if m.sender == r.idx or behind >= mine:
             return
+        theirs = int(m.value) if m.value.isdigit() else 0
         start = behind
-        if behind < r.stable <= mine:
-            log = tuple(r.executed[k] for k in range(1, r.stable + 1))
-            for dst in self.slots_of[m.sender]:
-                self.send(r.slot, dst, Msg("state", r.idx, seq=r.stable, value=log_digest(log), payload=log))
-            start = r.stable
+        for c in sorted({r.stable, theirs}, reverse=True):
+            if behind < c <= mine:
+                log = tuple(r.executed[k] for k in range(1, c + 1))
+                for dst in self.slots_of[m.sender]:
+                    self.send(r.slot, dst, Msg("state", r.idx, seq=c, value=log_digest(log), payload=log))
+                start = c
+                break
         for seq in range(start + 1, mine + 1):
             if seq in r.committed:
+                view, value = r.commit_view[seq], r.committed[seq]
+                signers = tuple(sorted(r.commits[(view, seq, value)]))
                 for dst in self.slots_of[m.sender]:
-                    self.send(r.slot, dst, Msg("commit", r.idx, r.commit_view[seq], seq, r.committed[seq]))
+                    self.send(r.slot, dst, Msg("commit-cert", r.idx, view, seq, value, payload=signers))
+
+    def on_commit_cert(self, r: Replica, m: Msg) -> None:
+        """A forwarded committed certificate: the signed commits of a quorum for (view, seq, value).
+        Each must really have been signed by its sender (the simulator's record of sent messages)."""
+        if m.seq in r.committed or m.seq <= max(r.stable, len(r.executed)) or not isinstance(m.payload, tuple):
+            return
+        signers = set(m.payload)
+        if not all((i, "commit", m.view, m.seq, m.value) in self.sent for i in signers):
+            return
+        if not self.s.is_quorum(signers, m.seq):
+            return
+        r.committed[m.seq] = m.value
+        r.commit_view[m.seq] = m.view
+        r.commits[(m.view, m.seq, m.value)] |= signers
+        self._execute(r)
 
     def on_state(self, r: Replica, m: Msg) -> None:
         """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
@@ -387,7 +410,7 @@ class Simulation:
         for value in log:
             r.pending.pop(value, None)
         if m.seq > r.stable:
-            self._advance_stable(r, m.seq)
+            self._advance_stable(r, m.seq, m.value)
         self._execute(r)
 
     # ---- view change ---------------------------------------------------------------------
@@ -497,7 +520,10 @@ class Simulation:
         r.in_view_change = False
         low = self._low(vcs)
         if low > r.stable:
-            self._advance_stable(r, low)  # proven stable: state transfer brings the log up to it
+            # Proven stable: state transfer brings the log up to it. New requests wait until the
+            # NewView's own pre-prepares are in place (below), so none is given one of their numbers.
+            digest = next(vc.value for vc in vcs.values() if vc.seq == low and self._valid_checkpoint(low, vc.value))
+            self._advance_stable(r, low, digest, propose=False)
         for seq, value in proposals:
             r.pre_prepared[(m.view, seq)] = value
             r.proposed.add((m.view, value))
@@ -531,6 +557,7 @@ class Simulation:
             "view-change": self.on_view_change,
             "new-view": self.on_new_view,
             "status": self.on_status,
+            "commit-cert": self.on_commit_cert,
             "state": self.on_state,
         }
         if m.kind == "request":
