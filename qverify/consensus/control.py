@@ -97,15 +97,15 @@ class ABFTPolicy:
         self.committed = 0
         self.latency: list[float] = []
         self.extras = {}
-        self.committee = min(n, MAX_PBFT_NODES)
-        byz_true = int(np.sum(ctx.faulty)) if ctx.faulty is not None else 0
-        committee_extras = {
-            "control_committee_size": self.committee,
-            "control_committee_tolerates": tolerated(self.committee) if n > MAX_PBFT_NODES else self.f,
-            "control_committee_capture_assumed_f": capture_probability(n, self.f, self.committee),
-            "control_committee_capture_true": capture_probability(n, byz_true, self.committee),
-        }
-        self.committee_extras = committee_extras if n > MAX_PBFT_NODES else {}
+        self.committee_extras: dict[str, Any] = {}
+        if n > MAX_PBFT_NODES:
+            byz_true = int(np.sum(ctx.faulty)) if ctx.faulty is not None else 0
+            self.committee_extras = {
+                "control_committee_size": MAX_PBFT_NODES,
+                "control_committee_tolerates": tolerated(MAX_PBFT_NODES),
+                "control_committee_capture_assumed_f": capture_probability(n, self.f, MAX_PBFT_NODES),
+                "control_committee_capture_true": capture_probability(n, byz_true, MAX_PBFT_NODES),
+            }
 
     # ---- decision computation (deterministic in the ordered reports) ------------------------
     def _decide(self, mean_rep: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,8 +146,8 @@ class ABFTPolicy:
             self.committed += 1
             return True
         if n > MAX_PBFT_NODES:
-            members = [int(i) for i in sortition(n, self.committee, (slot, self.epoch))]
-            weights, f = (1,) * n, tolerated(self.committee)
+            members = [int(i) for i in sortition(n, MAX_PBFT_NODES, (slot, self.epoch))]
+            weights, f = (1,) * n, tolerated(MAX_PBFT_NODES)
         else:
             members = list(range(n))
             weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n

@@ -168,9 +168,10 @@ class Simulation:
             self.send(src, dst, msg)
 
     # ---- client --------------------------------------------------------------------------
-    def request(self, value: str, at: float) -> None:
+    def request(self, value: str, at: float, slots: Sequence[int] | None = None) -> None:
+        """The client sends ``value`` at time ``at`` to ``slots`` (default: every replica)."""
         self.requests.add(value)
-        for dst in range(len(self.replicas)):
+        for dst in range(len(self.replicas)) if slots is None else slots:
             heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
 
     # ---- replica logic -------------------------------------------------------------------
@@ -314,20 +315,23 @@ class Simulation:
         key = (m.seq, m.value)
         r.checkpoints[key].add(m.sender)
         if self.s.is_quorum(r.checkpoints[key], m.seq):
-            self._advance_stable(r, m.seq, m.value)
+            self._advance_stable(r, m.seq)
+
+    def _signers(self, kind: str, view: int, seq: int, value: str) -> set[int]:
+        """Replicas that really signed and sent this message (the simulator's signature check)."""
+        return {i for i in range(self.n) if (i, kind, view, seq, value) in self.sent}
 
     def _valid_checkpoint(self, seq: int, digest: str) -> bool:
         """A quorum really sent a checkpoint of ``digest`` at ``seq``: the log it certifies is the one
         a correct replica executed (any two quorums share a correct replica)."""
         if seq == 0:
             return digest == ""
-        senders = {i for i in range(self.n) if (i, "checkpoint", 0, seq, digest) in self.sent}
-        return self.s.is_quorum(senders, seq)
+        return self.s.is_quorum(self._signers("checkpoint", 0, seq, digest), seq)
 
-    def _advance_stable(self, r: Replica, seq: int, digest: str, propose: bool = True) -> None:
+    def _advance_stable(self, r: Replica, seq: int, propose: bool = True) -> None:
         """Make ``seq`` the stable checkpoint: collect the log below it (PBFT §4.3), move the
         watermarks, and let a leader propose what waited above the old high watermark."""
-        r.stable, r.stable_digest = seq, digest
+        r.stable = seq
         r.pre_prepared = {k: v for k, v in r.pre_prepared.items() if k[1] > seq}
         r.prepares = defaultdict(set, {k: v for k, v in r.prepares.items() if k[1] > seq})
         r.commits = defaultdict(set, {k: v for k, v in r.commits.items() if k[1] > seq})
@@ -388,14 +392,10 @@ class Simulation:
         if m.seq in r.committed or m.seq <= max(r.stable, len(r.executed)) or not isinstance(m.payload, tuple):
             return
         signers = set(m.payload)
-        if not all((i, "commit", m.view, m.seq, m.value) in self.sent for i in signers):
+        if not signers <= self._signers("commit", m.view, m.seq, m.value) or not self.s.is_quorum(signers, m.seq):
             return
-        if not self.s.is_quorum(signers, m.seq):
-            return
-        r.committed[m.seq] = m.value
-        r.commit_view[m.seq] = m.view
         r.commits[(m.view, m.seq, m.value)] |= signers
-        self._execute(r)
+        self._check_committed(r, m.view, m.seq, m.value)
 
     def on_state(self, r: Replica, m: Msg) -> None:
         """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
@@ -410,7 +410,7 @@ class Simulation:
         for value in log:
             r.pending.pop(value, None)
         if m.seq > r.stable:
-            self._advance_stable(r, m.seq, m.value)
+            self._advance_stable(r, m.seq)
         self._execute(r)
 
     # ---- view change ---------------------------------------------------------------------
@@ -450,8 +450,7 @@ class Simulation:
     def _valid_cert(self, seq: int, view: int, value: str) -> bool:
         if (self.leader(view), "pre-prepare", view, seq, value) not in self.sent:
             return False
-        voters = {i for i in range(self.n) if (i, "prepare", view, seq, value) in self.sent}
-        return self.s.is_quorum(voters | {self.leader(view)}, seq)
+        return self.s.is_quorum(self._signers("prepare", view, seq, value) | {self.leader(view)}, seq)
 
     def _low(self, vcs: dict[int, Msg]) -> int:
         """The highest stable checkpoint, with a valid proof, among a ViewChange set (PBFT's min-s)."""
@@ -522,8 +521,7 @@ class Simulation:
         if low > r.stable:
             # Proven stable: state transfer brings the log up to it. New requests wait until the
             # NewView's own pre-prepares are in place (below), so none is given one of their numbers.
-            digest = next(vc.value for vc in vcs.values() if vc.seq == low and self._valid_checkpoint(low, vc.value))
-            self._advance_stable(r, low, digest, propose=False)
+            self._advance_stable(r, low, propose=False)
         for seq, value in proposals:
             r.pre_prepared[(m.view, seq)] = value
             r.proposed.add((m.view, value))

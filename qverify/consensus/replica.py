@@ -39,7 +39,6 @@ class Replica:
     view_changes: dict[int, dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
     checkpoints: dict[tuple[int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
     stable: int = 0
-    stable_digest: str = ""  # digest of the log up to ``stable`` that a quorum certified
     timer_token: int = 0
     timer_active: bool = False
     proposed: set[tuple[int, str]] = field(default_factory=set)

@@ -19,7 +19,6 @@ With at most f twinned identities every case must be safe; with f + 1 the search
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qverify.consensus.checker import History, Verdict, check
-from qverify.consensus.pbft import Msg, NetConfig, Partition, Schedule, Simulation
+from qverify.consensus.pbft import NetConfig, Partition, Schedule, Simulation
 from qverify.consensus.weights import WeightVector
 from qverify.errors import ParameterError
 
@@ -95,11 +94,9 @@ def simulate_case(case: TwinsCase, until: float = 600.0) -> Simulation:
     sim = Simulation(schedule, {}, NetConfig(0.5, 1.5, partitions=parts), np.random.default_rng(case.seed), case.twins)
     first = case.phases[0] if case.phases else None
     for t, (value, side) in enumerate(zip(REQUESTS, case.client_sides, strict=True)):
-        sim.requests.add(value)
-        for slot in range(len(sim.replicas)):
-            early = first is None or slot in first[side]
-            at = float(t) if early else PHASE_LENGTH
-            heapq.heappush(sim.queue, (at, next(sim.counter), slot, Msg("request", -1, value=value)))
+        early = [s for s in range(len(sim.replicas)) if first is None or s in first[side]]
+        sim.request(value, float(t), early)
+        sim.request(value, PHASE_LENGTH, [s for s in range(len(sim.replicas)) if s not in early])
     sim.run(until)
     return sim
 

@@ -83,6 +83,15 @@ def _etas(distance_km: Any, params: LinkParams, protocol: str, xp: Any) -> tuple
     return eta_a, eta_b
 
 
+def _bb84_per_slot(mu: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, sift: Any, dead_time_slots: int,
+                   double_click: str, clip: bool = True) -> tuple[Any, Gains_]:  # fmt: skip
+    """Decoy-BB84 rate (infinite decoys) and signal gains with every figure from the exact per-slot
+    detector model (:mod:`qverify.physics.detector`) under the given dead time and convention."""
+    sf = detector.figures(mu, eta, p_dark, e_mis, int(dead_time_slots), double_click, sift)
+    g = Gains_(sf.gain, sf.error_gain)
+    return bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g, f_ec, sift, clip), g
+
+
 def rate_function(
     distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite"
 ) -> Callable[..., tuple[Any, Gains_]]:
@@ -118,10 +127,7 @@ def rate_function(
             else:
                 r = mdi.key_rate_vacuum_weak(mu, nu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
         elif exact_slots:
-            # Every figure under the stated convention and dead time (qverify.physics.detector).
-            sf = detector.figures(mu, eta_a, p_dark, e_mis, int(dead), convention, sift)
-            g = Gains_(sf.gain, sf.error_gain)
-            r = bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g, f_ec, sift, clip)
+            r, g = _bb84_per_slot(mu, eta_a, p_dark, e_mis, f_ec, sift, dead, convention, clip)
         else:
             g = bb84.gains(mu, eta_a, p_dark, e_mis)
             if decoys == "infinite":
@@ -346,9 +352,7 @@ def fibre_link_rates(
     r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi)
     g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e)
     if dead_time_slots > 0 or double_click != "squash":
-        sf = detector.figures(mu, eta, p_dark, e, int(dead_time_slots), double_click, sift_bb84)
-        g_bb = Gains_(sf.gain, sf.error_gain)
-        r_bb = bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g_bb, f_ec, sift_bb84)
+        r_bb, g_bb = _bb84_per_slot(mu, eta, p_dark, e, f_ec, sift_bb84, dead_time_slots, double_click)
     else:
         r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_bb84)
         g_bb = bb84.gains(mu, eta, p_dark, e)
