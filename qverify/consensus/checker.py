@@ -48,8 +48,13 @@ class Verdict:
     executed_by_any: int
 
     @property
+    def violations(self) -> int:
+        """All safety violations: agreement + exactly-once + validity + log gaps."""
+        return self.agreement + self.exactly_once + self.validity + self.prefix
+
+    @property
     def safe(self) -> bool:
-        return self.agreement == self.exactly_once == self.validity == self.prefix == 0
+        return self.violations == 0
 
 
 def check(history: History) -> Verdict:

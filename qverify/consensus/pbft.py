@@ -119,6 +119,7 @@ class Simulation:
         for slot, ident in enumerate(self.ident):
             self.slots_of[ident].append(slot)
         self.replicas = [Replica(i, slot=k) for k, i in enumerate(self.ident)]
+        self.all_slots = tuple(range(len(self.replicas)))
         self.queue: list[tuple[float, int, int, Msg]] = []
         self.counter = itertools.count()
         self.now = 0.0
@@ -132,6 +133,17 @@ class Simulation:
         # How an equivocating leader split each (view, seq) over the replicas: colluding Byzantine
         # voters know it and send each half only the votes for the value it was given.
         self.split: dict[tuple[int, int], dict[int, str]] = {}
+        self.handlers: dict[str, Callable[[Replica, Msg], None]] = {
+            "pre-prepare": self.on_pre_prepare,
+            "prepare": self.on_prepare,
+            "commit": self.on_commit,
+            "checkpoint": self.on_checkpoint,
+            "view-change": self.on_view_change,
+            "new-view": self.on_new_view,
+            "status": self.on_status,
+            "commit-cert": self.on_commit_cert,
+            "state": self.on_state,
+        }
 
     # ---- network -------------------------------------------------------------------------
     def leader(self, view: int) -> int:
@@ -143,6 +155,14 @@ class Simulation:
 
     def send(self, src: int, dst: int, msg: Msg) -> None:
         """Send from slot ``src`` to slot ``dst`` (slots are replica ids unless there are twins)."""
+        self.send_many(src, (dst,), msg)
+
+    def broadcast(self, src: int, msg: Msg) -> None:
+        self.send_many(src, self.all_slots, msg)
+
+    def send_many(self, src: int, dsts: Sequence[int], msg: Msg) -> None:
+        """Send one signed message from slot ``src`` to each of ``dsts``: it is signed (recorded)
+        once, and every copy draws its own drop and delay."""
         signer = self.ident[src]
         if msg.sender != signer:
             return  # a signature of another replica cannot be produced: receivers reject it
@@ -152,20 +172,21 @@ class Simulation:
         self.sent.add((signer, msg.kind, msg.view, msg.seq, msg.value))
         if msg.kind == "view-change":
             self.view_changes_sent.add((signer, msg.view, msg.payload))
-        copies = b.duplicate if b is not None else 1
-        for _ in range(copies):
-            if self.net.drop_prob and self.rng.random() < self.net.drop_prob:
-                continue
-            if any(p.blocks(self.now, src, dst) for p in self.net.partitions):
-                continue
-            delay = self.rng.uniform(self.net.delay_min, self.net.delay_max)
-            if b is not None:
-                delay += b.extra_delay
-            heapq.heappush(self.queue, (self.now + (0.0 if src == dst else delay), next(self.counter), dst, msg))
-
-    def broadcast(self, src: int, msg: Msg) -> None:
-        for dst in range(len(self.replicas)):
-            self.send(src, dst, msg)
+        net, k = self.net, len(dsts)
+        extra = b.extra_delay if b is not None else 0.0
+        blocking = [p for p in net.partitions if p.start <= self.now < p.end]
+        for _ in range(b.duplicate if b is not None else 1):
+            # One draw per message and destination, taken as arrays: the per-message cost of the
+            # loop is the heap push.
+            lost = self.rng.random(k) < net.drop_prob if net.drop_prob else None
+            delays = self.rng.uniform(net.delay_min, net.delay_max, k) + (self.now + extra)
+            for j, dst in enumerate(dsts):
+                if lost is not None and lost[j]:
+                    continue
+                if blocking and any(p.blocks(self.now, src, dst) for p in blocking):
+                    continue
+                at = self.now if src == dst else float(delays[j])
+                heapq.heappush(self.queue, (at, next(self.counter), dst, msg))
 
     # ---- client --------------------------------------------------------------------------
     def request(self, value: str, at: float, slots: Sequence[int] | None = None) -> None:
@@ -240,9 +261,8 @@ class Simulation:
         if split is None:
             self.broadcast(r.slot, m)
             return
-        for dst in range(len(self.replicas)):
-            if self.ident[dst] in self.byz or split.get(dst, m.value) == m.value:
-                self.send(r.slot, dst, m)
+        dsts = [d for d in self.all_slots if self.ident[d] in self.byz or split.get(d, m.value) == m.value]
+        self.send_many(r.slot, dsts, m)
 
     def _equivocating_voter(self, r: Replica) -> bool:
         b = self._deviating(r.idx)
@@ -257,11 +277,11 @@ class Simulation:
     def _check_prepared(self, r: Replica, view: int, seq: int, value: str) -> None:
         if r.pre_prepared.get((view, seq)) != value and not self._equivocating_voter(r):
             return
-        voters = r.prepares[(view, seq, value)] | {self.leader(view)}
-        if not self.s.is_quorum(voters, seq):
-            return
         key = (view, seq, value)
         if key in r.sent_commit:
+            return
+        voters = r.prepares[key] | {self.leader(view)}
+        if not self.s.is_quorum(voters, seq):
             return
         r.sent_commit.add(key)
         if seq not in r.prepared or r.prepared[seq][0] < view:
@@ -547,23 +567,12 @@ class Simulation:
             b.amnesia_at = None
             self.replicas[dst] = r = Replica(r.idx, slot=dst, view=r.view)
             b.equivocate = True
-        handler: dict[str, Callable[[Replica, Msg], None]] = {
-            "pre-prepare": self.on_pre_prepare,
-            "prepare": self.on_prepare,
-            "commit": self.on_commit,
-            "checkpoint": self.on_checkpoint,
-            "view-change": self.on_view_change,
-            "new-view": self.on_new_view,
-            "status": self.on_status,
-            "commit-cert": self.on_commit_cert,
-            "state": self.on_state,
-        }
         if m.kind == "request":
             self.on_request(r, m.value)
         elif m.kind in ("pre-prepare", "prepare") and (m.view > r.view or (m.view == r.view and r.in_view_change)):
             r.future.append(m)  # arrived before this replica entered view m.view: keep it
         else:
-            handler[m.kind](r, m)
+            self.handlers[m.kind](r, m)
 
     def run(self, until: float, max_events: int = 2_000_000) -> None:
         events = 0

@@ -8,7 +8,7 @@ checkpoint); any two such sets share weight > T_f, hence a correct replica
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qverify.consensus.weights import WeightVector
 from qverify.errors import ParameterError
@@ -27,6 +27,11 @@ class Schedule:
     epoch_len: int = 1_000_000
     checkpoint_interval: int = 10
     window: int = 40
+    # (epoch, joint) → (fewest members any quorum has, ((weights, Q) per vector)): vote counting
+    # asks for a quorum on every vote, so the per-epoch figures are worked out once.
+    _plans: dict[tuple[int, bool], tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if not self.vectors:
@@ -48,13 +53,28 @@ class Schedule:
     def epoch_of(self, seq: int) -> int:
         return min((max(seq, 1) - 1) // self.epoch_len, len(self.vectors) - 1)
 
-    def vectors_for(self, seq: int) -> list[WeightVector]:
+    def _key(self, seq: int) -> tuple[int, bool]:
+        """``seq``'s epoch and whether it still needs the joint quorum of the previous epoch."""
         e = self.epoch_of(seq)
-        joint = e >= 1 and seq <= e * self.epoch_len + self.checkpoint_interval
+        return e, e >= 1 and seq <= e * self.epoch_len + self.checkpoint_interval
+
+    def vectors_for(self, seq: int) -> list[WeightVector]:
+        e, joint = self._key(seq)
         return [self.vectors[e - 1], self.vectors[e]] if joint else [self.vectors[e]]
 
     def is_quorum(self, nodes: set[int], seq: int) -> bool:
-        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors_for(seq))
+        key = self._key(seq)
+        plan = self._plans.get(key)
+        if plan is None:
+            vs = self.vectors_for(seq)
+            plan = (max(v.min_size(v.quorum.quorum) for v in vs), tuple((v.weights, v.quorum.quorum) for v in vs))
+            self._plans[key] = plan
+        if len(nodes) < plan[0]:
+            return False
+        for weights, q in plan[1]:
+            if sum(weights[i] for i in nodes) < q:
+                return False
+        return True
 
     def is_view_quorum(self, nodes: set[int]) -> bool:
         return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors)

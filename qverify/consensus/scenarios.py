@@ -129,9 +129,11 @@ def _weights(
     return [voting.weights(e) for e in range(EPOCHS)]
 
 
-def _build(
-    scenario: str, n: int, f: int, seed: int, rounds: int, weighting: str
+def build(
+    scenario: str, n: int, f: int, seed: int, rounds: int, weighting: str = "abft"
 ) -> tuple[Schedule, list[tuple[float, str]], dict[int, Behaviour], NetConfig]:
+    """The inputs of one scenario run: weight schedule, client requests (time, value), Byzantine
+    behaviours and network model, ready for :func:`qverify.consensus.pbft.simulate`."""
     rng = np.random.default_rng(seed)
     n_byz = 0 if scenario == "fault_free" else (f + 1 if scenario == "f_plus_one" else f)
     need_leader = scenario in ("equivocating_leader", "f_plus_one", "weight_race")
@@ -204,9 +206,9 @@ def run_scenario(
         raise ParameterError("faulty", f, f"[0, {n - 1}]")
     if rounds < 1:
         raise ParameterError("rounds", rounds, "[1, inf)")
-    schedule, requests, byzantine, net = _build(scenario, n, f, seed, rounds, weighting)
+    schedule, requests, byzantine, net = build(scenario, n, f, seed, rounds, weighting)
     res = simulate(schedule, requests, byzantine, net, seed, until)
-    base_sched, base_req, _b, base_net = _build("fault_free", n, f, seed, rounds, weighting)
+    base_sched, base_req, _b, base_net = build("fault_free", n, f, seed, rounds, weighting)
     base = simulate(base_sched, base_req, {}, base_net, seed, until)
     verdict = check(history_of(res.executed, res.byzantine, [v for _t, v in requests]))
     mean = _mean_latency(res.decide_time, requests)
@@ -217,7 +219,7 @@ def run_scenario(
         f=f,
         seed=seed,
         weighting=weighting,
-        violations=verdict.agreement + verdict.exactly_once + verdict.validity + verdict.prefix,
+        violations=verdict.violations,
         decided=len(res.decide_time),
         requests=len(requests),
         rounds_to_decision=mean / MEAN_DELAY,

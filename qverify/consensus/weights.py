@@ -103,7 +103,25 @@ class WeightVector:
 
     def weight_of(self, nodes: Any) -> int:
         """Total weight of a set of node indices (each counted once)."""
-        return sum(self.weights[i] for i in set(nodes))
+        w = self.weights
+        return sum(w[i] for i in (nodes if isinstance(nodes, (set, frozenset)) else set(nodes)))
+
+    def min_size(self, threshold: int) -> int:
+        """Fewest nodes whose weight can reach ``threshold`` (the heaviest ones); ``n + 1`` if none can.
+
+        A set smaller than this is not a quorum whatever its members, so vote counting can skip the sum.
+
+        >>> WeightVector(0, (2, 2, 1, 1, 1, 1, 1), f=1).min_size(7)  # W = 9, T_f = 2, Q = 7
+        5
+        """
+        if threshold <= 0:
+            return 0
+        total = 0
+        for k, x in enumerate(sorted(self.weights, reverse=True), start=1):
+            total += x
+            if total >= threshold:
+                return k
+        return len(self.weights) + 1
 
 
 def naive_weights(errors: Sequence[float], alpha: float, rounds: int = 1) -> list[float]:
