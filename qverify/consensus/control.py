@@ -5,13 +5,17 @@ At every epoch boundary of the simulator the control plane:
 1. orders the epoch's verification reports (each endpoint's :class:`~qverify.verify.report.FidelityReport`,
    built from the sampled test-round counts by :func:`qverify.network.measure.link_reports`) — they
    are the input of the consensus instance, so every correct node folds the same reports;
-2. updates the fidelity scores and weight vector through :meth:`FidelityWeightedVoting.report`
-   (the only way fidelity enters the weights) and ``end_epoch`` (fail-closed);
+2. updates the fidelity scores and the *candidate* weight vector through
+   :meth:`FidelityWeightedVoting.report` (the only way fidelity enters the weights) and
+   ``end_epoch`` (fail-closed);
 3. computes the decision — usable links, route table, relay commit — deterministically from the
    ordered reports;
 4. runs one weighted-PBFT instance ordering the decision (one batch) among the network's nodes, with the epoch's
    weight vector and a leader that rotates with the epoch; a decision takes effect only when
-   committed. Every Byzantine node of the network
+   committed. The batch carries the candidate vector's digest: the replicas vote under a vector
+   only once an instance committed it, and the first instance under a new vector needs quorums
+   under the vector it replaces as well (joint quorums, ``Schedule.previous``), so a weight change
+   is itself ordered by the current quorum and never adopted from a global schedule. Every Byzantine node of the network
    is a faulty replica — also when there are more of them than the ``f`` the weights are built for,
    so safety beyond ``f`` is measured, not assumed. Byzantine nodes submit a forged decision beside
    the honest one; a faulty replica equivocates (as leader it pre-prepares the honest and the forged
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from qverify.consensus.committee import capture_probability, sortition, tolerated
-from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
+from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, log_digest, simulate
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, link_errors, node_losses
 from qverify.errors import ChoiceError, ParameterError
@@ -90,7 +94,13 @@ class ABFTPolicy:
         self.usable = np.ones(e, dtype=bool)
         self.route = np.zeros(len(ctx.demands), dtype=np.int64)
         self.suspect = np.zeros(n, dtype=bool)
-        self.weights_history: list[tuple[int, ...]] = [self.voting.weights().weights]
+        # The vector the replicas vote under is the one a committed instance adopted, never the
+        # scores' latest candidate; ``replaced`` is the vector it replaced, whose quorums are also
+        # needed until an instance commits under the new one (joint quorums).
+        self.adopted: WeightVector = self.voting.weights()
+        self.replaced: WeightVector | None = None
+        self.weights_history: list[tuple[int, ...]] = [self.adopted.weights]
+        self.weight_changes = 0
         self.violations = 0
         self.faulty_replicas = 0
         self.instances = 0
@@ -145,26 +155,33 @@ class ABFTPolicy:
         if n < 4:
             self.committed += 1
             return True
+        weighted = n <= MAX_PBFT_NODES and self.weighting == "abft"
         if n > MAX_PBFT_NODES:
             members = [int(i) for i in sortition(n, MAX_PBFT_NODES, (slot, self.epoch))]
             weights, f = (1,) * n, tolerated(MAX_PBFT_NODES)
         else:
             members = list(range(n))
-            weights = self.voting.weights().weights if self.weighting == "abft" else (1,) * n
+            weights = self.adopted.weights if weighted else (1,) * n
             f = self.f
         m = len(members)
         # The leader rotates with the epoch (replica r is member (r + epoch) mod m), so Byzantine
         # nodes lead some instances: an equivocating leader is the attack that can break agreement.
         shift = self.epoch % m
         order = [members[(r + shift) % m] for r in range(m)]
-        schedule = Schedule((WeightVector(0, tuple(weights[i] for i in order), f),))
+        previous = None
+        if weighted and self.replaced is not None:
+            previous = WeightVector(0, tuple(self.replaced.weights[i] for i in order), f)
+        schedule = Schedule((WeightVector(0, tuple(weights[i] for i in order), f),), previous=previous)
         faulty = self.ctx.faulty
         byz: dict[int, Behaviour] = {}
         if faulty is not None and slot >= self.ctx.faulty_from_slot:
             byz = {r: Behaviour(equivocate=True, amnesia_at=AMNESIA_AT) for r, i in enumerate(order) if bool(faulty[i])}
         self.faulty_replicas = max(self.faulty_replicas, len(byz))
         tag = f"e{self.epoch}"
-        honest = f"{tag}:usable+routes+relay-commit"
+        # The batch carries the next weight vector (the scores' candidate): it is adopted only if
+        # this instance commits it.
+        candidate = self.voting.weights()
+        honest = f"{tag}:usable+routes+relay-commit+weights={log_digest([str(w) for w in candidate.weights])}"
         reqs = [(0.0, honest)]
         if byz:
             # Every node submits the decision it computed; the Byzantine ones submit a forged one,
@@ -179,10 +196,18 @@ class ABFTPolicy:
             return True
         return False
 
+    def _adopt(self, candidate: WeightVector) -> None:
+        """A committed instance carried ``candidate``: the replicas vote under it from now on, and
+        under the vector it replaces as well until an instance commits under the new one."""
+        changed = candidate.weights != self.adopted.weights
+        self.replaced = self.adopted if changed else None
+        self.adopted = candidate
+        self.weight_changes += changed
+
     # ---- policy interface ---------------------------------------------------------------------
     def node_weights(self) -> np.ndarray:
         """(N,) the current weight vector (what the agent's observation shows)."""
-        return np.asarray(self.voting.weights().weights, dtype=float)
+        return np.asarray(self.adopted.weights, dtype=float)
 
     def decide(self, obs: Observation) -> Decision:
         if obs.slot > 0:
@@ -190,13 +215,15 @@ class ABFTPolicy:
             usable, route, suspect = self._decide(np.asarray(obs.reported_qber, dtype=float), obs)
             if self._agree(obs.slot):
                 self.usable, self.route, self.suspect = usable, route, suspect
-            self.weights_history.append(self.voting.weights().weights)
+                self._adopt(self.voting.weights())
+            self.weights_history.append(self.adopted.weights)
             self.extras = {
                 "control_violations": self.violations,
                 "control_f": self.f,
                 "control_faulty": self.faulty_replicas,
                 "control_instances": self.instances,
                 "control_committed": self.committed,
+                "control_weight_changes": self.weight_changes,
                 "control_rounds_mean": float(np.mean(self.latency)) if self.latency else 0.0,
                 **self.committee_extras,
             }

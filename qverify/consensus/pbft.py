@@ -377,18 +377,30 @@ class Simulation:
         if token != r.status_token:
             return
         r.status_active = False
-        if r.pending or len(r.executed) < r.stable:
-            # It carries the last stable checkpoint this replica holds a proof for: a replica that
-            # learned of a checkpoint it has not executed fetches exactly that state.
-            self.broadcast(r.slot, Msg("status", r.idx, r.view, seq=len(r.executed), value=str(r.stable)))
+        if r.pending or len(r.executed) < r.stable or r.in_view_change:
+            # It carries the last stable checkpoint this replica holds a proof for (a replica that
+            # learned of a checkpoint it has not executed fetches exactly that state) and whether it
+            # is changing view (the new view's leader then sends it the NewView again).
+            status = Msg("status", r.idx, r.view, seq=len(r.executed), value=str(r.stable), payload=r.in_view_change)
+            self.broadcast(r.slot, status)
+            if r.in_view_change and r.last_view_change is not None and r.last_view_change.view == r.view:
+                # ViewChanges are retransmitted until the new view starts (Castro's thesis §5.2):
+                # under loss, a quorum for the new view otherwise may never gather.
+                self.broadcast(r.slot, r.last_view_change)
             self._arm_status(r)
 
     def on_status(self, r: Replica, m: Msg) -> None:
         """A replica that executed more than the sender sends what the sender lacks: its stable
         checkpoint's state when the sender is below it (or the checkpoint the sender says it holds a
         proof for), then the committed certificate of every later sequence number it executed."""
+        if m.sender == r.idx:
+            return
+        lagging = m.view < r.view or (m.view == r.view and m.payload is True)
+        if lagging and not r.in_view_change and r.view in r.new_view_sent and r.view in r.new_view_msg:
+            # The sender has not started the view this leader announced: the NewView was lost.
+            self.send_many(r.slot, self.slots_of[m.sender], r.new_view_msg[r.view])
         behind, mine = m.seq, len(r.executed)
-        if m.sender == r.idx or behind >= mine:
+        if behind >= mine:
             return
         theirs = int(m.value) if m.value.isdigit() else 0
         start = behind
@@ -437,6 +449,11 @@ class Simulation:
     def _arm_timer(self, r: Replica, restart: bool = False) -> None:
         if r.timer_active and not restart:
             return
+        if r.in_view_change and not self.s.is_view_quorum(set(r.view_changes[r.view])):
+            # The view-change timer starts only once a quorum has asked for this view (PBFT
+            # §4.5.2): a replica that timed out alone waits for the others instead of climbing one
+            # view per timeout, which under loss kept it forever one view above the rest.
+            return
         r.timer_token += 1
         r.timer_active = True
         # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
@@ -464,8 +481,11 @@ class Simulation:
         # It carries the replica's stable checkpoint (seq, digest) with its prepared certificates above it.
         digest = log_digest([r.executed[k] for k in range(1, r.stable + 1)]) if 0 < r.stable <= len(r.executed) else ""
         stable = r.stable if digest else 0
-        self.broadcast(r.slot, Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs))
-        self._arm_timer(r, restart=True)
+        r.last_view_change = Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs)
+        self.broadcast(r.slot, r.last_view_change)
+        self._cancel_timer(r)
+        self._arm_timer(r)  # only if a quorum already asked for this view
+        self._arm_status(r)
 
     def _valid_cert(self, seq: int, view: int, value: str) -> bool:
         if (self.leader(view), "pre-prepare", view, seq, value) not in self.sent:
@@ -493,6 +513,8 @@ class Simulation:
         senders = set(r.view_changes[m.view])
         if m.view > r.view and self.s.is_weak(senders):
             self.start_view_change(r, m.view)
+        if r.in_view_change and m.view == r.view and not r.timer_active and self.s.is_view_quorum(senders):
+            self._arm_timer(r)
         if (
             self.leader(m.view) == r.idx
             and r.view == m.view
@@ -506,7 +528,8 @@ class Simulation:
             for seq, value in proposals:
                 # The NewView carries the new view's pre-prepares (PBFT's set O), signed by the leader.
                 self.sent.add((r.idx, "pre-prepare", m.view, seq, value))
-            self.broadcast(r.slot, Msg("new-view", r.idx, m.view, payload=(vcs, proposals)))
+            r.new_view_msg[m.view] = Msg("new-view", r.idx, m.view, payload=(vcs, proposals))
+            self.broadcast(r.slot, r.new_view_msg[m.view])
 
     def _valid_view_change_set(self, view: int, vcs: Any) -> bool:
         """Every ViewChange is for ``view``, listed under its signer, and was really sent by it."""

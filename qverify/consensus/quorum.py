@@ -19,14 +19,18 @@ class Schedule:
     """Weight vectors per epoch; epoch e covers sequence numbers ``e·epoch_len + 1 …``.
 
     The first ``checkpoint_interval`` sequence numbers of epoch e ≥ 1 need joint quorums under
-    epochs e − 1 and e (until the epoch's first stable checkpoint). A replica accepts pre-prepares
-    only between its watermarks, ``(h, h + window]`` with h its last stable checkpoint (PBFT §4.3).
+    epochs e − 1 and e (until the epoch's first stable checkpoint); with ``previous`` set, those of
+    epoch 0 need a quorum under ``previous`` too (the vector this schedule's first one replaces,
+    when a weight change was itself decided by consensus). View changes need a quorum under every
+    vector, ``previous`` included. A replica accepts pre-prepares only between its watermarks,
+    ``(h, h + window]`` with h its last stable checkpoint (PBFT §4.3).
     """
 
     vectors: tuple[WeightVector, ...]
     epoch_len: int = 1_000_000
     checkpoint_interval: int = 10
     window: int = 40
+    previous: WeightVector | None = None
     # (epoch, joint) → (fewest members any quorum has, ((weights, Q) per vector)): vote counting
     # asks for a quorum on every vote, so the per-epoch figures are worked out once.
     _plans: dict[tuple[int, bool], tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
@@ -40,7 +44,7 @@ class Schedule:
             raise ParameterError("checkpoint_interval", self.checkpoint_interval, "[1, inf)")
         if self.window < self.checkpoint_interval:
             raise ParameterError("window", self.window, f"[checkpoint_interval = {self.checkpoint_interval}, inf)")
-        n = {len(v.weights) for v in self.vectors}
+        n = {len(v.weights) for v in self.all_vectors}
         if len(n) != 1:
             raise ParameterError("vectors", sorted(n), "weight vectors of one length (same nodes)")
         if self.epoch_len % self.checkpoint_interval:
@@ -50,17 +54,26 @@ class Schedule:
     def n(self) -> int:
         return len(self.vectors[0].weights)
 
+    @property
+    def all_vectors(self) -> tuple[WeightVector, ...]:
+        """``previous`` (if any) and every epoch's vector."""
+        return self.vectors if self.previous is None else (self.previous, *self.vectors)
+
     def epoch_of(self, seq: int) -> int:
         return min((max(seq, 1) - 1) // self.epoch_len, len(self.vectors) - 1)
 
     def _key(self, seq: int) -> tuple[int, bool]:
         """``seq``'s epoch and whether it still needs the joint quorum of the previous epoch."""
         e = self.epoch_of(seq)
-        return e, e >= 1 and seq <= e * self.epoch_len + self.checkpoint_interval
+        return e, (e >= 1 or self.previous is not None) and seq <= e * self.epoch_len + self.checkpoint_interval
 
     def vectors_for(self, seq: int) -> list[WeightVector]:
         e, joint = self._key(seq)
-        return [self.vectors[e - 1], self.vectors[e]] if joint else [self.vectors[e]]
+        if not joint:
+            return [self.vectors[e]]
+        before = self.vectors[e - 1] if e >= 1 else self.previous
+        assert before is not None
+        return [before, self.vectors[e]]
 
     def is_quorum(self, nodes: set[int], seq: int) -> bool:
         key = self._key(seq)
@@ -77,8 +90,8 @@ class Schedule:
         return True
 
     def is_view_quorum(self, nodes: set[int]) -> bool:
-        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.vectors)
+        return all(v.weight_of(nodes) >= v.quorum.quorum for v in self.all_vectors)
 
     def is_weak(self, nodes: set[int]) -> bool:
         """At least ``T_f + 1`` under every vector: the set contains a correct replica."""
-        return all(v.weight_of(nodes) >= v.quorum.weak for v in self.vectors)
+        return all(v.weight_of(nodes) >= v.quorum.weak for v in self.all_vectors)

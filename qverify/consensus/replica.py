@@ -49,3 +49,5 @@ class Replica:
     commit_view: dict[int, int] = field(default_factory=dict)  # view in which each seq committed here
     status_token: int = 0
     status_active: bool = False
+    last_view_change: Msg | None = None  # retransmitted while the view change lasts
+    new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view

@@ -25,11 +25,19 @@ def _vectors(draw: st.DrawFn, n: int, f: int, epochs: int) -> tuple[WeightVector
 def _cases(draw: st.DrawFn) -> tuple[Schedule, list[set[int]]] | None:
     n = draw(st.integers(4, 9))
     f = draw(st.integers(0, (n - 1) // 3))
-    vectors = _vectors(draw, n, f, draw(st.integers(1, 3)))
+    vectors = _vectors(draw, n, f, draw(st.integers(1, 4)))
     if vectors is None:
         return None
+    # Sometimes the first vector replaces an earlier one (a weight change decided by consensus).
+    previous, vectors = (vectors[0], vectors[1:]) if len(vectors) > 1 and draw(st.booleans()) else (None, vectors)
     interval = draw(st.integers(1, 4))
-    schedule = Schedule(vectors, epoch_len=interval * draw(st.integers(1, 3)), checkpoint_interval=interval, window=40)
+    schedule = Schedule(
+        vectors,
+        epoch_len=interval * draw(st.integers(1, 3)),
+        checkpoint_interval=interval,
+        window=40,
+        previous=previous,
+    )
     sets = draw(st.lists(st.sets(st.integers(0, n - 1)), min_size=1, max_size=8))
     return schedule, sets
 
@@ -44,6 +52,11 @@ def test_is_quorum_matches_definition(case, seq):
         for _ in range(2):
             expected = all(v.weight_of(nodes) >= v.quorum.quorum for v in schedule.vectors_for(seq))
             assert schedule.is_quorum(nodes, seq) == expected
+        if schedule.previous is not None and 1 <= seq <= schedule.checkpoint_interval:
+            # Until the first stable checkpoint a quorum must be one under the replaced vector too.
+            q_old = schedule.previous.quorum.quorum
+            if schedule.is_quorum(nodes, seq):
+                assert schedule.previous.weight_of(nodes) >= q_old
 
 
 @given(st.lists(st.integers(1, 9), min_size=1, max_size=10), st.integers(0, 100))

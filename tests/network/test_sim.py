@@ -175,3 +175,44 @@ def test_fidelity_enters_the_weights_only_through_measured_reports(monkeypatch):
     assert liars and all(x.qber == 0.0 and x.estimate.value == 1.0 for x in liars)
     honest = [x for x in seen if x.reporter not in byz and set(x.link) & byz]
     assert honest and all(x.qber > 0.1 for x in honest)  # they measured the injected error
+
+
+def test_weight_vectors_are_adopted_only_through_committed_instances(monkeypatch):
+    # Issue #14 item 7: weights used to be adopted from the scores directly. Now an instance's batch
+    # carries the candidate vector; the replicas vote under a vector only once it was committed, and
+    # the first instance under a new vector also needs quorums under the one it replaced.
+    import qverify.consensus.control as control
+
+    g = random_geometric(12, radius_km=30.0, seed=3)
+    cfg = SimConfig(n_demands=4, adversary=Adversary(fraction=0.25, behaviours=("lie",)), epoch_slots=5)
+    seen: list[tuple] = []
+    real = control.simulate
+
+    def spy(schedule, requests, *a, **k):
+        seen.append((schedule, requests[0][1]))
+        return real(schedule, requests, *a, **k)
+
+    monkeypatch.setattr(control, "simulate", spy)
+    pol = ABFTPolicy()
+    simulate(g, cfg, 40, seed=1, policy=pol)
+    assert pol.extras["control_committed"] == pol.extras["control_instances"] == len(seen) > 2
+    assert pol.extras["control_weight_changes"] >= 1
+    hist = pol.weights_history
+    for k, (schedule, request) in enumerate(seen):
+        order = [(i + k + 1) % g.number_of_nodes() for i in range(g.number_of_nodes())]  # leader rotation
+        used = tuple(schedule.vectors[0].weights[order.index(i)] for i in range(len(order)))
+        assert used == hist[k]  # voted under the vector adopted before this instance
+        assert "weights=" in request
+        if k >= 1 and hist[k] != hist[k - 1]:
+            prev = tuple(schedule.previous.weights[order.index(i)] for i in range(len(order)))
+            assert prev == hist[k - 1]  # joint quorum with the vector it replaced
+        elif k >= 1:
+            assert schedule.previous is None
+
+    # An instance that never commits leaves the adopted weights where they were.
+    monkeypatch.setattr(control, "simulate", lambda s, r, *a, **k: real(s, [], *a, **k))
+    stuck = ABFTPolicy()
+    simulate(g, cfg, 40, seed=1, policy=stuck)
+    assert stuck.extras["control_committed"] == 0
+    assert set(stuck.weights_history) == {stuck.weights_history[0]}
+    assert stuck.voting.weights().weights != stuck.weights_history[0]  # the scores moved; the vote did not
