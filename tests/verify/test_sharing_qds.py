@@ -70,8 +70,35 @@ def test_threshold_signatures_measured():
     assert r.threshold_t_accepts.low > 0.95
     assert r.threshold_t_minus_1_accepts.high < 0.05
     assert r.forgery_success.high < 0.05 and r.repudiation_success.high < 0.05
+    # Feldman VSS: the corrupted share among t + 1 is always the one rejected, and the signature is
+    # still made from the t valid shares.
+    assert r.corrupted_share_detected.value == 1.0
+    assert r.threshold_with_corrupted_share_accepts.low > 0.95
+    # At the default length no intercept-resend fraction forges.
+    assert all(e.high < 0.05 for _r, e in r.intercept_forgery_by_fraction)
     with pytest.raises(ParameterError, match="t"):
         run_qds(n_holders=3, t=4)
+    with pytest.raises(ParameterError, match="test_fraction"):
+        run_qds(test_fraction=1.0)
+    with pytest.raises(ParameterError, match="e_abort"):
+        run_qds(e_abort=0.7)
+
+
+def test_intercept_resend_forger_is_a_real_attack_on_short_keys():
+    # The attack is not a strawman: with 400 positions (20 % tested) the forger's best fraction wins
+    # a few per cent of the runs (its lower bound is above 0), which 2000 positions remove.
+    short = run_qds(trials=200, seed=0, length=400)
+    assert short.intercept_forgery_success.low > 0
+    assert short.intercept_forgery_success.value == max(e.value for _r, e in short.intercept_forgery_by_fraction)
+    # Intercepting everything is caught by parameter estimation (≈ 25 % errors) in nearly every run.
+    assert dict(short.intercept_forgery_by_fraction)[1.0].high < 0.05
+
+
+def test_when_t_equals_n_a_corrupted_share_refuses_the_signature():
+    r = run_qds(n_holders=3, t=3, trials=20, seed=1)
+    assert r.corrupted_share_detected.value == 1.0
+    assert r.threshold_with_corrupted_share_accepts.value == 0.0  # refused, not a wrong key
+    assert r.threshold_t_accepts.value == 1.0
 
 
 def test_secret_sharing_and_commitments_each_stop_their_attack():
