@@ -111,6 +111,11 @@ class Weighting(StrEnum):
     EQUAL = "equal"
 
 
+class Signatures(StrEnum):
+    ED25519 = "ed25519"
+    IDEAL = "ideal"
+
+
 class Relay(StrEnum):
     INTERCEPT_RESEND = "intercept_resend"
     HONEST = "honest"

@@ -11,6 +11,7 @@ from rich.table import Table
 from qverify import __version__
 from qverify.cli.common import (
     Scenario,
+    Signatures,
     Weighting,
     _emit_json,
     _progress,
@@ -30,6 +31,13 @@ def consensus(
     weighting: Annotated[
         Weighting, typer.Option(help="abft (fidelity-weighted) or equal (plain PBFT).")
     ] = Weighting.ABFT,
+    signatures: Annotated[
+        Signatures,
+        typer.Option(
+            help="How protocol messages are signed: ed25519, or ideal (a keyed hash only the simulator "
+            "checks; as unforgeable for the replicas, ~100x cheaper)."
+        ),
+    ] = Signatures.ED25519,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Run weighted PBFT under an adversary: agreement violations, decisions, latency vs fault-free.
@@ -56,7 +64,7 @@ def consensus(
     with _progress("seeds") as bar:
         task = bar.add_task(f"{scenario} n={nodes} f={faulty}", total=seeds)
         for seed in range(seeds):
-            results.append(run_scenario(scenario, nodes, faulty, seed, rounds, weighting))
+            results.append(run_scenario(scenario, nodes, faulty, seed, rounds, weighting, signatures=signatures))
             bar.update(task, advance=1)
     summary = {
         "violations": sum(r.violations for r in results),
@@ -66,7 +74,7 @@ def consensus(
         "latency_ratio": float(np.mean([r.latency_ratio for r in results])),
     }
     params = {"nodes": nodes, "faulty": faulty, "scenario": scenario, "rounds": rounds, "seeds": seeds,
-              "weighting": weighting}  # fmt: skip
+              "weighting": weighting, "signatures": signatures}  # fmt: skip
     if as_json:
         _emit_json({"params": params, "qverify_version": __version__, "summary": summary,
                     "runs": [r.to_dict() for r in results]})  # fmt: skip

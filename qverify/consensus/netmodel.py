@@ -54,10 +54,18 @@ class NetConfig:
             raise ParameterError("status_interval", self.status_interval, "(0, inf)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Msg:
     """One protocol message. ``kind`` ∈ pre-prepare, prepare, commit, checkpoint, view-change,
-    new-view, status, state, request."""
+    new-view, status, state, commit-cert, request; ``sig`` is the sender's Ed25519 signature over
+    the other fields (:mod:`qverify.consensus.signing`; client requests carry none).
+
+    Payloads: view-change ``(prepared, proof)`` with ``prepared`` a tuple of
+    ``(seq, view, value, (pre-prepare, prepares))`` certificates and ``proof`` the checkpoint
+    messages of a quorum for its (seq, value = digest); new-view ``(view-changes by signer,
+    proposals, pre-prepares)``; state ``(log, proof)``; commit-cert the commits of a quorum; status
+    whether the sender is changing view.
+    """
 
     kind: str
     sender: int
@@ -65,6 +73,7 @@ class Msg:
     seq: int = 0
     value: str = ""
     payload: Any = None
+    sig: bytes = b""
 
 
 @dataclass

@@ -8,11 +8,14 @@ pre-prepare / prepare / commit, checkpoints, and view change with NewView verifi
 until the new epoch's first stable checkpoint (joint quorums). View changes require a quorum under
 every vector in the schedule, which all correct replicas evaluate identically.
 
-Signatures are modelled by the simulator itself: a message whose ``sender`` is not the replica
-that sent it is dropped (an invalid signature), and the simulator records every
-(sender, kind, view, seq, value) and every ViewChange actually sent, so a prepared certificate or
-a ViewChange carried inside a NewView is accepted only if its signer really sent it (Byzantine
-replicas cannot forge messages of others, nor replay them under another view or sender).
+Every protocol message carries its sender's Ed25519 signature (:mod:`qverify.consensus.signing`,
+keys fresh per run or supplied): receivers drop a message whose signature does not verify against
+the claimed sender's key. Certificates travel as the signed messages themselves — a prepared
+certificate is the leader's pre-prepare and the prepares of a quorum, a checkpoint proof the
+checkpoints of a quorum, a committed certificate the commits of a quorum — and every replica checks
+each signature in them, so a Byzantine replica can replay what it received but cannot forge a
+message of another, relabel one under another sender, or move one to another view. Client requests
+are assumed signed by clients (a leader cannot invent one; modelled by the set of issued requests).
 
 View change follows Castro–Liskov (OSDI 1999, §4.4): a replica adopts at most one NewView per
 view; every ViewChange inside it must be for that view, listed under its own signer and really
@@ -41,6 +44,7 @@ the network model in :mod:`qverify.consensus.netmodel`, Twins-style adversaries 
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections import defaultdict
@@ -54,6 +58,7 @@ from qverify.consensus.checker import History, check
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig, Partition
 from qverify.consensus.quorum import Schedule
 from qverify.consensus.replica import NULL, Replica, log_digest
+from qverify.consensus.signing import SELF_AUTHENTICATING, Keyring
 from qverify.errors import ParameterError
 
 __all__ = [
@@ -102,10 +107,13 @@ class Simulation:
         net: NetConfig,
         rng: np.random.Generator,
         twins: Sequence[int] = (),
+        keys: Keyring | None = None,
+        signatures: str = "ed25519",
     ) -> None:
         self.s = schedule
         self.n = schedule.n
-        self.byz = dict(byzantine)
+        # Copies: amnesia changes a behaviour during the run, and the caller's objects stay as given.
+        self.byz = {i: dataclasses.replace(b) for i, b in byzantine.items()}
         self.net = net
         self.rng = rng
         for t in twins:
@@ -123,8 +131,7 @@ class Simulation:
         self.queue: list[tuple[float, int, int, Msg]] = []
         self.counter = itertools.count()
         self.now = 0.0
-        self.sent: set[tuple[int, str, int, int, str]] = set()
-        self.view_changes_sent: set[tuple[int, int, Any]] = set()  # (signer, view, certificates)
+        self.keys = keys if keys is not None else Keyring.generate(self.n, signatures)
         self.delivered = 0
         self.decide_time: dict[str, float] = {}
         self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, replica, token, kind)
@@ -160,18 +167,23 @@ class Simulation:
     def broadcast(self, src: int, msg: Msg) -> None:
         self.send_many(src, self.all_slots, msg)
 
+    def sign(self, ident: int, msg: Msg) -> Msg:
+        """``msg`` signed by identity ``ident`` (replicas sign only as themselves; tests that play a
+        Byzantine replica by hand use this for its own messages)."""
+        return self.keys.sign(ident, msg)
+
     def send_many(self, src: int, dsts: Sequence[int], msg: Msg) -> None:
-        """Send one signed message from slot ``src`` to each of ``dsts``: it is signed (recorded)
-        once, and every copy draws its own drop and delay."""
+        """Send one message from slot ``src`` to each of ``dsts``: signed once with the slot's
+        identity key, and every copy draws its own drop and delay."""
         signer = self.ident[src]
-        if msg.sender != signer:
-            return  # a signature of another replica cannot be produced: receivers reject it
         b = self._deviating(signer)
         if b is not None and b.silent:
             return
-        self.sent.add((signer, msg.kind, msg.view, msg.seq, msg.value))
-        if msg.kind == "view-change":
-            self.view_changes_sent.add((signer, msg.view, msg.payload))
+        if msg.sender != signer and not msg.sig:
+            return  # it cannot sign as another replica: every receiver would reject it
+        if not msg.sig and msg.kind not in SELF_AUTHENTICATING:
+            msg = self.keys.sign(signer, msg)
+        # (an already signed message is forwarded as it is: a replay, which receivers judge)
         net, k = self.net, len(dsts)
         extra = b.extra_delay if b is not None else 0.0
         blocking = [p for p in net.partitions if p.start <= self.now < p.end]
@@ -250,7 +262,9 @@ class Simulation:
         key = (m.view, m.seq)
         if key in r.pre_prepared and r.pre_prepared[key] != m.value and not self._equivocating_voter(r):
             return
-        r.pre_prepared.setdefault(key, m.value)
+        if key not in r.pre_prepared:
+            r.pre_prepared[key] = m.value
+            r.pre_prepare_msg[key] = m
         r.next_seq = max(r.next_seq, m.seq + 1)
         self._vote(r, Msg("prepare", r.idx, m.view, m.seq, m.value))
         self._check_prepared(r, m.view, m.seq, m.value)
@@ -271,7 +285,7 @@ class Simulation:
     def on_prepare(self, r: Replica, m: Msg) -> None:
         if m.view != r.view:
             return
-        r.prepares[(m.view, m.seq, m.value)].add(m.sender)
+        r.prepares[(m.view, m.seq, m.value)][m.sender] = m
         self._check_prepared(r, m.view, m.seq, m.value)
 
     def _check_prepared(self, r: Replica, view: int, seq: int, value: str) -> None:
@@ -280,17 +294,19 @@ class Simulation:
         key = (view, seq, value)
         if key in r.sent_commit:
             return
-        voters = r.prepares[key] | {self.leader(view)}
+        votes = r.prepares[key]
+        voters = set(votes) | {self.leader(view)}
         if not self.s.is_quorum(voters, seq):
             return
         r.sent_commit.add(key)
-        if seq not in r.prepared or r.prepared[seq][0] < view:
-            r.prepared[seq] = (view, value)
+        pre = r.pre_prepare_msg.get((view, seq))
+        if pre is not None and pre.value == value and (seq not in r.prepared or r.prepared[seq][0] < view):
+            r.prepared[seq] = (view, value, (pre, tuple(votes.values())))
         self._vote(r, Msg("commit", r.idx, view, seq, value))
         self._check_committed(r, view, seq, value)
 
     def on_commit(self, r: Replica, m: Msg) -> None:
-        r.commits[(m.view, m.seq, m.value)].add(m.sender)
+        r.commits[(m.view, m.seq, m.value)][m.sender] = m
         self._check_committed(r, m.view, m.seq, m.value)
 
     def _check_committed(self, r: Replica, view: int, seq: int, value: str) -> None:
@@ -301,10 +317,11 @@ class Simulation:
         # committed(m, v, n), Castro–Liskov §4.2). A replica that missed the pre-prepare or the
         # prepares (drops, a partition, a later view) can therefore still commit from retransmitted
         # commits.
-        if not self.s.is_quorum(r.commits[(view, seq, value)], seq):
+        votes = r.commits[(view, seq, value)]
+        if not self.s.is_quorum(votes.keys(), seq):
             return
         r.committed[seq] = value
-        r.commit_view[seq] = view
+        r.commit_cert[seq] = tuple(votes.values())
         self._execute(r)
 
     def _execute(self, r: Replica) -> None:
@@ -333,33 +350,62 @@ class Simulation:
         if m.seq <= r.stable:
             return
         key = (m.seq, m.value)
-        r.checkpoints[key].add(m.sender)
-        if self.s.is_quorum(r.checkpoints[key], m.seq):
-            self._advance_stable(r, m.seq)
+        r.checkpoints[key][m.sender] = m
+        if self.s.is_quorum(r.checkpoints[key].keys(), m.seq):
+            self._advance_stable(r, m.seq, m.value, tuple(r.checkpoints[key].values()))
 
-    def _signers(self, kind: str, view: int, seq: int, value: str) -> set[int]:
-        """Replicas that really signed and sent this message (the simulator's signature check)."""
-        return {i for i in range(self.n) if (i, kind, view, seq, value) in self.sent}
+    # ---- certificates: signed messages, checked one by one --------------------------------
+    def _quorum_of(self, msgs: Any, kind: str, view: int | None, seq: int, value: str) -> set[int] | None:
+        """The signers of ``msgs`` if every one is a validly signed ``kind`` message for (view, seq,
+        value) from a distinct sender; else None. ``view=None`` skips the view (checkpoints)."""
+        if not isinstance(msgs, tuple):
+            return None
+        signers: set[int] = set()
+        for m in msgs:
+            if not isinstance(m, Msg) or m.kind != kind or m.seq != seq or m.value != value or m.sender in signers:
+                return None
+            if (view is not None and m.view != view) or not self.keys.verify(m):
+                return None
+            signers.add(m.sender)
+        return signers
 
-    def _valid_checkpoint(self, seq: int, digest: str) -> bool:
-        """A quorum really sent a checkpoint of ``digest`` at ``seq``: the log it certifies is the one
-        a correct replica executed (any two quorums share a correct replica)."""
+    def _valid_checkpoint(self, seq: int, digest: str, proof: Any) -> bool:
+        """``proof`` is the signed checkpoints of a quorum for ``digest`` at ``seq``: the log it
+        certifies is the one a correct replica executed (any two quorums share a correct replica)."""
         if seq == 0:
             return digest == ""
-        return self.s.is_quorum(self._signers("checkpoint", 0, seq, digest), seq)
+        signers = self._quorum_of(proof, "checkpoint", None, seq, digest)
+        return signers is not None and self.s.is_quorum(signers, seq)
 
-    def _advance_stable(self, r: Replica, seq: int, propose: bool = True) -> None:
-        """Make ``seq`` the stable checkpoint: collect the log below it (PBFT §4.3), move the
-        watermarks, and let a leader propose what waited above the old high watermark."""
-        r.stable = seq
+    def _valid_cert(self, seq: int, view: int, value: str, cert: Any) -> bool:
+        """A prepared certificate: the leader's signed pre-prepare of (view, seq, value) and signed
+        prepares that, with the leader, weigh a quorum."""
+        try:
+            pre, prepares = cert
+        except (TypeError, ValueError):
+            return False
+        leader = self.leader(view)
+        if not isinstance(pre, Msg) or pre.kind != "pre-prepare" or pre.sender != leader:
+            return False
+        if (pre.view, pre.seq, pre.value) != (view, seq, value) or not self.keys.verify(pre):
+            return False
+        signers = self._quorum_of(prepares, "prepare", view, seq, value)
+        return signers is not None and self.s.is_quorum(signers | {leader}, seq)
+
+    def _advance_stable(self, r: Replica, seq: int, digest: str, proof: tuple[Msg, ...], propose: bool = True) -> None:
+        """Make ``seq`` the stable checkpoint (``proof``: the checkpoints of a quorum for ``digest``):
+        collect the log below it (PBFT §4.3), move the watermarks, and let a leader propose what
+        waited above the old high watermark."""
+        r.stable, r.stable_digest, r.stable_proof = seq, digest, proof
         r.pre_prepared = {k: v for k, v in r.pre_prepared.items() if k[1] > seq}
-        r.prepares = defaultdict(set, {k: v for k, v in r.prepares.items() if k[1] > seq})
-        r.commits = defaultdict(set, {k: v for k, v in r.commits.items() if k[1] > seq})
+        r.pre_prepare_msg = {k: v for k, v in r.pre_prepare_msg.items() if k[1] > seq}
+        r.prepares = defaultdict(dict, {k: v for k, v in r.prepares.items() if k[1] > seq})
+        r.commits = defaultdict(dict, {k: v for k, v in r.commits.items() if k[1] > seq})
         r.sent_commit = {k for k in r.sent_commit if k[1] > seq}
         r.prepared = {s: pv for s, pv in r.prepared.items() if s > seq}
         r.committed = {s: v for s, v in r.committed.items() if s > seq}
-        r.commit_view = {s: v for s, v in r.commit_view.items() if s > seq}
-        r.checkpoints = defaultdict(set, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
+        r.commit_cert = {s: v for s, v in r.commit_cert.items() if s > seq}
+        r.checkpoints = defaultdict(dict, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
         r.next_seq = max(r.next_seq, seq + 1)
         if propose:
             self._propose_pending(r)
@@ -404,45 +450,54 @@ class Simulation:
             return
         theirs = int(m.value) if m.value.isdigit() else 0
         start = behind
+        to = self.slots_of[m.sender]
         for c in sorted({r.stable, theirs}, reverse=True):
             if behind < c <= mine:
                 log = tuple(r.executed[k] for k in range(1, c + 1))
-                for dst in self.slots_of[m.sender]:
-                    self.send(r.slot, dst, Msg("state", r.idx, seq=c, value=log_digest(log), payload=log))
+                # Its own proof goes with its stable checkpoint; for the one the sender says it
+                # holds a proof for, the sender checks the digest against that proof.
+                proof = r.stable_proof if c == r.stable else ()
+                self.send_many(r.slot, to, Msg("state", r.idx, seq=c, value=log_digest(log), payload=(log, proof)))
                 start = c
                 break
         for seq in range(start + 1, mine + 1):
-            if seq in r.committed:
-                view, value = r.commit_view[seq], r.committed[seq]
-                signers = tuple(sorted(r.commits[(view, seq, value)]))
-                for dst in self.slots_of[m.sender]:
-                    self.send(r.slot, dst, Msg("commit-cert", r.idx, view, seq, value, payload=signers))
+            if seq in r.commit_cert:
+                cert = r.commit_cert[seq]
+                self.send_many(r.slot, to, Msg("commit-cert", r.idx, cert[0].view, seq, r.committed[seq], payload=cert))
 
     def on_commit_cert(self, r: Replica, m: Msg) -> None:
-        """A forwarded committed certificate: the signed commits of a quorum for (view, seq, value).
-        Each must really have been signed by its sender (the simulator's record of sent messages)."""
-        if m.seq in r.committed or m.seq <= max(r.stable, len(r.executed)) or not isinstance(m.payload, tuple):
+        """A forwarded committed certificate: the signed commits of a quorum for (view, seq, value),
+        each checked against its signer's key."""
+        if m.seq in r.committed or m.seq <= max(r.stable, len(r.executed)):
             return
-        signers = set(m.payload)
-        if not signers <= self._signers("commit", m.view, m.seq, m.value) or not self.s.is_quorum(signers, m.seq):
+        signers = self._quorum_of(m.payload, "commit", m.view, m.seq, m.value)
+        if signers is None or not self.s.is_quorum(signers, m.seq):
             return
-        r.commits[(m.view, m.seq, m.value)] |= signers
+        for c in m.payload:
+            r.commits[(m.view, m.seq, m.value)][c.sender] = c
         self._check_committed(r, m.view, m.seq, m.value)
 
     def on_state(self, r: Replica, m: Msg) -> None:
         """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
-        certified (a Byzantine sender's doctored log fails the check)."""
-        log = m.payload
+        certified — by the proof sent with it, or by the proof this replica already holds for that
+        checkpoint (a Byzantine sender's doctored log fails either check)."""
+        try:
+            log, proof = m.payload
+        except (TypeError, ValueError):
+            return
         if m.seq <= len(r.executed) or not isinstance(log, tuple) or len(log) != m.seq:
             return
-        if log_digest(log) != m.value or not self._valid_checkpoint(m.seq, m.value):
+        if log_digest(log) != m.value:
+            return
+        known = m.seq == r.stable and m.value == r.stable_digest
+        if not known and not self._valid_checkpoint(m.seq, m.value, proof):
             return
         r.executed = {k: v for k, v in enumerate(log, start=1)}
         self.state_transfers += 1
         for value in log:
             r.pending.pop(value, None)
         if m.seq > r.stable:
-            self._advance_stable(r, m.seq)
+            self._advance_stable(r, m.seq, m.value, proof)
         self._execute(r)
 
     # ---- view change ---------------------------------------------------------------------
@@ -477,31 +532,49 @@ class Simulation:
         r.view = new_view
         r.in_view_change = True
         r.failed_views += 1
-        certs = tuple(sorted((s, v, val) for s, (v, val) in r.prepared.items()))
-        # It carries the replica's stable checkpoint (seq, digest) with its prepared certificates above it.
-        digest = log_digest([r.executed[k] for k in range(1, r.stable + 1)]) if 0 < r.stable <= len(r.executed) else ""
-        stable = r.stable if digest else 0
-        r.last_view_change = Msg("view-change", r.idx, new_view, seq=stable, value=digest, payload=certs)
+        # It carries the replica's stable checkpoint (seq, digest) with its proof, and its prepared
+        # certificates above it.
+        certs = tuple((s, v, val, cert) for s, (v, val, cert) in sorted(r.prepared.items()))
+        payload = (certs, r.stable_proof)
+        r.last_view_change = Msg("view-change", r.idx, new_view, seq=r.stable, value=r.stable_digest, payload=payload)
         self.broadcast(r.slot, r.last_view_change)
         self._cancel_timer(r)
         self._arm_timer(r)  # only if a quorum already asked for this view
         self._arm_status(r)
 
-    def _valid_cert(self, seq: int, view: int, value: str) -> bool:
-        if (self.leader(view), "pre-prepare", view, seq, value) not in self.sent:
-            return False
-        return self.s.is_quorum(self._signers("prepare", view, seq, value) | {self.leader(view)}, seq)
+    @staticmethod
+    def _vc_parts(m: Msg) -> tuple[tuple[Any, ...], Any]:
+        """(prepared certificates, checkpoint proof) of a ViewChange; a malformed payload (a
+        Byzantine sender's) counts as none."""
+        p = m.payload
+        if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], tuple):
+            return p[0], p[1]
+        return (), ()
+
+    def _low_proof(self, vcs: dict[int, Msg]) -> tuple[int, str, tuple[Msg, ...]]:
+        """The highest stable checkpoint with a valid proof among a ViewChange set (PBFT's min-s):
+        (seq, digest, proof)."""
+        best: tuple[int, str, tuple[Msg, ...]] = (0, "", ())
+        for m in vcs.values():
+            proof = self._vc_parts(m)[1]
+            if m.seq > best[0] and self._valid_checkpoint(m.seq, m.value, proof):
+                best = (m.seq, m.value, proof)
+        return best
 
     def _low(self, vcs: dict[int, Msg]) -> int:
-        """The highest stable checkpoint, with a valid proof, among a ViewChange set (PBFT's min-s)."""
-        return max((m.seq for m in vcs.values() if self._valid_checkpoint(m.seq, m.value)), default=0)
+        return self._low_proof(vcs)[0]
 
     def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
         low = self._low(vcs)
         best: dict[int, tuple[int, str]] = {}
         for m in vcs.values():
-            for seq, view, value in m.payload:
-                if seq > low and self._valid_cert(seq, view, value) and (seq not in best or best[seq][0] < view):
+            for item in self._vc_parts(m)[0]:
+                if not (isinstance(item, tuple) and len(item) == 4):
+                    continue
+                seq, view, value, cert = item
+                if not (isinstance(seq, int) and isinstance(view, int) and isinstance(value, str)):
+                    continue
+                if seq > low and (seq not in best or best[seq][0] < view) and self._valid_cert(seq, view, value, cert):
                     best[seq] = (view, value)
         top = max(best, default=low)
         return tuple((s, best[s][1] if s in best else NULL) for s in range(low + 1, top + 1))
@@ -525,22 +598,19 @@ class Simulation:
             r.new_view_sent.add(m.view)
             vcs = dict(r.view_changes[m.view])
             proposals = self._proposals(vcs)
-            for seq, value in proposals:
-                # The NewView carries the new view's pre-prepares (PBFT's set O), signed by the leader.
-                self.sent.add((r.idx, "pre-prepare", m.view, seq, value))
-            r.new_view_msg[m.view] = Msg("new-view", r.idx, m.view, payload=(vcs, proposals))
+            # The NewView carries the new view's pre-prepares (PBFT's set O), each signed by the leader.
+            pres = tuple(self.sign(r.idx, Msg("pre-prepare", r.idx, m.view, seq, value)) for seq, value in proposals)
+            r.new_view_msg[m.view] = Msg("new-view", r.idx, m.view, payload=(vcs, proposals, pres))
             self.broadcast(r.slot, r.new_view_msg[m.view])
 
     def _valid_view_change_set(self, view: int, vcs: Any) -> bool:
-        """Every ViewChange is for ``view``, listed under its signer, and was really sent by it."""
+        """Every ViewChange is for ``view``, listed under its signer, and signed by it."""
         if not isinstance(vcs, dict):
             return False
         for signer, vc in vcs.items():
             if not isinstance(vc, Msg) or vc.kind != "view-change" or vc.view != view or vc.sender != signer:
                 return False
-            if (signer, view, vc.payload) not in self.view_changes_sent:
-                return False
-            if (signer, "view-change", view, vc.seq, vc.value) not in self.sent:
+            if not self.keys.verify(vc):
                 return False
         return self.s.is_view_quorum(set(vcs))
 
@@ -550,23 +620,37 @@ class Simulation:
         if m.view == r.view and not r.in_view_change and m.view > 0:
             return  # already running this view under an accepted NewView
         try:
-            vcs, proposals = m.payload
+            vcs, proposals, pres = m.payload
         except (TypeError, ValueError):
             return
         if not self._valid_view_change_set(m.view, vcs) or proposals != self._proposals(vcs):
             return  # a NewView whose proposals do not follow from a genuine ViewChange set is ignored
+        if not isinstance(pres, tuple) or len(pres) != len(proposals):
+            return
+        for pre, (seq, value) in zip(pres, proposals, strict=True):
+            if not isinstance(pre, Msg) or (pre.kind, pre.sender, pre.view, pre.seq, pre.value) != (
+                "pre-prepare",
+                m.sender,
+                m.view,
+                seq,
+                value,
+            ):
+                return
+            if not self.keys.verify(pre):
+                return
         if any(r.committed.get(seq, value) != value for seq, value in proposals):
             return  # would re-prepare a committed sequence number with another value: refuse
         r.new_view_accepted.add(m.view)
         r.view = m.view
         r.in_view_change = False
-        low = self._low(vcs)
+        low, digest, proof = self._low_proof(vcs)
         if low > r.stable:
             # Proven stable: state transfer brings the log up to it. New requests wait until the
             # NewView's own pre-prepares are in place (below), so none is given one of their numbers.
-            self._advance_stable(r, low, propose=False)
-        for seq, value in proposals:
+            self._advance_stable(r, low, digest, proof, propose=False)
+        for pre, (seq, value) in zip(pres, proposals, strict=True):
             r.pre_prepared[(m.view, seq)] = value
+            r.pre_prepare_msg[(m.view, seq)] = pre
             r.proposed.add((m.view, value))
             self.broadcast(r.slot, Msg("prepare", r.idx, m.view, seq, value))
             self._check_prepared(r, m.view, seq, value)
@@ -592,6 +676,8 @@ class Simulation:
             b.equivocate = True
         if m.kind == "request":
             self.on_request(r, m.value)
+        elif m.kind not in SELF_AUTHENTICATING and not self.keys.verify(m):
+            return  # not signed by its claimed sender: dropped
         elif m.kind in ("pre-prepare", "prepare") and (m.view > r.view or (m.view == r.view and r.in_view_change)):
             r.future.append(m)  # arrived before this replica entered view m.view: keep it
         else:
@@ -624,8 +710,13 @@ def simulate(
     net: NetConfig | None = None,
     seed: int = 0,
     until: float = 10_000.0,
+    keys: Keyring | None = None,
+    signatures: str = "ed25519",
 ) -> RunResult:
     """Run weighted PBFT on ``requests`` (time, value) and return what each replica executed.
+
+    ``keys``: the replicas' keys (:class:`~qverify.consensus.signing.Keyring`); fresh random ones
+    of the ``signatures`` scheme (``"ed25519"`` or ``"ideal"``) when omitted.
 
     >>> from qverify.consensus.weights import WeightVector
     >>> s = Schedule((WeightVector(0, (1, 1, 1, 1), f=1),))
@@ -633,7 +724,14 @@ def simulate(
     >>> sorted(res.executed[0].values()), agreement_violations(res)
     (['a', 'b'], 0)
     """
-    sim = Simulation(schedule, dict(byzantine or {}), net or NetConfig(), np.random.default_rng(seed))
+    sim = Simulation(
+        schedule,
+        dict(byzantine or {}),
+        net or NetConfig(),
+        np.random.default_rng(seed),
+        keys=keys,
+        signatures=signatures,
+    )
     for t, value in requests:
         sim.request(value, t)
     sim.run(until)

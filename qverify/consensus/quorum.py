@@ -8,6 +8,7 @@ checkpoint); any two such sets share weight > T_f, hence a correct replica
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from qverify.consensus.weights import WeightVector
@@ -75,7 +76,8 @@ class Schedule:
         assert before is not None
         return [before, self.vectors[e]]
 
-    def is_quorum(self, nodes: set[int], seq: int) -> bool:
+    def is_quorum(self, nodes: Collection[int], seq: int) -> bool:
+        """Whether ``nodes`` (distinct replica ids) weigh a quorum for ``seq``."""
         key = self._key(seq)
         plan = self._plans.get(key)
         if plan is None:

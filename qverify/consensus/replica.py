@@ -19,26 +19,38 @@ def log_digest(values: Sequence[str]) -> str:
     return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
 
 
+PreparedCert = tuple[Msg, tuple[Msg, ...]]
+"""A prepared certificate: the leader's signed pre-prepare and the signed prepares of the others."""
+
+
 @dataclass
 class Replica:
-    """State of one replica (honest logic; a Byzantine one is steered by its behaviour)."""
+    """State of one replica (honest logic; a Byzantine one is steered by its behaviour).
+
+    Votes and checkpoints are kept as the signed messages themselves, so that the certificates a
+    replica passes on (in ViewChanges, state transfer, forwarded commits) can be checked by anyone.
+    """
 
     idx: int  # identity: who signs its messages
     slot: int = -1  # network address (a Byzantine identity's twin has a slot of its own)
     view: int = 0
     in_view_change: bool = False
     pre_prepared: dict[tuple[int, int], str] = field(default_factory=dict)
-    prepares: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
-    commits: dict[tuple[int, int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    pre_prepare_msg: dict[tuple[int, int], Msg] = field(default_factory=dict)  # the signed one adopted
+    prepares: dict[tuple[int, int, str], dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
+    commits: dict[tuple[int, int, str], dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
     sent_commit: set[tuple[int, int, str]] = field(default_factory=set)
-    prepared: dict[int, tuple[int, str]] = field(default_factory=dict)
+    prepared: dict[int, tuple[int, str, PreparedCert]] = field(default_factory=dict)
     committed: dict[int, str] = field(default_factory=dict)
+    commit_cert: dict[int, tuple[Msg, ...]] = field(default_factory=dict)  # the quorum of commits per seq
     executed: dict[int, str] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)
     next_seq: int = 1
     view_changes: dict[int, dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
-    checkpoints: dict[tuple[int, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    checkpoints: dict[tuple[int, str], dict[int, Msg]] = field(default_factory=lambda: defaultdict(dict))
     stable: int = 0
+    stable_digest: str = ""
+    stable_proof: tuple[Msg, ...] = ()  # the checkpoint messages of a quorum for ``stable``
     timer_token: int = 0
     timer_active: bool = False
     proposed: set[tuple[int, str]] = field(default_factory=set)
@@ -46,7 +58,6 @@ class Replica:
     new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
     future: list[Msg] = field(default_factory=list)
-    commit_view: dict[int, int] = field(default_factory=dict)  # view in which each seq committed here
     status_token: int = 0
     status_active: bool = False
     last_view_change: Msg | None = None  # retransmitted while the view change lasts

@@ -189,6 +189,7 @@ def run_scenario(
     rounds: int = 60,
     weighting: str = "abft",
     until: float = 5_000.0,
+    signatures: str = "ed25519",
 ) -> ScenarioResult:
     """Run ``scenario`` on ``n`` replicas tolerating ``f`` faults and check agreement.
 
@@ -207,9 +208,9 @@ def run_scenario(
     if rounds < 1:
         raise ParameterError("rounds", rounds, "[1, inf)")
     schedule, requests, byzantine, net = build(scenario, n, f, seed, rounds, weighting)
-    res = simulate(schedule, requests, byzantine, net, seed, until)
+    res = simulate(schedule, requests, byzantine, net, seed, until, signatures=signatures)
     base_sched, base_req, _b, base_net = build("fault_free", n, f, seed, rounds, weighting)
-    base = simulate(base_sched, base_req, {}, base_net, seed, until)
+    base = simulate(base_sched, base_req, {}, base_net, seed, until, signatures=signatures)
     verdict = check(history_of(res.executed, res.byzantine, [v for _t, v in requests]))
     mean = _mean_latency(res.decide_time, requests)
     base_mean = _mean_latency(base.decide_time, base_req)

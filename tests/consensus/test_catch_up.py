@@ -36,7 +36,7 @@ def _verdict(sim: Simulation):
 def _inject(sim: Simulation, src: int, msg: Msg, at: float, to: list[int]) -> None:
     """Byzantine ``src`` delivers a message it signed itself, bypassing its behaviour flags."""
     assert msg.sender == src
-    sim.sent.add((src, msg.kind, msg.view, msg.seq, msg.value))
+    msg = sim.sign(src, msg)
     for dst in to:
         heapq.heappush(sim.queue, (at, next(sim.counter), dst, msg))
 
@@ -114,8 +114,11 @@ def test_doctored_state_from_a_byzantine_replica_is_refused():
     sim.run(until=199.0)
     honest = tuple(sim.replicas[0].executed[k] for k in range(1, 21))
     doctored = (honest[1], honest[0], *honest[2:])
-    _inject(sim, 1, Msg("state", 1, seq=20, value=log_digest(doctored), payload=doctored), 200.0, [3])
-    _inject(sim, 1, Msg("state", 1, seq=20, value=log_digest(honest), payload=doctored), 200.0, [3])
+    # It holds a genuine proof (a quorum of signed checkpoints) for the honest log and attaches it.
+    proof = sim.replicas[1].stable_proof
+    assert sim.replicas[1].stable == 20 and proof
+    _inject(sim, 1, Msg("state", 1, seq=20, value=log_digest(doctored), payload=(doctored, proof)), 200.0, [3])
+    _inject(sim, 1, Msg("state", 1, seq=20, value=log_digest(honest), payload=(doctored, proof)), 200.0, [3])
     sim.run(until=200.5)
     assert not sim.replicas[3].executed  # both refused
     sim.run(until=400.0)
@@ -144,9 +147,8 @@ def test_a_view_change_claiming_an_unproven_checkpoint_moves_nothing():
         sim.request(f"r{i}", 0.0)
     sim.run(until=100.0)
     assert all(len(sim.replicas[i].executed) == 12 for i in range(4)) and sim.replicas[0].stable == 10
-    fake = Msg("view-change", 3, 1, seq=30, value="f" * 16, payload=())
-    sim.view_changes_sent.add((3, 1, ()))
-    sim.sent.add((3, "view-change", 1, 30, "f" * 16))
+    # It signs its own ViewChange; the proof it attaches is its genuine proof of checkpoint 10.
+    fake = sim.sign(3, Msg("view-change", 3, 1, seq=30, value="f" * 16, payload=((), sim.replicas[3].stable_proof)))
     for i in (0, 1, 2):
         sim.start_view_change(sim.replicas[i], 1)
     sim.run(until=101.0)
