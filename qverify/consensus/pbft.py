@@ -377,6 +377,15 @@ class Simulation:
         signers = self._quorum_of(proof, "checkpoint", None, seq, digest)
         return signers is not None and self.s.is_quorum(signers, seq)
 
+    def _is_pre_prepare(self, pre: Any, view: int, seq: int, value: str) -> bool:
+        """``pre`` is the leader of ``view``'s signed pre-prepare of (view, seq, value)."""
+        return (
+            isinstance(pre, Msg)
+            and (pre.kind, pre.sender, pre.view, pre.seq, pre.value)
+            == ("pre-prepare", self.leader(view), view, seq, value)
+            and self.keys.verify(pre)
+        )
+
     def _valid_cert(self, seq: int, view: int, value: str, cert: Any) -> bool:
         """A prepared certificate: the leader's signed pre-prepare of (view, seq, value) and signed
         prepares that, with the leader, weigh a quorum."""
@@ -385,9 +394,7 @@ class Simulation:
         except (TypeError, ValueError):
             return False
         leader = self.leader(view)
-        if not isinstance(pre, Msg) or pre.kind != "pre-prepare" or pre.sender != leader:
-            return False
-        if (pre.view, pre.seq, pre.value) != (view, seq, value) or not self.keys.verify(pre):
+        if not self._is_pre_prepare(pre, view, seq, value):
             return False
         signers = self._quorum_of(prepares, "prepare", view, seq, value)
         return signers is not None and self.s.is_quorum(signers | {leader}, seq)
@@ -627,17 +634,8 @@ class Simulation:
             return  # a NewView whose proposals do not follow from a genuine ViewChange set is ignored
         if not isinstance(pres, tuple) or len(pres) != len(proposals):
             return
-        for pre, (seq, value) in zip(pres, proposals, strict=True):
-            if not isinstance(pre, Msg) or (pre.kind, pre.sender, pre.view, pre.seq, pre.value) != (
-                "pre-prepare",
-                m.sender,
-                m.view,
-                seq,
-                value,
-            ):
-                return
-            if not self.keys.verify(pre):
-                return
+        if not all(self._is_pre_prepare(pre, m.view, s, v) for pre, (s, v) in zip(pres, proposals, strict=True)):
+            return
         if any(r.committed.get(seq, value) != value for seq, value in proposals):
             return  # would re-prepare a committed sequence number with another value: refuse
         r.new_view_accepted.add(m.view)

@@ -43,6 +43,7 @@ state for the simulator and the reward only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -522,13 +523,32 @@ def obs_fields(params: NetParams) -> list[str]:
     return names
 
 
-def run(key: jax.Array, state: NetState, decision: Decision, params: NetParams, slots: int) -> tuple[NetState, SlotOut]:
-    """``slots`` slots under a fixed decision (``lax.scan``); outputs stacked along axis 0."""
+def run(
+    key: jax.Array,
+    state: NetState,
+    decision: Decision,
+    params: NetParams,
+    slots: int,
+    *,
+    allocator: Callable[..., Decision] | None = None,
+    allocator_params: Any = None,
+    aligned: bool = False,
+) -> tuple[NetState, SlotOut]:
+    """``slots`` slots (``lax.scan``); outputs stacked along axis 0.
 
-    def body(s: NetState, k: jax.Array) -> tuple[NetState, SlotOut]:
-        return step(k, s, decision, params)
+    Without ``allocator`` every slot runs under ``decision``; with it, each slot's decision is
+    ``allocator(allocator_params, observe(state), decision, params)``, taken inside the scan.
+    ``aligned``: the stretch starts at an epoch boundary, so the scan index gives each slot's
+    epoch phase (see :func:`step`'s ``measure_now``) and, under ``vmap``, the verification
+    sampling runs only at epoch ends.
+    """
 
-    return jax.lax.scan(body, state, jax.random.split(key, slots))
+    def body(s: NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[NetState, SlotOut]:
+        k, i = xs
+        dec = decision if allocator is None else allocator(allocator_params, observe(s, params), decision, params)
+        return step(k, s, dec, params, epoch_end(i, params) if aligned else None)
+
+    return jax.lax.scan(body, state, (jax.random.split(key, slots), jnp.arange(slots)))
 
 
 def epoch_end(index: jax.Array, params: NetParams) -> jax.Array:

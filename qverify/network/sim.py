@@ -369,13 +369,8 @@ def _stretch(
     slots: int,
     alloc: Callable[..., M.Decision] | None,
 ) -> tuple[M.NetState, M.SlotOut]:
-    def body(s: M.NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[M.NetState, M.SlotOut]:
-        k, i = xs
-        dec = host if alloc is None else alloc(alloc_params, M.observe(s, params), host, params)
-        return M.step(k, s, dec, params, M.epoch_end(i, params))
-
-    # Every stretch starts at an epoch boundary, so the scan index gives the phase without the batch.
-    return jax.lax.scan(body, state, (jax.random.split(key, slots), jnp.arange(slots)))
+    # Every stretch starts at an epoch boundary.
+    return M.run(key, state, host, params, slots, allocator=alloc, allocator_params=alloc_params, aligned=True)
 
 
 def simulate(
