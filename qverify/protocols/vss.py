@@ -79,8 +79,15 @@ def rebuild(shares: list[tuple[int, int]], commitments: list[int], t: int, grp: 
     Raises:
         ShareRejected: fewer than ``t`` valid shares.
     """
-    good = [s for s in shares if valid(s, commitments, grp)]
-    rejected = tuple(s[0] for s in shares if s not in good)
+    good: list[tuple[int, int]] = []
+    rejected: list[int] = []
+    for s in shares:
+        # A replayed copy of another holder's (valid) share has the same x: interpolating with a
+        # repeated x would divide by zero, so only the first valid share per x counts.
+        if valid(s, commitments, grp) and all(s[0] != g[0] for g in good):
+            good.append(s)
+        elif not any(s == g for g in good):
+            rejected.append(s[0])
     if len(good) < t:
-        raise ShareRejected(f"{len(good)} valid shares of {len(shares)} (rejected x = {list(rejected)}); {t} needed")
-    return combine(good[:t], grp.q), rejected
+        raise ShareRejected(f"{len(good)} valid shares of {len(shares)} (rejected x = {rejected}); {t} needed")
+    return combine(good[:t], grp.q), tuple(rejected)

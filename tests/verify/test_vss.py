@@ -56,3 +56,16 @@ def test_bad_threshold_names_the_field():
         deal(1, 3, 4, np.random.default_rng(0), group())
     with pytest.raises(ParameterError, match="key_size"):
         group(512)
+
+
+def test_a_replayed_share_does_not_count_twice():
+    # A Byzantine holder submits a copy of an honest holder's valid share: it passes Feldman's
+    # check but carries no new information (same x); counted twice it would break interpolation.
+    grp = group()
+    shares, commitments = deal(99, 5, 3, np.random.default_rng(1), grp)
+    assert rebuild([shares[0], shares[0], shares[1], shares[2]], commitments, 3, grp)[0] == 99
+    with pytest.raises(ShareRejected):
+        rebuild([shares[0], shares[0], shares[1]], commitments, 3, grp)
+    # a different y under the same x is a corrupted share and is rejected by the check
+    x, y = shares[1]
+    assert rebuild([shares[0], (x, (y + 5) % grp.q), shares[1], shares[2]], commitments, 3, grp) == (99, (x,))
