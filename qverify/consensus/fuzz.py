@@ -36,6 +36,7 @@ import numpy as np
 
 from qverify.consensus.checker import History, Verdict, check
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig
+from qverify.consensus.node import Node
 from qverify.consensus.pbft import Simulation
 from qverify.consensus.quorum import Schedule
 from qverify.consensus.replica import NULL, log_digest
@@ -141,7 +142,7 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
             doctored = sim.sign(b, dataclasses.replace(doctored, sig=b""))
         emit(doctored)
     elif kind == "view_change":
-        certs = [c for m in seen if m.kind == "view-change" for c in Simulation._vc_parts(m)[0]]
+        certs = [c for m in seen if m.kind == "view-change" for c in Node._vc_parts(m)[0]]
         chosen = [pick(certs) for _ in range(int(rng.integers(0, 3)))] if certs else []
         mangled = []
         for c in chosen:

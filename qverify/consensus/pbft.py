@@ -36,10 +36,14 @@ the pre-prepare or the prepares, or voted in another view, still commits. ViewCh
 *proven* one among them (PBFT's min-s).
 
 Byzantine replicas follow a :class:`Behaviour`; :mod:`qverify.consensus.checker` judges the histories.
-This module is the event loop and the replicas' message handlers; the quorum arithmetic is in
-:mod:`qverify.consensus.quorum`, a replica's state in :mod:`qverify.consensus.replica`, messages and
-the network model in :mod:`qverify.consensus.netmodel`, Twins-style adversaries in
-:mod:`qverify.consensus.twins`.
+This module is the harness: the event loop, the network model's delays, drops and partitions,
+signing what nodes send and verifying what they receive, timers, and statistics. The protocol is in
+:mod:`qverify.consensus.node` (one replica's handlers, each returning the effects it causes),
+Byzantine replicas in :mod:`qverify.consensus.adversaries` (subclasses of the node), the quorum
+arithmetic in :mod:`qverify.consensus.quorum`, a replica's state in :mod:`qverify.consensus.replica`,
+messages and the network model in :mod:`qverify.consensus.netmodel`, signatures in
+:mod:`qverify.consensus.signing`, the checker in :mod:`qverify.consensus.checker`, searched and
+randomised adversaries in :mod:`qverify.consensus.twins` and :mod:`qverify.consensus.fuzz`.
 """
 
 from __future__ import annotations
@@ -50,12 +54,13 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from qverify.consensus.adversaries import Collusion, node_for
 from qverify.consensus.checker import History, check
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig, Partition
+from qverify.consensus.node import Context, Effect, Executed, Node, Send, Timer
 from qverify.consensus.quorum import Schedule
 from qverify.consensus.replica import NULL, Replica, log_digest
 from qverify.consensus.signing import SELF_AUTHENTICATING, Keyring
@@ -98,7 +103,9 @@ class RunResult:
 
 
 class Simulation:
-    """Event loop of one weighted-PBFT run; use :func:`simulate`."""
+    """The event loop of one weighted-PBFT run (the harness): the network model, signing and
+    verification, timers, and one :class:`~qverify.consensus.node.Node` per slot whose effects it
+    carries out. Use :func:`simulate`."""
 
     def __init__(
         self,
@@ -109,10 +116,16 @@ class Simulation:
         twins: Sequence[int] = (),
         keys: Keyring | None = None,
         signatures: str = "ed25519",
+        node_factory: Callable[[Context, int, Behaviour | None, Collusion], Node] = node_for,
     ) -> None:
+        """``node_factory(ctx, slot, behaviour, collusion)`` builds each slot's node (default
+        :func:`~qverify.consensus.adversaries.node_for`); a new attack passes its own."""
         self.s = schedule
         self.n = schedule.n
-        # Copies: amnesia changes a behaviour during the run, and the caller's objects stay as given.
+        for i in byzantine:
+            if not (isinstance(i, int) and 0 <= i < self.n):
+                raise ParameterError("byzantine", i, f"replica ids in [0, {self.n - 1}]")
+        # Copies: the caller's objects stay as given.
         self.byz = {i: dataclasses.replace(b) for i, b in byzantine.items()}
         self.net = net
         self.rng = rng
@@ -126,31 +139,28 @@ class Simulation:
         self.slots_of: dict[int, list[int]] = defaultdict(list)
         for slot, ident in enumerate(self.ident):
             self.slots_of[ident].append(slot)
-        self.replicas = [Replica(i, slot=k) for k, i in enumerate(self.ident)]
-        self.all_slots = tuple(range(len(self.replicas)))
+        self.all_slots = tuple(range(len(self.ident)))
         self.queue: list[tuple[float, int, int, Msg]] = []
         self.counter = itertools.count()
         self.now = 0.0
         self.keys = keys if keys is not None else Keyring.generate(self.n, signatures)
         self.delivered = 0
         self.decide_time: dict[str, float] = {}
-        self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, replica, token, kind)
+        self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, slot, token, kind)
         self.requests: set[str] = set()
         self.state_transfers = 0  # checkpoint states adopted (how often catching up needed one)
-        # How an equivocating leader split each (view, seq) over the replicas: colluding Byzantine
-        # voters know it and send each half only the votes for the value it was given.
-        self.split: dict[tuple[int, int], dict[int, str]] = {}
-        self.handlers: dict[str, Callable[[Replica, Msg], None]] = {
-            "pre-prepare": self.on_pre_prepare,
-            "prepare": self.on_prepare,
-            "commit": self.on_commit,
-            "checkpoint": self.on_checkpoint,
-            "view-change": self.on_view_change,
-            "new-view": self.on_new_view,
-            "status": self.on_status,
-            "commit-cert": self.on_commit_cert,
-            "state": self.on_state,
-        }
+        ctx = Context(schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval)
+        self.collusion = Collusion(frozenset(k for k, i in enumerate(self.ident) if i in self.byz))
+        # A twin runs the honest code: only the first slot of an identity gets its behaviour.
+        self.nodes = [
+            node_factory(ctx, k, self.byz.get(i) if k < self.n else None, self.collusion)
+            for k, i in enumerate(self.ident)
+        ]
+
+    @property
+    def replicas(self) -> list[Replica]:
+        """Every slot's replica state (read it; the nodes own it)."""
+        return [node.r for node in self.nodes]
 
     # ---- network -------------------------------------------------------------------------
     def leader(self, view: int) -> int:
@@ -204,482 +214,54 @@ class Simulation:
     def request(self, value: str, at: float, slots: Sequence[int] | None = None) -> None:
         """The client sends ``value`` at time ``at`` to ``slots`` (default: every replica)."""
         self.requests.add(value)
-        for dst in range(len(self.replicas)) if slots is None else slots:
+        for dst in self.all_slots if slots is None else slots:
             heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
 
-    # ---- replica logic -------------------------------------------------------------------
-    def on_request(self, r: Replica, value: str) -> None:
-        if value in r.executed.values() or value in r.pending:
-            return
-        r.pending[value] = self.now
-        self._arm_timer(r)
-        self._arm_status(r)
-        if self.leader(r.view) == r.idx and not r.in_view_change:
-            self.propose(r, value)
-
-    def propose(self, r: Replica, value: str) -> None:
-        if (r.view, value) in r.proposed or r.next_seq > r.stable + self.s.window:
-            return  # proposed already, or above the high watermark: wait for the next stable checkpoint
-        b = self._deviating(r.idx)
-        others = sorted(v for v in r.pending if v != value and (r.view, v) not in r.proposed)
-        if b is not None and b.equivocate and not others:
-            return  # an equivocating leader waits until it holds two requests to split
-        r.proposed.add((r.view, value))
-        seq = r.next_seq
-        r.next_seq += 1
-        if b is not None and b.equivocate:
-            # Two real requests for one sequence number, alternating over the replicas; colluding
-            # Byzantine replicas get both so they can vote for both.
-            alt = others[0]
-            r.proposed.add((r.view, alt))
-            split = self.split.setdefault((r.view, seq), {})
-            for dst in range(len(self.replicas)):
-                if self.ident[dst] in self.byz:
-                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, value))
-                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, alt))
-                else:
-                    split[dst] = value if dst % 2 == 0 else alt
-                    self.send(r.slot, dst, Msg("pre-prepare", r.idx, r.view, seq, split[dst]))
-        else:
-            self.broadcast(r.slot, Msg("pre-prepare", r.idx, r.view, seq, value))
-
-    def _propose_pending(self, r: Replica) -> None:
-        """As leader, propose every pending request not yet assigned in this view (oldest first)."""
-        if self.leader(r.view) != r.idx or r.in_view_change:
-            return
-        done = set(r.executed.values())
-        for value in sorted(r.pending, key=r.pending.__getitem__):
-            if value not in done:
-                self.propose(r, value)
-
-    def on_pre_prepare(self, r: Replica, m: Msg) -> None:
-        if m.sender != self.leader(m.view) or m.view != r.view or r.in_view_change:
-            return
-        if not r.stable < m.seq <= r.stable + self.s.window:
-            return  # outside the watermarks: a leader cannot exhaust or jump the sequence space
-        if m.value not in self.requests:
-            return  # requests carry client signatures: a leader cannot invent one
-        key = (m.view, m.seq)
-        if key in r.pre_prepared and r.pre_prepared[key] != m.value and not self._equivocating_voter(r):
-            return
-        if key not in r.pre_prepared:
-            r.pre_prepared[key] = m.value
-            r.pre_prepare_msg[key] = m
-        r.next_seq = max(r.next_seq, m.seq + 1)
-        self._vote(r, Msg("prepare", r.idx, m.view, m.seq, m.value))
-        self._check_prepared(r, m.view, m.seq, m.value)
-
-    def _vote(self, r: Replica, m: Msg) -> None:
-        """Broadcast a prepare or commit; an equivocating voter sends it only where it helps a fork."""
-        split = self.split.get((m.view, m.seq)) if self._equivocating_voter(r) else None
-        if split is None:
-            self.broadcast(r.slot, m)
-            return
-        dsts = [d for d in self.all_slots if self.ident[d] in self.byz or split.get(d, m.value) == m.value]
-        self.send_many(r.slot, dsts, m)
-
-    def _equivocating_voter(self, r: Replica) -> bool:
-        b = self._deviating(r.idx)
-        return b is not None and (b.equivocate or (b.amnesia_at is not None and self.now >= b.amnesia_at))
-
-    def on_prepare(self, r: Replica, m: Msg) -> None:
-        if m.view != r.view:
-            return
-        r.prepares[(m.view, m.seq, m.value)][m.sender] = m
-        self._check_prepared(r, m.view, m.seq, m.value)
-
-    def _check_prepared(self, r: Replica, view: int, seq: int, value: str) -> None:
-        if r.pre_prepared.get((view, seq)) != value and not self._equivocating_voter(r):
-            return
-        key = (view, seq, value)
-        if key in r.sent_commit:
-            return
-        votes = r.prepares[key]
-        voters = set(votes) | {self.leader(view)}
-        if not self.s.is_quorum(voters, seq):
-            return
-        r.sent_commit.add(key)
-        pre = r.pre_prepare_msg.get((view, seq))
-        if pre is not None and pre.value == value and (seq not in r.prepared or r.prepared[seq][0] < view):
-            r.prepared[seq] = (view, value, (pre, tuple(votes.values())))
-        self._vote(r, Msg("commit", r.idx, view, seq, value))
-        self._check_committed(r, view, seq, value)
-
-    def on_commit(self, r: Replica, m: Msg) -> None:
-        r.commits[(m.view, m.seq, m.value)][m.sender] = m
-        self._check_committed(r, m.view, m.seq, m.value)
-
-    def _check_committed(self, r: Replica, view: int, seq: int, value: str) -> None:
-        if seq in r.committed or seq <= max(r.stable, len(r.executed)):
-            return
-        # A quorum of commits is a committed certificate on its own: its correct members (weight
-        # > T_f) all prepared ``value`` at (view, seq), so no other value can commit at seq (PBFT's
-        # committed(m, v, n), Castro–Liskov §4.2). A replica that missed the pre-prepare or the
-        # prepares (drops, a partition, a later view) can therefore still commit from retransmitted
-        # commits.
-        votes = r.commits[(view, seq, value)]
-        if not self.s.is_quorum(votes.keys(), seq):
-            return
-        r.committed[seq] = value
-        r.commit_cert[seq] = tuple(votes.values())
-        self._execute(r)
-
-    def _execute(self, r: Replica) -> None:
-        nxt = len(r.executed) + 1
-        done = set(r.executed.values())
-        while nxt in r.committed:
-            value = r.committed[nxt]
-            if value in done:
-                value = NULL  # exactly-once: a request executed before is a no-op now
-            done.add(value)
-            r.executed[nxt] = value
-            r.pending.pop(value, None)
-            r.failed_views = 0
-            if r.idx not in self.byz and value != NULL:
-                self.decide_time.setdefault(value, self.now)
-            if nxt % self.s.checkpoint_interval == 0:
-                digest = log_digest([r.executed[k] for k in range(1, nxt + 1)])
-                self.broadcast(r.slot, Msg("checkpoint", r.idx, seq=nxt, value=digest))
-            nxt += 1
-        if r.pending:
-            self._arm_timer(r, restart=True)
-        else:
-            self._cancel_timer(r)
-
-    def on_checkpoint(self, r: Replica, m: Msg) -> None:
-        if m.seq <= r.stable:
-            return
-        key = (m.seq, m.value)
-        r.checkpoints[key][m.sender] = m
-        if self.s.is_quorum(r.checkpoints[key].keys(), m.seq):
-            self._advance_stable(r, m.seq, m.value, tuple(r.checkpoints[key].values()))
-
-    # ---- certificates: signed messages, checked one by one --------------------------------
-    def _quorum_of(self, msgs: Any, kind: str, view: int | None, seq: int, value: str) -> set[int] | None:
-        """The signers of ``msgs`` if every one is a validly signed ``kind`` message for (view, seq,
-        value) from a distinct sender; else None. ``view=None`` skips the view (checkpoints)."""
-        if not isinstance(msgs, tuple):
-            return None
-        signers: set[int] = set()
-        for m in msgs:
-            if not isinstance(m, Msg) or m.kind != kind or m.seq != seq or m.value != value or m.sender in signers:
-                return None
-            if (view is not None and m.view != view) or not self.keys.verify(m):
-                return None
-            signers.add(m.sender)
-        return signers
-
-    def _valid_checkpoint(self, seq: int, digest: str, proof: Any) -> bool:
-        """``proof`` is the signed checkpoints of a quorum for ``digest`` at ``seq``: the log it
-        certifies is the one a correct replica executed (any two quorums share a correct replica)."""
-        if seq == 0:
-            return digest == ""
-        signers = self._quorum_of(proof, "checkpoint", None, seq, digest)
-        return signers is not None and self.s.is_quorum(signers, seq)
-
-    def _is_pre_prepare(self, pre: Any, view: int, seq: int, value: str) -> bool:
-        """``pre`` is the leader of ``view``'s signed pre-prepare of (view, seq, value)."""
-        return (
-            isinstance(pre, Msg)
-            and (pre.kind, pre.sender, pre.view, pre.seq, pre.value)
-            == ("pre-prepare", self.leader(view), view, seq, value)
-            and self.keys.verify(pre)
-        )
-
-    def _valid_cert(self, seq: int, view: int, value: str, cert: Any) -> bool:
-        """A prepared certificate: the leader's signed pre-prepare of (view, seq, value) and signed
-        prepares that, with the leader, weigh a quorum."""
-        try:
-            pre, prepares = cert
-        except (TypeError, ValueError):
-            return False
-        leader = self.leader(view)
-        if not self._is_pre_prepare(pre, view, seq, value):
-            return False
-        signers = self._quorum_of(prepares, "prepare", view, seq, value)
-        return signers is not None and self.s.is_quorum(signers | {leader}, seq)
-
-    def _advance_stable(self, r: Replica, seq: int, digest: str, proof: tuple[Msg, ...], propose: bool = True) -> None:
-        """Make ``seq`` the stable checkpoint (``proof``: the checkpoints of a quorum for ``digest``):
-        collect the log below it (PBFT §4.3), move the watermarks, and let a leader propose what
-        waited above the old high watermark."""
-        r.stable, r.stable_digest, r.stable_proof = seq, digest, proof
-        r.pre_prepared = {k: v for k, v in r.pre_prepared.items() if k[1] > seq}
-        r.pre_prepare_msg = {k: v for k, v in r.pre_prepare_msg.items() if k[1] > seq}
-        r.prepares = defaultdict(dict, {k: v for k, v in r.prepares.items() if k[1] > seq})
-        r.commits = defaultdict(dict, {k: v for k, v in r.commits.items() if k[1] > seq})
-        r.sent_commit = {k for k in r.sent_commit if k[1] > seq}
-        r.prepared = {s: pv for s, pv in r.prepared.items() if s > seq}
-        r.committed = {s: v for s, v in r.committed.items() if s > seq}
-        r.commit_cert = {s: v for s, v in r.commit_cert.items() if s > seq}
-        r.checkpoints = defaultdict(dict, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
-        r.next_seq = max(r.next_seq, seq + 1)
-        if propose:
-            self._propose_pending(r)
-
-    # ---- retransmission and state transfer ----------------------------------------------
-    def _arm_status(self, r: Replica) -> None:
-        if r.status_active:
-            return
-        r.status_token += 1
-        r.status_active = True
-        at = self.now + self.net.status_interval
-        heapq.heappush(self.timers, (at, next(self.counter), r.slot, r.status_token, "status"))
-
-    def on_status_timer(self, r: Replica, token: int) -> None:
-        if token != r.status_token:
-            return
-        r.status_active = False
-        if r.pending or len(r.executed) < r.stable or r.in_view_change:
-            # It carries the last stable checkpoint this replica holds a proof for (a replica that
-            # learned of a checkpoint it has not executed fetches exactly that state) and whether it
-            # is changing view (the new view's leader then sends it the NewView again).
-            status = Msg("status", r.idx, r.view, seq=len(r.executed), value=str(r.stable), payload=r.in_view_change)
-            self.broadcast(r.slot, status)
-            if r.in_view_change and r.last_view_change is not None and r.last_view_change.view == r.view:
-                # ViewChanges are retransmitted until the new view starts (Castro's thesis §5.2):
-                # under loss, a quorum for the new view otherwise may never gather.
-                self.broadcast(r.slot, r.last_view_change)
-            self._arm_status(r)
-
-    def on_status(self, r: Replica, m: Msg) -> None:
-        """A replica that executed more than the sender sends what the sender lacks: its stable
-        checkpoint's state when the sender is below it (or the checkpoint the sender says it holds a
-        proof for), then the committed certificate of every later sequence number it executed."""
-        if m.sender == r.idx:
-            return
-        lagging = m.view < r.view or (m.view == r.view and m.payload is True)
-        if lagging and not r.in_view_change and r.view in r.new_view_sent and r.view in r.new_view_msg:
-            # The sender has not started the view this leader announced: the NewView was lost.
-            self.send_many(r.slot, self.slots_of[m.sender], r.new_view_msg[r.view])
-        behind, mine = m.seq, len(r.executed)
-        if behind >= mine:
-            return
-        theirs = int(m.value) if m.value.isdigit() else 0
-        start = behind
-        to = self.slots_of[m.sender]
-        for c in sorted({r.stable, theirs}, reverse=True):
-            if behind < c <= mine:
-                log = tuple(r.executed[k] for k in range(1, c + 1))
-                # Its own proof goes with its stable checkpoint; for the one the sender says it
-                # holds a proof for, the sender checks the digest against that proof.
-                proof = r.stable_proof if c == r.stable else ()
-                self.send_many(r.slot, to, Msg("state", r.idx, seq=c, value=log_digest(log), payload=(log, proof)))
-                start = c
-                break
-        for seq in range(start + 1, mine + 1):
-            if seq in r.commit_cert:
-                cert = r.commit_cert[seq]
-                self.send_many(r.slot, to, Msg("commit-cert", r.idx, cert[0].view, seq, r.committed[seq], payload=cert))
-
-    def on_commit_cert(self, r: Replica, m: Msg) -> None:
-        """A forwarded committed certificate: the signed commits of a quorum for (view, seq, value),
-        each checked against its signer's key."""
-        if m.seq in r.committed or m.seq <= max(r.stable, len(r.executed)):
-            return
-        signers = self._quorum_of(m.payload, "commit", m.view, m.seq, m.value)
-        if signers is None or not self.s.is_quorum(signers, m.seq):
-            return
-        for c in m.payload:
-            r.commits[(m.view, m.seq, m.value)][c.sender] = c
-        self._check_committed(r, m.view, m.seq, m.value)
-
-    def on_state(self, r: Replica, m: Msg) -> None:
-        """State transfer: adopt a log up to a stable checkpoint if its digest is the one a quorum
-        certified — by the proof sent with it, or by the proof this replica already holds for that
-        checkpoint (a Byzantine sender's doctored log fails either check)."""
-        try:
-            log, proof = m.payload
-        except (TypeError, ValueError):
-            return
-        if m.seq <= len(r.executed) or not isinstance(log, tuple) or len(log) != m.seq:
-            return
-        if log_digest(log) != m.value:
-            return
-        known = m.seq == r.stable and m.value == r.stable_digest
-        if not known and not self._valid_checkpoint(m.seq, m.value, proof):
-            return
-        r.executed = {k: v for k, v in enumerate(log, start=1)}
-        self.state_transfers += 1
-        for value in log:
-            r.pending.pop(value, None)
-        if m.seq > r.stable:
-            self._advance_stable(r, m.seq, m.value, proof)
-        self._execute(r)
-
-    # ---- view change ---------------------------------------------------------------------
-    def _arm_timer(self, r: Replica, restart: bool = False) -> None:
-        if r.timer_active and not restart:
-            return
-        if r.in_view_change and not self.s.is_view_quorum(set(r.view_changes[r.view])):
-            # The view-change timer starts only once a quorum has asked for this view (PBFT
-            # §4.5.2): a replica that timed out alone waits for the others instead of climbing one
-            # view per timeout, which under loss kept it forever one view above the rest.
-            return
-        r.timer_token += 1
-        r.timer_active = True
-        # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
-        wait = self.net.timeout * 2 ** min(r.failed_views, 8)
-        heapq.heappush(self.timers, (self.now + wait, next(self.counter), r.slot, r.timer_token, "view"))
-
-    def _cancel_timer(self, r: Replica) -> None:
-        r.timer_token += 1
-        r.timer_active = False
-
-    def on_timeout(self, r: Replica, token: int) -> None:
-        if token != r.timer_token:
-            return
-        r.timer_active = False
-        if r.pending or r.in_view_change:
-            self.start_view_change(r, r.view + 1)
+    # ---- driving a node by hand (tests that play an adversary) ----------------------------
+    def node_of(self, r: Replica) -> Node:
+        return self.nodes[r.slot]
 
     def start_view_change(self, r: Replica, new_view: int) -> None:
-        if new_view < r.view or (new_view == r.view and r.in_view_change):
-            return
-        r.view = new_view
-        r.in_view_change = True
-        r.failed_views += 1
-        # It carries the replica's stable checkpoint (seq, digest) with its proof, and its prepared
-        # certificates above it.
-        certs = tuple((s, v, val, cert) for s, (v, val, cert) in sorted(r.prepared.items()))
-        payload = (certs, r.stable_proof)
-        r.last_view_change = Msg("view-change", r.idx, new_view, seq=r.stable, value=r.stable_digest, payload=payload)
-        self.broadcast(r.slot, r.last_view_change)
-        self._cancel_timer(r)
-        self._arm_timer(r)  # only if a quorum already asked for this view
-        self._arm_status(r)
-
-    @staticmethod
-    def _vc_parts(m: Msg) -> tuple[tuple[Any, ...], Any]:
-        """(prepared certificates, checkpoint proof) of a ViewChange; a malformed payload (a
-        Byzantine sender's) counts as none."""
-        p = m.payload
-        if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], tuple):
-            return p[0], p[1]
-        return (), ()
-
-    def _low_proof(self, vcs: dict[int, Msg]) -> tuple[int, str, tuple[Msg, ...]]:
-        """The highest stable checkpoint with a valid proof among a ViewChange set (PBFT's min-s):
-        (seq, digest, proof)."""
-        best: tuple[int, str, tuple[Msg, ...]] = (0, "", ())
-        for m in vcs.values():
-            proof = self._vc_parts(m)[1]
-            if m.seq > best[0] and self._valid_checkpoint(m.seq, m.value, proof):
-                best = (m.seq, m.value, proof)
-        return best
-
-    def _low(self, vcs: dict[int, Msg]) -> int:
-        return self._low_proof(vcs)[0]
-
-    def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
-        low = self._low(vcs)
-        best: dict[int, tuple[int, str]] = {}
-        for m in vcs.values():
-            for item in self._vc_parts(m)[0]:
-                if not (isinstance(item, tuple) and len(item) == 4):
-                    continue
-                seq, view, value, cert = item
-                if not (isinstance(seq, int) and isinstance(view, int) and isinstance(value, str)):
-                    continue
-                if seq > low and (seq not in best or best[seq][0] < view) and self._valid_cert(seq, view, value, cert):
-                    best[seq] = (view, value)
-        top = max(best, default=low)
-        return tuple((s, best[s][1] if s in best else NULL) for s in range(low + 1, top + 1))
-
-    def on_view_change(self, r: Replica, m: Msg) -> None:
-        if m.view < r.view:
-            return
-        r.view_changes[m.view][m.sender] = m
-        senders = set(r.view_changes[m.view])
-        if m.view > r.view and self.s.is_weak(senders):
-            self.start_view_change(r, m.view)
-        if r.in_view_change and m.view == r.view and not r.timer_active and self.s.is_view_quorum(senders):
-            self._arm_timer(r)
-        if (
-            self.leader(m.view) == r.idx
-            and r.view == m.view
-            and r.in_view_change
-            and m.view not in r.new_view_sent
-            and self.s.is_view_quorum(senders)
-        ):
-            r.new_view_sent.add(m.view)
-            vcs = dict(r.view_changes[m.view])
-            proposals = self._proposals(vcs)
-            # The NewView carries the new view's pre-prepares (PBFT's set O), each signed by the leader.
-            pres = tuple(self.sign(r.idx, Msg("pre-prepare", r.idx, m.view, seq, value)) for seq, value in proposals)
-            r.new_view_msg[m.view] = Msg("new-view", r.idx, m.view, payload=(vcs, proposals, pres))
-            self.broadcast(r.slot, r.new_view_msg[m.view])
-
-    def _valid_view_change_set(self, view: int, vcs: Any) -> bool:
-        """Every ViewChange is for ``view``, listed under its signer, and signed by it."""
-        if not isinstance(vcs, dict):
-            return False
-        for signer, vc in vcs.items():
-            if not isinstance(vc, Msg) or vc.kind != "view-change" or vc.view != view or vc.sender != signer:
-                return False
-            if not self.keys.verify(vc):
-                return False
-        return self.s.is_view_quorum(set(vcs))
+        """Make the replica ``r`` ask for ``new_view`` now, as if its timer had expired."""
+        node = self.node_of(r)
+        node.now = self.now
+        node.start_view_change(new_view)
+        self._apply(r.slot, node._flush())
 
     def on_new_view(self, r: Replica, m: Msg) -> None:
-        if m.sender != self.leader(m.view) or m.view < r.view or m.view in r.new_view_accepted:
-            return  # at most one NewView per view: a second one (equivocation) is ignored
-        if m.view == r.view and not r.in_view_change and m.view > 0:
-            return  # already running this view under an accepted NewView
-        try:
-            vcs, proposals, pres = m.payload
-        except (TypeError, ValueError):
-            return
-        if not self._valid_view_change_set(m.view, vcs) or proposals != self._proposals(vcs):
-            return  # a NewView whose proposals do not follow from a genuine ViewChange set is ignored
-        if not isinstance(pres, tuple) or len(pres) != len(proposals):
-            return
-        if not all(self._is_pre_prepare(pre, m.view, s, v) for pre, (s, v) in zip(pres, proposals, strict=True)):
-            return
-        if any(r.committed.get(seq, value) != value for seq, value in proposals):
-            return  # would re-prepare a committed sequence number with another value: refuse
-        r.new_view_accepted.add(m.view)
-        r.view = m.view
-        r.in_view_change = False
-        low, digest, proof = self._low_proof(vcs)
-        if low > r.stable:
-            # Proven stable: state transfer brings the log up to it. New requests wait until the
-            # NewView's own pre-prepares are in place (below), so none is given one of their numbers.
-            self._advance_stable(r, low, digest, proof, propose=False)
-        for pre, (seq, value) in zip(pres, proposals, strict=True):
-            r.pre_prepared[(m.view, seq)] = value
-            r.pre_prepare_msg[(m.view, seq)] = pre
-            r.proposed.add((m.view, value))
-            self.broadcast(r.slot, Msg("prepare", r.idx, m.view, seq, value))
-            self._check_prepared(r, m.view, seq, value)
-        # Every committed sequence number above ``low`` is ≤ the last proposal (a correct replica of
-        # the ViewChange quorum holds its prepared certificate), so new proposals continue right after.
-        r.next_seq = max(low, proposals[-1][0] if proposals else 0) + 1
-        self._propose_pending(r)
-        if r.pending:
-            self._arm_timer(r, restart=True)
-        else:
-            self._cancel_timer(r)
-        early, r.future = r.future, []
-        for msg in early:
-            self.handle(r.slot, msg)
+        """Hand the replica ``r`` a NewView directly (its signature unchecked, as after the loop's check)."""
+        node = self.node_of(r)
+        node.now = self.now
+        node.on_new_view(m)
+        self._apply(r.slot, node._flush())
+
+    def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
+        """The pre-prepares every replica recomputes from a ViewChange set."""
+        return self.nodes[0]._proposals(vcs)
+
+    def _low(self, vcs: dict[int, Msg]) -> int:
+        return self.nodes[0]._low(vcs)
 
     # ---- loop ----------------------------------------------------------------------------
+    def _apply(self, slot: int, effects: list[Effect]) -> None:
+        for e in effects:
+            if isinstance(e, Send):
+                self.send_many(slot, e.dsts, e.msg)
+            elif isinstance(e, Timer):
+                heapq.heappush(self.timers, (e.at, next(self.counter), slot, e.token, e.kind))
+            elif isinstance(e, Executed):
+                if self.ident[slot] not in self.byz:
+                    self.decide_time.setdefault(e.value, self.now)
+            else:
+                self.state_transfers += 1
+
     def handle(self, dst: int, m: Msg) -> None:
-        r = self.replicas[dst]
-        b = self.byz.get(dst)
-        if b is not None and b.amnesia_at is not None and self.now >= b.amnesia_at:
-            b.amnesia_at = None
-            self.replicas[dst] = r = Replica(r.idx, slot=dst, view=r.view)
-            b.equivocate = True
+        node = self.nodes[dst]
         if m.kind == "request":
-            self.on_request(r, m.value)
-        elif m.kind not in SELF_AUTHENTICATING and not self.keys.verify(m):
-            return  # not signed by its claimed sender: dropped
-        elif m.kind in ("pre-prepare", "prepare") and (m.view > r.view or (m.view == r.view and r.in_view_change)):
-            r.future.append(m)  # arrived before this replica entered view m.view: keep it
-        else:
-            self.handlers[m.kind](r, m)
+            self._apply(dst, node.request(m.value, self.now))
+        elif m.kind in SELF_AUTHENTICATING or self.keys.verify(m):
+            self._apply(dst, node.deliver(m, self.now))
+        # else: not signed by its claimed sender, dropped
 
     def run(self, until: float, max_events: int = 2_000_000) -> None:
         events = 0
@@ -689,11 +271,8 @@ class Simulation:
             if min(t_msg, t_tim) > until:
                 break
             if t_tim < t_msg:
-                self.now, _, idx, token, kind = heapq.heappop(self.timers)
-                if kind == "status":
-                    self.on_status_timer(self.replicas[idx], token)
-                else:
-                    self.on_timeout(self.replicas[idx], token)
+                self.now, _, slot, token, kind = heapq.heappop(self.timers)
+                self._apply(slot, self.nodes[slot].timer(kind, token, self.now))
             else:
                 self.now, _, dst, m = heapq.heappop(self.queue)
                 self.delivered += 1

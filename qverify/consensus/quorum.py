@@ -48,6 +48,9 @@ class Schedule:
         n = {len(v.weights) for v in self.all_vectors}
         if len(n) != 1:
             raise ParameterError("vectors", sorted(n), "weight vectors of one length (same nodes)")
+        fs = {v.f for v in self.all_vectors}
+        if len(fs) != 1:
+            raise ParameterError("vectors", f"f = {sorted(fs)}", "weight vectors tolerating one f")
         if self.epoch_len % self.checkpoint_interval:
             raise ParameterError("epoch_len", self.epoch_len, "a multiple of checkpoint_interval")
 

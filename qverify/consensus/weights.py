@@ -93,8 +93,8 @@ class WeightVector:
     f: int
 
     def __post_init__(self) -> None:
+        check_weights(self.weights, self.f)  # before the conversion: 1.5 must not become 1
         object.__setattr__(self, "weights", tuple(int(x) for x in self.weights))
-        check_weights(self.weights, self.f)
 
     @functools.cached_property
     def quorum(self) -> Quorum:

@@ -76,3 +76,20 @@ def test_min_size_is_the_fewest_nodes_reaching_a_threshold(weights, threshold):
         assert sum(top[:k]) >= threshold
     else:
         assert sum(weights) < threshold
+
+
+def test_bad_schedules_and_runs_name_the_field():
+    import numpy as np
+    import pytest
+
+    from qverify.consensus.pbft import Behaviour, NetConfig, Simulation
+    from qverify.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="f = \\[1, 2\\]"):  # epochs that disagree on f
+        Schedule((WeightVector(0, (1,) * 7, f=1), WeightVector(1, (1,) * 7, f=2)))
+    with pytest.raises(UnsafeWeightsError, match="integers"):  # 1.5 is not silently truncated to 1
+        WeightVector(0, (1.5, 1, 1, 1), f=1)
+    with pytest.raises(ParameterError, match="byzantine = 10"):
+        Simulation(
+            Schedule((WeightVector(0, (1,) * 4, f=1),)), {10: Behaviour()}, NetConfig(), np.random.default_rng(0)
+        )
