@@ -15,7 +15,8 @@ At every epoch boundary of the simulator the control plane:
    committed. The batch carries the candidate vector's digest: the replicas vote under a vector
    only once an instance committed it, and the first instance under a new vector needs quorums
    under the vector it replaces as well (joint quorums, ``Schedule.previous``), so a weight change
-   is itself ordered by the current quorum and never adopted from a global schedule. Every Byzantine node of the network
+   is itself ordered by the current quorum and never adopted from a global schedule. Every
+   Byzantine node of the network
    is a faulty replica — also when there are more of them than the ``f`` the weights are built for,
    so safety beyond ``f`` is measured, not assumed. Byzantine nodes submit a forged decision beside
    the honest one; a faulty replica equivocates (as leader it pre-prepares the honest and the forged

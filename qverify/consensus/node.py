@@ -19,6 +19,7 @@ hooks :meth:`Node.propose`, :meth:`Node._vote` and :meth:`Node._equivocating_vot
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class Context:
         requests: the client requests issued so far (client signatures are assumed).
         ident: per slot, the identity that signs its messages (twins share an identity).
         timeout: base view-change timeout; status_interval: period of status messages.
+        all_slots, slots_of: every slot, and each identity's slots (derived from ``ident``).
     """
 
     s: Schedule
@@ -82,9 +84,16 @@ class Context:
     timeout: float
     status_interval: float
 
-    @property
-    def n(self) -> int:
-        return self.s.n
+    @functools.cached_property
+    def all_slots(self) -> tuple[int, ...]:
+        return tuple(range(len(self.ident)))
+
+    @functools.cached_property
+    def slots_of(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for k, i in enumerate(self.ident):
+            out.setdefault(i, []).append(k)
+        return out
 
 
 class Node:
@@ -96,10 +105,8 @@ class Node:
         self.keys = ctx.keys
         self.requests = ctx.requests
         self.n = ctx.s.n
-        self.all_slots = tuple(range(len(ctx.ident)))
-        self.slots_of: dict[int, list[int]] = {}
-        for k, i in enumerate(ctx.ident):
-            self.slots_of.setdefault(i, []).append(k)
+        self.all_slots = ctx.all_slots
+        self.slots_of = ctx.slots_of
         self.r = Replica(ctx.ident[slot], slot=slot)
         self.now = 0.0
         self.out: list[Effect] = []
@@ -391,7 +398,7 @@ class Node:
         if m.sender == r.idx:
             return
         lagging = m.view < r.view or (m.view == r.view and m.payload is True)
-        if lagging and not r.in_view_change and r.view in r.new_view_sent and r.view in r.new_view_msg:
+        if lagging and not r.in_view_change and r.view in r.new_view_msg:
             # The sender has not started the view this leader announced: the NewView was lost.
             self.send_to(self.slots_of[m.sender], r.new_view_msg[r.view])
         behind, mine = m.seq, len(r.executed)
@@ -542,16 +549,15 @@ class Node:
         senders = set(r.view_changes[m.view])
         if m.view > r.view and self.s.is_weak(senders):
             self.start_view_change(m.view)
-        if r.in_view_change and m.view == r.view and not r.timer_active and self.s.is_view_quorum(senders):
-            self._arm_timer()
+        if r.in_view_change and m.view == r.view:
+            self._arm_timer()  # starts it once a quorum asked for this view
         if (
             self.leader(m.view) == r.idx
             and r.view == m.view
             and r.in_view_change
-            and m.view not in r.new_view_sent
+            and m.view not in r.new_view_msg
             and self.s.is_view_quorum(senders)
         ):
-            r.new_view_sent.add(m.view)
             vcs = dict(r.view_changes[m.view])
             proposals = self._proposals(vcs)
             # The NewView carries the new view's pre-prepares (PBFT's set O), each signed by the leader.

@@ -51,7 +51,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -136,10 +135,6 @@ class Simulation:
         # Slots 0..n−1 are the replicas; slot n + k is a second, honest-code copy of ``twins[k]``
         # with the same keys (Twins, Bano et al., 2022): it equivocates only through what it is told.
         self.ident = list(range(self.n)) + list(twins)
-        self.slots_of: dict[int, list[int]] = defaultdict(list)
-        for slot, ident in enumerate(self.ident):
-            self.slots_of[ident].append(slot)
-        self.all_slots = tuple(range(len(self.ident)))
         self.queue: list[tuple[float, int, int, Msg]] = []
         self.counter = itertools.count()
         self.now = 0.0
@@ -150,6 +145,7 @@ class Simulation:
         self.requests: set[str] = set()
         self.state_transfers = 0  # checkpoint states adopted (how often catching up needed one)
         ctx = Context(schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval)
+        self.all_slots, self.slots_of = ctx.all_slots, ctx.slots_of
         self.collusion = Collusion(frozenset(k for k, i in enumerate(self.ident) if i in self.byz))
         # A twin runs the honest code: only the first slot of an identity gets its behaviour.
         self.nodes = [
@@ -221,19 +217,19 @@ class Simulation:
     def node_of(self, r: Replica) -> Node:
         return self.nodes[r.slot]
 
-    def start_view_change(self, r: Replica, new_view: int) -> None:
-        """Make the replica ``r`` ask for ``new_view`` now, as if its timer had expired."""
+    def _drive(self, r: Replica, handler: Callable[[Node], None]) -> None:
         node = self.node_of(r)
         node.now = self.now
-        node.start_view_change(new_view)
+        handler(node)
         self._apply(r.slot, node._flush())
+
+    def start_view_change(self, r: Replica, new_view: int) -> None:
+        """Make the replica ``r`` ask for ``new_view`` now, as if its timer had expired."""
+        self._drive(r, lambda node: node.start_view_change(new_view))
 
     def on_new_view(self, r: Replica, m: Msg) -> None:
         """Hand the replica ``r`` a NewView directly (its signature unchecked, as after the loop's check)."""
-        node = self.node_of(r)
-        node.now = self.now
-        node.on_new_view(m)
-        self._apply(r.slot, node._flush())
+        self._drive(r, lambda node: node.on_new_view(m))
 
     def _proposals(self, vcs: dict[int, Msg]) -> tuple[tuple[int, str], ...]:
         """The pre-prepares every replica recomputes from a ViewChange set."""

@@ -54,11 +54,10 @@ class Replica:
     timer_token: int = 0
     timer_active: bool = False
     proposed: set[tuple[int, str]] = field(default_factory=set)
-    new_view_sent: set[int] = field(default_factory=set)
     new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
     future: list[Msg] = field(default_factory=list)
     status_token: int = 0
     status_active: bool = False
     last_view_change: Msg | None = None  # retransmitted while the view change lasts
-    new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view
+    new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view (at most one)

@@ -43,22 +43,24 @@ of signed commits; a log against a quorum of signed checkpoints), so the forward
 receiver relies on."""
 
 
-def _digest_of(m: Msg) -> bytes:
-    out: list[bytes] = []
-    _encode(m, out, _digest_of, top=True)
-    return hashlib.sha256(b"".join(out)).digest()
+def _message(msg: Msg, sig: bytes, nested: Callable[[Msg], bytes]) -> bytes:
+    """The encoding of a message's fields with ``sig`` in place of its signature."""
+    out: list[bytes] = [b"M"]
+    for part in (msg.kind, msg.sender, msg.view, msg.seq, msg.value, msg.payload, sig):
+        _encode(part, out, nested)
+    return b"".join(out)
 
 
-def _encode(obj: Any, out: list[bytes], nested: Callable[[Msg], bytes], top: bool = False) -> None:
+def _digest_of(m: Msg, nested: Callable[[Msg], bytes] | None = None) -> bytes:
+    """SHA-256 of a message's full encoding (signature included): how it is encoded when nested."""
+    return hashlib.sha256(_message(m, m.sig, nested or _digest_of)).digest()
+
+
+def _encode(obj: Any, out: list[bytes], nested: Callable[[Msg], bytes]) -> None:
     """Tagged, length-prefixed encoding: two different values never share an encoding. A message
-    nested in a payload is encoded by the SHA-256 of its full encoding (signature included)."""
+    nested in a payload is encoded by its digest (``nested``, :func:`_digest_of` or a memo of it)."""
     if isinstance(obj, Msg):
-        if not top:
-            out.append(b"H" + nested(obj))
-            return
-        out.append(b"M")
-        for part in (obj.kind, obj.sender, obj.view, obj.seq, obj.value, obj.payload, obj.sig):
-            _encode(part, out, nested)
+        out.append(b"H" + nested(obj))
     elif obj is None:
         out.append(b"N")
     elif isinstance(obj, bool):
@@ -86,10 +88,7 @@ def _encode(obj: Any, out: list[bytes], nested: Callable[[Msg], bytes], top: boo
 
 def signing_bytes(msg: Msg, nested: Callable[[Msg], bytes] = _digest_of) -> bytes:
     """The bytes a message's signature covers: every field but the signature itself."""
-    out: list[bytes] = [b"M"]
-    for part in (msg.kind, msg.sender, msg.view, msg.seq, msg.value, msg.payload, b""):
-        _encode(part, out, nested)
-    return b"".join(out)
+    return _message(msg, b"", nested)
 
 
 SCHEMES: tuple[str, ...] = ("ed25519", "ideal")
@@ -128,9 +127,7 @@ class Keyring:
         hit = self._digests.get(id(m))
         if hit is not None and hit[0] is m:
             return hit[1]
-        out: list[bytes] = []
-        _encode(m, out, self._digest, top=True)
-        d = hashlib.sha256(b"".join(out)).digest()
+        d = _digest_of(m, self._digest)
         self._digests[id(m)] = (m, d)
         return d
 

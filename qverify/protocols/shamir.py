@@ -22,7 +22,7 @@ PRIME = 2**61 - 1
 def split(secret: int, n: int, t: int, rng: np.random.Generator, prime: int = PRIME) -> list[tuple[int, int]]:
     """``n`` shares ``(x, y)`` of ``secret`` over GF(``prime``); any ``t`` reconstruct it, ``t − 1``
     reveal nothing."""
-    return [(x, y) for x, y in zip(range(1, n + 1), evaluate(polynomial(secret, t, rng, prime), n, prime), strict=True)]
+    return shares_of(polynomial(secret, t, rng, prime), n, prime)
 
 
 def polynomial(secret: int, t: int, rng: np.random.Generator, prime: int = PRIME) -> list[int]:
@@ -45,11 +45,11 @@ def polynomial(secret: int, t: int, rng: np.random.Generator, prime: int = PRIME
     return coeffs
 
 
-def evaluate(coeffs: list[int], n: int, prime: int = PRIME) -> list[int]:
-    """The polynomial's values at x = 1 … n (the shares' y)."""
+def shares_of(coeffs: list[int], n: int, prime: int = PRIME) -> list[tuple[int, int]]:
+    """The shares ``(x, f(x))``, x = 1 … n, of the polynomial with coefficients ``coeffs``."""
     if not len(coeffs) <= n:
         raise ParameterError("t", len(coeffs), f"[1, n = {n}]")
-    return [sum(c * pow(x, k, prime) for k, c in enumerate(coeffs)) % prime for x in range(1, n + 1)]
+    return [(x, sum(c * pow(x, k, prime) for k, c in enumerate(coeffs)) % prime) for x in range(1, n + 1)]
 
 
 def combine(shares: list[tuple[int, int]], prime: int = PRIME) -> int:

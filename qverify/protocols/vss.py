@@ -28,7 +28,7 @@ from functools import cache
 import numpy as np
 
 from qverify.errors import ParameterError, QverifyError
-from qverify.protocols.shamir import combine, evaluate, polynomial
+from qverify.protocols.shamir import combine, polynomial, shares_of
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def deal(secret: int, n: int, t: int, rng: np.random.Generator, grp: Group) -> t
     if not 1 <= t <= n:
         raise ParameterError("t", t, f"[1, n = {n}]")
     coeffs = polynomial(secret, t, rng, grp.q)
-    shares = list(zip(range(1, n + 1), evaluate(coeffs, n, grp.q), strict=True))
+    shares = shares_of(coeffs, n, grp.q)
     return shares, [pow(grp.g, a, grp.p) for a in coeffs]
 
 
