@@ -119,7 +119,7 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
         return sorted(int(x) for x in rng.choice(n, size=k, replace=False))
 
     def emit(msg: Msg) -> None:
-        # Bypasses the attacker's behaviour flags; the signature decides what receivers accept.
+        # Sent through the loop as the attacker's own; its signature (or the replayed one) decides.
         sim.send_many(b, targets(), msg)
 
     seen = sim.seen

@@ -72,10 +72,10 @@ def outcome_table(p_depol: float) -> np.ndarray:
 
 
 def _measure(
-    rng: np.random.Generator, bases: np.ndarray, bits: np.ndarray, p_depol: float, meas: np.ndarray | None = None
+    rng: np.random.Generator, bases: np.ndarray, bits: np.ndarray, p_depol: float
 ) -> tuple[np.ndarray, np.ndarray]:
     table = outcome_table(p_depol)
-    meas = rng.integers(0, 2, size=bases.shape) if meas is None else meas
+    meas = rng.integers(0, 2, size=bases.shape)
     out = (rng.random(bases.shape) < table[bases, bits, meas]).astype(np.int64)
     return meas, out
 
