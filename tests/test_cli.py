@@ -237,3 +237,18 @@ def test_verbosity_flags_use_logging():
     assert r.returncode == 0 and "sampling" in r.stderr, r.stderr
     r = run("-q", "bsm", "--method", "sampled", "--shots", "20")
     assert r.returncode == 0 and "sampling" not in r.stderr and r.stderr.strip() == "", r.stderr
+
+
+def test_attack_command_fuzz_and_twins():
+    # Within the fault model the fuzzer finds nothing; with f + 1 twinned identities at n = 4 the
+    # Twins search must find forks (bench_twins: 1222 of 3510 two-phase cases fork).
+    r = run("attack", "--nodes", "4", "--cases", "8", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["cases"] == 8 and s["unsafe"] == 0 and s["not_live"] == 0
+    r = run("attack", "--method", "twins", "--nodes", "4", "--attackers", "2", "--cases", "60", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["unsafe"] > 0
+    for bad, field in ((("--nodes", "3"), "nodes"), (("--attackers", "4"), "attackers"), (("--cases", "0"), "cases")):
+        r = run("attack", *bad)
+        assert r.returncode == 2 and field in r.stderr and "Traceback" not in r.stderr

@@ -66,6 +66,9 @@ CHECKS = {
     "qverify consensus --nodes 10 --faulty 3 --scenario sleeper --rounds 1000": (
         lambda d: d["summary"]["violations"] == 0 and d["summary"]["decided"] > 0
     ),
+    "qverify attack --nodes 7 --cases 20": (
+        lambda d: d["summary"]["cases"] == 20 and d["summary"]["unsafe"] == 0 and d["summary"]["not_live"] == 0
+    ),
 }
 
 

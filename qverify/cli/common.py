@@ -111,6 +111,11 @@ class Weighting(StrEnum):
     EQUAL = "equal"
 
 
+class AttackMethod(StrEnum):
+    FUZZ = "fuzz"
+    TWINS = "twins"
+
+
 class Signatures(StrEnum):
     ED25519 = "ed25519"
     IDEAL = "ideal"

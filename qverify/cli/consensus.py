@@ -10,6 +10,7 @@ from rich.table import Table
 
 from qverify import __version__
 from qverify.cli.common import (
+    AttackMethod,
     Scenario,
     Signatures,
     Weighting,
@@ -87,4 +88,68 @@ def consensus(
     table.add_row("rounds to decision (mean)", f"{summary['rounds_to_decision']:.2f}")
     table.add_row("latency relative to fault-free", f"{summary['latency_ratio']:.2f}x")
     table.add_row("final weights (seed 0)", " ".join(map(str, results[0].weights[-1])))
+    out.print(table)
+
+
+@app.command()
+def attack(
+    method: Annotated[
+        AttackMethod, typer.Option(help="fuzz (randomised attacks) or twins (Twins-style search).")
+    ] = AttackMethod.FUZZ,
+    nodes: Annotated[
+        int, typer.Option(help="Replicas n (fuzz: 4–64; twins: 4–7, its cases are enumerated before sampling).")
+    ] = 4,
+    attackers: Annotated[
+        int | None,
+        typer.Option(help="Byzantine replicas (fuzz) or twinned identities (twins); default f = (n − 1) // 3."),
+    ] = None,
+    cases: Annotated[int, typer.Option(help="Fuzz seeds, or Twins cases sampled (≥ 1).")] = 100,
+    seed: Annotated[int, typer.Option(help="First fuzz seed / Twins sampling seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Search for attacks on weighted PBFT and judge every run with the independent checker.
+
+    fuzz: Byzantine replicas replay, doctor and relabel messages, forge certificates into
+    ViewChanges, build doctored NewViews, send random checkpoints and state transfers, under 5 %
+    loss, then the network heals. twins: Byzantine identities run as two honest copies on opposite
+    sides of partitions. With at most f attackers no run may be unsafe or leave a request short of a
+    correct replica; with f + 1 forks are expected (the harness's self-test).
+    """
+    from qverify.consensus.fuzz import FuzzCase, fuzz
+    from qverify.consensus.twins import search
+
+    f = (nodes - 1) // 3
+    k = f if attackers is None else attackers
+    if not 4 <= nodes <= (64 if method == AttackMethod.FUZZ else 7):
+        raise ParameterError("nodes", nodes, f"[4, {64 if method == AttackMethod.FUZZ else 7}] for {method}")
+    if not 0 <= k < nodes:
+        raise ParameterError("attackers", k, f"[0, {nodes - 1}]")
+    if cases < 1:
+        raise ParameterError("cases", cases, "[1, inf)")
+    if method == AttackMethod.FUZZ:
+        unsafe = short = 0
+        first: int | None = None
+        with _progress("cases") as bar:
+            task = bar.add_task(f"fuzz n={nodes} attackers={k}", total=cases)
+            for s in range(seed, seed + cases):
+                r = fuzz(FuzzCase(n=nodes, f=k, seed=s))
+                if not r.verdict.safe:
+                    unsafe += 1
+                    first = s if first is None else first
+                short += r.verdict.executed_by_all < FuzzCase.requests
+                bar.update(task, advance=1)
+        summary: dict[str, object] = {"cases": cases, "unsafe": unsafe, "not_live": short, "first_unsafe_seed": first}
+    else:
+        found = search(nodes, f, k, limit=cases, sample_seed=seed)
+        summary = {"cases": found.cases, "unsafe": found.unsafe, "not_live": found.not_live,
+                   "first_unsafe": None if found.first_unsafe is None else repr(found.first_unsafe)}  # fmt: skip
+    params = {"method": method, "nodes": nodes, "f": f, "attackers": k, "cases": cases, "seed": seed}
+    if as_json:
+        _emit_json({"params": params, "qverify_version": __version__, "summary": summary})
+        return
+    table = Table(title=f"{method} on weighted PBFT, n={nodes}, f={f}, {k} attacker(s)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), str(value))
     out.print(table)
