@@ -43,6 +43,7 @@ from qverify.consensus.weights import (
     project_box,
     project_wheat,
     update_scores,
+    with_hysteresis,
 )
 from qverify.errors import ChoiceError, ParameterError, QverifyError
 
@@ -199,12 +200,7 @@ class FidelityWeightedVoting:
         self._reports.setdefault((min(i, j), max(i, j)), {})[reporter] = q
 
     def _project(self, scores: np.ndarray, old: WeightVector) -> list[int]:
-        adjusted = np.array(scores, dtype=float)
-        # Hysteresis: current heavy nodes keep a small bonus, so noise cannot flip the order.
-        w = np.array(old.weights, dtype=float)
-        span = w.max() - w.min()
-        if span > 0:
-            adjusted += self.hysteresis * (w - w.min()) / span
+        adjusted = with_hysteresis(np.asarray(scores, dtype=float), np.array(old.weights, dtype=float), self.hysteresis)
         if self.mode == "wheat":
             return project_wheat(adjusted, self.f)
         return project_box(adjusted, self.f)

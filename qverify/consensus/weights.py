@@ -169,19 +169,50 @@ def node_losses(errors: Mapping[tuple[int, int], float], n: int, f: int, abort_q
     trimmed safely; the *upper* median is used, so a colluding partner never buys a better score
     than the node's honest links give (the best link used to be kept here, which let a colluding
     pair reach the top weights). A node with no reported link gets the worst loss 1.
+
+    The arithmetic is :func:`node_losses_array`'s (the network model runs the same function in jax).
     """
-    per_node: list[list[float]] = [[] for _ in range(n)]
-    for (i, j), e in errors.items():
-        per_node[i].append(e)
-        per_node[j].append(e)
-    out = np.ones(n)
-    for k, errs in enumerate(per_node):
-        if not errs:
-            continue
-        ordered = sorted(errs)
-        kept = ordered[f : len(ordered) - f] if len(ordered) > 2 * f else ordered
-        out[k] = min(1.0, kept[len(kept) // 2] / abort_qber)
+    pairs = list(errors)
+    link_a = np.array([i for i, _ in pairs], dtype=np.int64)
+    link_b = np.array([j for _, j in pairs], dtype=np.int64)
+    err = np.array([errors[k] for k in pairs], dtype=float)
+    return np.asarray(node_losses_array(err, node_incidence(link_a, link_b, n), f, abort_qber))
+
+
+def node_incidence(link_a: np.ndarray, link_b: np.ndarray, n: int) -> np.ndarray:
+    """(N, max degree) indices of every node's links, padded with −1 (host side, once per topology).
+
+    >>> node_incidence(np.array([0, 0]), np.array([1, 2]), 3).tolist()
+    [[0, 1], [0, -1], [1, -1]]
+    """
+    per_node: list[list[int]] = [[] for _ in range(n)]
+    for k, (i, j) in enumerate(zip(np.asarray(link_a).tolist(), np.asarray(link_b).tolist(), strict=True)):
+        per_node[i].append(k)
+        per_node[j].append(k)
+    width = max((len(x) for x in per_node), default=0)
+    out = np.full((n, max(width, 1)), -1, dtype=np.int64)
+    for i, ks in enumerate(per_node):
+        out[i, : len(ks)] = ks
     return out
+
+
+def node_losses_array(link_err: Any, incidence: Any, f: int, abort_qber: Any = ABORT_QBER, xp: Any = np) -> Any:
+    """:func:`node_losses` on arrays: ``link_err`` (E,) per-link errors, ``incidence`` from
+    :func:`node_incidence`; ``xp`` is ``numpy`` or ``jax.numpy`` (jit-able, ``f`` static).
+
+    Of a node's d link errors in ascending order, the kept ones are ``[f, d − f)`` when d > 2f, else
+    all; the loss is the kept list's upper median ``ordered[f + (d − 2f) // 2]`` (resp.
+    ``ordered[d // 2]``) over ``abort_qber``, capped at 1; 1 for a node without links.
+    """
+    has = incidence >= 0
+    padded = xp.concatenate([link_err, xp.full(1, xp.inf, dtype=link_err.dtype)])  # padding reads +inf
+    vals = padded[xp.where(has, incidence, link_err.shape[0])]
+    ordered = xp.sort(vals, axis=1)
+    deg = has.sum(axis=1)
+    idx = xp.where(deg > 2 * f, f + (deg - 2 * f) // 2, deg // 2)
+    idx = xp.clip(idx, 0, ordered.shape[1] - 1)
+    med = xp.take_along_axis(ordered, idx[:, None], axis=1)[:, 0]
+    return xp.where(deg > 0, xp.minimum(1.0, med / abort_qber), 1.0)
 
 
 def update_scores(
@@ -198,9 +229,23 @@ def update_scores(
         raise ParameterError("alpha", alpha, "[0, 1)")
     if not 0 <= decay < 1:
         raise ParameterError("decay", decay, "[0, 1)")
-    s = (1 - decay) * np.asarray(scores, dtype=float) + np.log1p(-alpha * np.clip(losses, 0.0, 1.0))
-    s = s - s.max()
-    return np.maximum(s, floor)
+    return np.asarray(score_step(np.asarray(scores, dtype=float), np.asarray(losses, dtype=float), alpha, floor, decay))
+
+
+def score_step(scores: Any, losses: Any, alpha: Any, floor: Any, decay: Any, xp: Any = np) -> Any:
+    """:func:`update_scores` without the argument checks, on ``numpy`` or ``jax.numpy`` arrays."""
+    s = (1 - decay) * scores + xp.log1p(-alpha * xp.clip(losses, 0.0, 1.0))
+    return xp.maximum(s - s.max(), floor)
+
+
+def with_hysteresis(scores: Any, old_weights: Any, margin: Any, xp: Any = np) -> Any:
+    """Scores plus ``margin`` × the node's place in the current weights (0 lightest … 1 heaviest).
+
+    Current heavy nodes keep this bonus, so measurement noise cannot flip the order every epoch.
+    """
+    w = old_weights
+    span = w.max() - w.min()
+    return scores + xp.where(span > 0, margin * (w - w.min()) / xp.where(span > 0, span, 1), 0.0)
 
 
 def project_wheat(scores: np.ndarray, f: int) -> list[int]:
@@ -208,16 +253,24 @@ def project_wheat(scores: np.ndarray, f: int) -> list[int]:
 
     Sitjà et al. (WHEAT, SRDS 2015) / Berger et al. (AWARE, SRDS 2019): ``Vmax = 1 + Δ/f``,
     ``Vmin = 1``, scaled by f to integers. Ties are broken by node index.
+
+    >>> project_wheat(np.array([-1.0, 0.0, -2.0, 0.0, -0.5]), f=1)
+    [1, 2, 1, 2, 1]
     """
     n = len(scores)
-    delta = n - 3 * f - 1
-    if delta < 0:
+    if n - 3 * f - 1 < 0:
         raise ParameterError("f", f, f"[0, {(n - 1) // 3}] for n = {n} nodes (n ≥ 3f + 1)")
+    return [int(x) for x in wheat_array(np.asarray(scores, dtype=float), f)]
+
+
+def wheat_array(scores: Any, f: int, xp: Any = np) -> Any:
+    """:func:`project_wheat` on a ``numpy`` or ``jax.numpy`` array (``f`` static, ``n ≥ 3f + 1``)."""
+    n = scores.shape[0]
     if f == 0:
-        return [1] * n
-    order = sorted(range(n), key=lambda i: (-scores[i], i))
-    heavy = set(order[: 2 * f])
-    return [f + delta if i in heavy else f for i in range(n)]
+        return xp.ones(n, dtype=xp.int32)
+    order = xp.argsort(-scores, stable=True)  # ties: lower index first
+    rank = xp.argsort(order, stable=True)
+    return xp.where(rank < 2 * f, n - 2 * f - 1, f).astype(xp.int32)
 
 
 def box_ratio_limit(n: int, f: int) -> float:

@@ -8,8 +8,11 @@ wraps these pure functions as a gymnax ``Environment`` (spaces, auto-reset).
 (obs, state, reward, done, info)`` are pure, ``jit``-able and ``vmap``-able. The observation is
 :func:`qverify.network.model.observe` — the same function the simulator feeds a deployed agent:
 reported QBERs and their trial counts, control-plane weights, pools, monitored loss and drifts,
-backlog; never the true QBER or the Byzantine set. In training no control plane runs, so the weights
-stay equal (as they do when the agent is deployed without ABFT).
+backlog; never the true QBER or the Byzantine set. The weights are the control plane's: in training
+the model's :func:`~qverify.network.model.weight_rule` folds every epoch's reports into them exactly
+as the control plane's voting does, and when the agent is deployed under ABFT the weights its PBFT
+instances adopted replace them (the same vector whenever the instances commit, as they do with at
+most f faulty replicas).
 
 Actions are factored (one branch per decision, for action-branching agents):
 

@@ -32,6 +32,12 @@ One slot:
    mix into the exact distribution of every link and slot. Each endpoint reports the estimated
    QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
    honest neighbours.
+5. **Weights.** At the same epoch end the control plane's weight rule folds the reports into node
+   scores and WHEAT weights (:func:`weight_rule`: the arithmetic of
+   :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch`, from the same functions of
+   :mod:`qverify.consensus.weights`), so an agent trains on the weights the control plane would
+   commit; under a host control plane (``qverify simulate`` with ABFT) the weights its PBFT
+   instances adopted replace them at every epoch boundary.
 
 Key conservation holds slot by slot (tested): generated = Δpool + consumed + discarded, and every
 delivered bit was consumed on each link of its path.
@@ -50,6 +56,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from qverify.consensus.weights import ABORT_QBER, node_losses_array, score_step, wheat_array, with_hysteresis
 from qverify.network.measure import corner_weights, measure
 from qverify.physics.rates import fibre_link_rates
 
@@ -110,6 +117,11 @@ class NetParams:
     drift_theta: Any = 0.01
     verify_rounds: Any = 10_000
     random_byzantine: Any = 0
+    node_links: Any = None  # (N, W) int: every node's links, −1 padding (qverify.consensus.weights.node_incidence)
+    weight_alpha: Any = 0.5  # the weight rule's damping α, decay, score floor and hysteresis margin
+    weight_decay: Any = 0.1
+    weight_floor: Any = -5.0
+    weight_hysteresis: Any = 0.05
     block_pulses: Any = None  # (B,) pulses (MDI: pulse pairs) per finite-key block; None: asymptotic key
     block_keep: Any = None  # (E, 2, B) key a block keeps, as a fraction of the asymptotic key (MDI, BB84)
     relay: str = struct.field(pytree_node=False, default="single")
@@ -120,6 +132,7 @@ class NetParams:
     # Bob's detector conventions (qverify.physics.detector); dead time makes MDI-QKD unavailable.
     dead_time_slots: int = struct.field(pytree_node=False, default=0)
     double_click: str = struct.field(pytree_node=False, default="squash")
+    weight_f: int = struct.field(pytree_node=False, default=0)  # Byzantine nodes the weights tolerate
 
     @property
     def n_links(self) -> int:
@@ -158,7 +171,8 @@ class NetState:
     reported: jax.Array  # (E, 2) QBER reported by endpoint a and b after the last epoch
     counts: jax.Array  # (E, 3, 2) int: (errors, heralds) per basis Z, X, Y of the last epoch
     mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
-    weights: jax.Array  # (N,) control-plane weights (set by the host at epoch boundaries)
+    weights: jax.Array  # (N,) control-plane weights (weight_rule at epoch ends; a host control plane overrides)
+    scores: jax.Array  # (N,) the weight rule's log-scores (0 = best)
     learned: jax.Array  # (N,) key or share bits each node saw as a relay
     block_sent: jax.Array  # (E,) pulses sent in the link's open finite-key block
     block_bits: jax.Array  # (E,) asymptotic key of the open block, not distilled yet
@@ -254,6 +268,7 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         counts=jnp.zeros((e, 3, 2), jnp.int32),
         mix=jnp.zeros((e, 4), f32),
         weights=jnp.ones(n, f32),
+        scores=jnp.zeros(n, f32),
         learned=jnp.zeros(n, f32),
         block_sent=jnp.zeros(e, f32),
         block_bits=jnp.zeros(e, f32),
@@ -420,13 +435,17 @@ def step(
     epoch_done = (t % params.epoch_slots) == 0 if measure_now is None else measure_now
     if params.verify:
         mix = state.mix + corner_weights(qber, params.inject_prob * inject)
-        reported, counts = jax.lax.cond(
-            epoch_done,
-            lambda: measure(k_meas, mix, active, state.byzantine, params),
-            lambda: (state.reported, state.counts),
+
+        def verify() -> tuple[jax.Array, ...]:
+            reported, counts = measure(k_meas, mix, active, state.byzantine, params)
+            return (reported, counts, *weight_rule(state.scores, state.weights, reported, params))
+
+        reported, counts, scores, weights = jax.lax.cond(
+            epoch_done, verify, lambda: (state.reported, state.counts, state.scores, state.weights)
         )
     else:
         mix, reported, counts = state.mix, state.reported, state.counts
+        scores, weights = state.scores, state.weights
     new = NetState(
         excess_db=excess,
         fade_left=fade_left,
@@ -443,7 +462,8 @@ def step(
         reported=reported,
         counts=counts,
         mix=jnp.where(epoch_done, 0.0, mix),
-        weights=state.weights,
+        weights=weights,
+        scores=scores,
         learned=state.learned + seen,
         block_sent=blocks["sent"],
         block_bits=blocks["bits"],
@@ -465,6 +485,27 @@ def step(
         measured=epoch_done,
     )
     return new, out
+
+
+def weight_rule(
+    scores: jax.Array, weights: jax.Array, reported: jax.Array, params: NetParams
+) -> tuple[jax.Array, jax.Array]:
+    """One epoch of the control plane's weight rule on the reports ``reported`` (E, 2); returns
+    (scores, weights), both (N,).
+
+    :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
+    the same array functions: a link's error is its worse endpoint's report (clipped to [0, 0.5],
+    as a :class:`~qverify.verify.report.FidelityReport` is), a node's loss the trimmed upper median
+    of its links' errors over the abort QBER, the log-score update with decay and floor, the
+    hysteresis bonus of the current weights, and the WHEAT projection for ``weight_f``. WHEAT
+    weights are safe by construction (``W ≥ 3·T_f + 1``), so the host's fail-closed check never
+    refuses them.
+    """
+    link_err = jnp.clip(reported, 0.0, 0.5).max(axis=1)
+    losses = node_losses_array(link_err, params.node_links, params.weight_f, ABORT_QBER, jnp)
+    s = score_step(scores, losses, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)
+    adjusted = with_hysteresis(s, weights, params.weight_hysteresis, jnp)
+    return s, wheat_array(adjusted, params.weight_f, jnp).astype(s.dtype)
 
 
 OBS_LINK_FIELDS: tuple[str, ...] = ("source", "eta", "mu", "loss", "rep_a", "rep_b", "tests", "pool", "rate")

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from qverify.consensus.voting import FidelityWeightedVoting
+from qverify.consensus.weights import node_incidence
 from qverify.errors import ChoiceError, ParameterError
 from qverify.network import model as M
 from qverify.network.adversary import Adversary, choose_byzantine, injected_error
@@ -38,6 +40,14 @@ from qverify.network.policy import BaselinePolicy, Context, Observation, Policy
 from qverify.physics.params import LCQ_2012, LinkParams
 
 RELAYS = ("single", "xor", "shamir")
+
+WEIGHT_RULE: dict[str, float] = {
+    f.name: float(f.default)  # type: ignore[arg-type]
+    for f in dataclasses.fields(FidelityWeightedVoting)
+    if f.name in ("alpha", "decay", "floor", "hysteresis")
+}
+"""The control plane's weight-rule constants (:class:`FidelityWeightedVoting`'s defaults), which the model's
+:func:`~qverify.network.model.weight_rule` runs with."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +354,12 @@ def _params(
         source_sigma=jnp.asarray(fl.source_sigma, f32),
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
+        node_links=jnp.asarray(node_incidence(links.a, links.b, links.n_nodes), i32),
+        weight_alpha=jnp.asarray(WEIGHT_RULE["alpha"], f32),
+        weight_decay=jnp.asarray(WEIGHT_RULE["decay"], f32),
+        weight_floor=jnp.asarray(WEIGHT_RULE["floor"], f32),
+        weight_hysteresis=jnp.asarray(WEIGHT_RULE["hysteresis"], f32),
+        weight_f=max(0, (links.n_nodes - 1) // 3),
         epoch_slots=int(config.epoch_slots),
         dead_time_slots=lp.detector.dead_time_slots,
         double_click=lp.detector.double_click,
