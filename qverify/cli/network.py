@@ -105,6 +105,12 @@ def simulate(
     verify_rounds: Annotated[
         int, typer.Option(help="BSM test rounds per link and epoch, sampled from the protocol circuits (>= 3).")
     ] = 10_000,
+    node_rounds: Annotated[
+        int,
+        typer.Option(
+            help="GHZ node-check rounds per node and epoch, split over the node's check partners (>= 0; 0: no checks)."
+        ),
+    ] = 3_000,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     block_size: Annotated[
         float | None,
@@ -131,7 +137,7 @@ def simulate(
     config = SimConfig(
         slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
         fluctuation=Fluctuation() if fluctuation else Fluctuation.off(), epoch_slots=epoch_slots,
-        verify_rounds=verify_rounds, block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
+        verify_rounds=verify_rounds, node_rounds=node_rounds, block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
         link=network_link(double_click, dead_time_slots),
     )  # fmt: skip
     from qverify.consensus.control import make_policy
@@ -155,6 +161,10 @@ def simulate(
     table.add_row("mean link QBER (true, simulator only)", f"{summary['mean_link_qber']:.4%}")
     table.add_row("mean link QBER (measured by the verification rounds)", f"{summary['measured_mean_link_qber']:.4%}")
     table.add_row("worst link QBER (true, mean over slots)", f"{summary['max_link_qber']:.4%}")
+    table.add_row(
+        "mean node-check QBER-equivalent (measured by the GHZ checks)",
+        f"{summary['measured_mean_node_check_qber']:.4%}",
+    )
     table.add_row("unservable demands", str(summary["unservable_demands"]))
     table.add_row("Byzantine nodes", ", ".join(summary["byzantine_nodes"]) or "none")
     out.print(table)

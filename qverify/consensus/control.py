@@ -43,9 +43,10 @@ from qverify.consensus.committee import capture_probability, sortition, tolerate
 from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, log_digest, simulate
 from qverify.consensus.signing import SCHEMES
 from qverify.consensus.voting import FidelityWeightedVoting
-from qverify.consensus.weights import WeightVector, link_errors, node_losses
+from qverify.consensus.weights import WeightVector, node_incidence
 from qverify.errors import ChoiceError, ParameterError
 from qverify.network.measure import link_reports
+from qverify.network.node_checks import node_reports, partners
 from qverify.network.policy import Context, Decision, Observation
 
 AMNESIA_AT = 10.0
@@ -103,6 +104,7 @@ class ABFTPolicy:
         self.usable = np.ones(e, dtype=bool)
         self.route = np.zeros(len(ctx.demands), dtype=np.int64)
         self.suspect = np.zeros(n, dtype=bool)
+        self.check_links = partners(node_incidence(ctx.links.a, ctx.links.b, n))
         # The vector the replicas vote under is the one a committed instance adopted, never the
         # scores' latest candidate; ``replaced`` is the vector it replaced, whose quorums are also
         # needed until an instance commits under the new one (joint quorums).
@@ -139,12 +141,12 @@ class ABFTPolicy:
             counts = obs.counts if obs.counts is not None else np.zeros((links.n_links, 3, 2), dtype=np.int64)
             for rep in link_reports(links.nodes, links.a, links.b, counts, mean_rep, float(obs.slot)):
                 self.voting.report(rep)
+            if obs.node_claims is not None and obs.node_counts is not None:
+                for rep in node_reports(links.nodes, self.check_links, links.a, links.b, obs.node_counts,
+                                        obs.node_claims, float(obs.slot)):  # fmt: skip
+                    self.voting.report(rep)
             self.voting.end_epoch()  # fail-closed: an unsafe candidate vector is refused there
-
-            errs = link_errors({(int(i), int(j)): {int(i): float(r[0]), int(j): float(r[1])}
-                                for i, j, r in zip(links.a, links.b, mean_rep, strict=True)})  # fmt: skip
-            loss = node_losses(errs, links.n_nodes, self.f)
-            suspect = loss >= self.suspect_loss
+            suspect = self.voting.losses >= self.suspect_loss
         paths = self.ctx.paths
         has = paths.links >= 0
         lk = np.where(has, paths.links, 0)

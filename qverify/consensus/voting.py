@@ -42,6 +42,7 @@ from qverify.consensus.weights import (
     node_losses,
     project_box,
     project_wheat,
+    trimmed_losses,
     update_scores,
     with_hysteresis,
 )
@@ -141,6 +142,8 @@ class FidelityWeightedVoting:
     _vectors: dict[int, WeightVector] = field(default_factory=dict, init=False)
     _scores: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
     _reports: dict[tuple[int, int], dict[int, float]] = field(default_factory=dict, init=False)
+    _checks: dict[int, dict[int, float]] = field(default_factory=dict, init=False)
+    _losses: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
     _votes: dict[tuple[int, int], dict[str, Vote]] = field(default_factory=lambda: defaultdict(dict), init=False)
     _certs: dict[tuple[int, int], Certificate] = field(default_factory=dict, init=False)
     evidence: list[tuple[Vote, Vote]] = field(default_factory=list, init=False)
@@ -188,7 +191,27 @@ class FidelityWeightedVoting:
         self._reports[(min(i, j), max(i, j))] = by
 
     def report(self, fidelity_report: Any) -> None:
-        """Record a report with attributes ``link`` (two node names), ``reporter`` and ``qber``."""
+        """Record a :class:`~qverify.verify.report.FidelityReport` (or anything with its attributes).
+
+        A link report (``kind == "link"``: ``link``, ``reporter``, ``qber``) counts like
+        :meth:`report_link`. A node report (``kind == "node"``: ``subject`` the checked node,
+        ``reporter`` the partner that verified it, ``qber`` its QBER-equivalent) enters the node's
+        *check loss*, the trimmed upper median of its partners' reports (as for links); a node's
+        loss is the larger of its link loss and its check loss.
+        """
+        if getattr(fidelity_report, "kind", "link") == "node":
+            i, r = self._node(fidelity_report.subject), self._node(str(fidelity_report.reporter))
+            if i == r:
+                raise ParameterError(
+                    "reporter",
+                    fidelity_report.reporter,
+                    f"a check partner of {fidelity_report.subject}, not the node itself",
+                )
+            q = float(fidelity_report.qber)
+            if not 0 <= q <= 0.5:
+                raise ParameterError("qber", q, "[0, 0.5]")
+            self._checks.setdefault(i, {})[r] = q
+            return
         a, b = fidelity_report.link
         i, j = self._node(a), self._node(b)
         reporter = self._node(fidelity_report.reporter)
@@ -209,7 +232,9 @@ class FidelityWeightedVoting:
         """Fold this epoch's reports into scores and adopt a new weight vector if it is safe."""
         n = len(self.nodes)
         errors = link_errors(self._reports)
-        losses = node_losses(errors, n, self.f, self.abort_qber)
+        losses = np.maximum(node_losses(errors, n, self.f, self.abort_qber), self._check_losses())
+        self._losses = losses
+        self._checks = {}
         self._scores = update_scores(self._scores, losses, self.alpha, self.floor, self.decay)
         self._reports = {}
         old = self._vectors[self._epoch]
@@ -224,6 +249,18 @@ class FidelityWeightedVoting:
         self._epoch += 1
         self._vectors[self._epoch] = WeightVector(self._epoch, tuple(candidate), self.f)
         return EpochChange(self._epoch, True, tuple(candidate))
+
+    def _check_losses(self) -> np.ndarray:
+        """(N,) check loss per node from this epoch's node reports (0 for a node nobody checked)."""
+        n = len(self.nodes)
+        width = max((len(r) for r in self._checks.values()), default=0)
+        if not width:
+            return np.zeros(n)
+        values = np.full((n, width), np.inf)
+        for i, by in self._checks.items():
+            values[i, : len(by)] = list(by.values())
+        checked = np.isfinite(values).any(axis=1)
+        return np.where(checked, trimmed_losses(values, self.f, self.abort_qber), 0.0)
 
     def propose_weights(self, weights: Sequence[int]) -> EpochChange:
         """Adopt an externally computed vector at the next epoch, only if it is safe (else alert)."""
@@ -241,6 +278,11 @@ class FidelityWeightedVoting:
     @property
     def epoch(self) -> int:
         return self._epoch
+
+    @property
+    def losses(self) -> np.ndarray:
+        """(N,) each node's loss in the last :meth:`end_epoch` (link and check losses combined; empty before)."""
+        return self._losses.copy()
 
     @property
     def scores(self) -> np.ndarray:

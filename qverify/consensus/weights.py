@@ -198,17 +198,24 @@ def node_incidence(link_a: np.ndarray, link_b: np.ndarray, n: int) -> np.ndarray
 
 def node_losses_array(link_err: Any, incidence: Any, f: int, abort_qber: Any = ABORT_QBER, xp: Any = np) -> Any:
     """:func:`node_losses` on arrays: ``link_err`` (E,) per-link errors, ``incidence`` from
-    :func:`node_incidence`; ``xp`` is ``numpy`` or ``jax.numpy`` (jit-able, ``f`` static).
-
-    Of a node's d link errors in ascending order, the kept ones are ``[f, d − f)`` when d > 2f, else
-    all; the loss is the kept list's upper median ``ordered[f + (d − 2f) // 2]`` (resp.
-    ``ordered[d // 2]``) over ``abort_qber``, capped at 1; 1 for a node without links.
-    """
+    :func:`node_incidence`; ``xp`` is ``numpy`` or ``jax.numpy`` (jit-able, ``f`` static)."""
     has = incidence >= 0
     padded = xp.concatenate([link_err, xp.full(1, xp.inf, dtype=link_err.dtype)])  # padding reads +inf
-    vals = padded[xp.where(has, incidence, link_err.shape[0])]
-    ordered = xp.sort(vals, axis=1)
-    deg = has.sum(axis=1)
+    return trimmed_losses(padded[xp.where(has, incidence, link_err.shape[0])], f, abort_qber, xp)
+
+
+def trimmed_losses(values: Any, f: int, abort_qber: Any = ABORT_QBER, xp: Any = np) -> Any:
+    """(N,) loss per row of ``values`` (N, W): the errors reported about a node, ``+inf`` padding.
+
+    Of a row's d errors in ascending order, the kept ones are ``[f, d − f)`` when d > 2f, else all;
+    the loss is the kept list's upper median ``ordered[f + (d − 2f) // 2]`` (resp. ``ordered[d // 2]``)
+    over ``abort_qber``, capped at 1; 1 for an empty row.
+
+    >>> trimmed_losses(np.array([[0.011, 0.5, 0.022], [0.055, np.inf, np.inf]]), f=1).round(3).tolist()
+    [0.2, 0.5]
+    """
+    ordered = xp.sort(values, axis=1)
+    deg = xp.isfinite(values).sum(axis=1)
     idx = xp.where(deg > 2 * f, f + (deg - 2 * f) // 2, deg // 2)
     idx = xp.clip(idx, 0, ordered.shape[1] - 1)
     med = xp.take_along_axis(ordered, idx[:, None], axis=1)[:, 0]

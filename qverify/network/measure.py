@@ -80,19 +80,37 @@ def distribution(mix: jax.Array, corners: jax.Array) -> jax.Array:
 
 
 def measure(
-    key: jax.Array, mix: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams
-) -> tuple[jax.Array, jax.Array]:
+    key: jax.Array,
+    mix: jax.Array,
+    active: jax.Array,
+    byzantine: jax.Array,
+    params: NetParams,
+    extra: tuple[jax.Array, jax.Array] | None = None,
+) -> tuple[jax.Array, ...]:
     """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2)).
 
     ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
+
+    ``extra = (trials, probabilities)``: other binomial counts of the epoch (the node checks), drawn
+    in the same call as the error counts and returned third. A binomial draw is a loop that runs
+    until every element is done, so one call for both costs about half of two.
     """
     p = params
     probs = distribution(mix, p.corners)
     n = jnp.floor(jnp.asarray(p.verify_rounds, jnp.float32) / 3.0)
     k_err, k_ok = jax.random.split(key)
     p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
-    err = jax.random.binomial(k_err, n, p_err)
+    if extra is None:
+        err = jax.random.binomial(k_err, n, p_err)
+    else:
+        trials, chance = (jnp.broadcast_to(x, extra[0].shape).ravel() for x in extra)
+        both = jax.random.binomial(
+            k_err,
+            jnp.concatenate([jnp.broadcast_to(n, p_err.shape).ravel(), trials]),
+            jnp.concatenate([p_err.ravel(), jnp.clip(chance, 0.0, 1.0)]),
+        )
+        err, drawn = both[: p_err.size].reshape(p_err.shape), both[p_err.size :].reshape(extra[0].shape)
     p_ok = jnp.clip(probs[..., 1] / jnp.maximum(1.0 - p_err, 1e-30), 0.0, 1.0)
     ok = jax.random.binomial(k_ok, n - err, p_ok)
     counts = jnp.stack([err, err + ok], axis=-1)
@@ -103,7 +121,8 @@ def measure(
         r = jnp.where(p.lie & active[me], 0.0, q)
         r = jnp.where(p.slander & active[me] & ~byzantine[other], 0.5, r)
         reps.append(r)
-    return jnp.stack(reps, axis=1).astype(jnp.float32), counts.astype(jnp.int32)
+    out = (jnp.stack(reps, axis=1).astype(jnp.float32), counts.astype(jnp.int32))
+    return out if extra is None else (*out, drawn)
 
 
 def measured_qber(counts: Any, xp: Any = np) -> Any:

@@ -31,7 +31,9 @@ One slot:
    relay's injection probability), so four exact corner distributions, computed once with Aer,
    mix into the exact distribution of every link and slot. Each endpoint reports the estimated
    QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
-   honest neighbours.
+   honest neighbours. At the same epoch end every node's source is checked by GHZ tests with up to
+   seven neighbours (:mod:`qverify.network.node_checks`): pass counts sampled from the GHZ circuits'
+   exact pass probabilities under the epoch's per-link noise, one QBER-equivalent report per partner.
 5. **Weights.** At the same epoch end the control plane's weight rule folds the reports into node
    scores and WHEAT weights (:func:`weight_rule`: the arithmetic of
    :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch`, from the same functions of
@@ -56,8 +58,17 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from qverify.consensus.weights import ABORT_QBER, node_losses_array, score_step, wheat_array, with_hysteresis
+from qverify.consensus.weights import (
+    ABORT_QBER,
+    node_losses_array,
+    score_step,
+    trimmed_losses,
+    wheat_array,
+    with_hysteresis,
+)
+from qverify.network import node_checks
 from qverify.network.measure import corner_weights, measure
+from qverify.network.node_checks import MAX_PARTIES
 from qverify.physics.rates import fibre_link_rates
 
 RELAY_MODES: tuple[str, ...] = ("single", "xor", "shamir")
@@ -118,6 +129,10 @@ class NetParams:
     verify_rounds: Any = 10_000
     random_byzantine: Any = 0
     node_links: Any = None  # (N, W) int: every node's links, −1 padding (qverify.consensus.weights.node_incidence)
+    check_links: Any = None  # (N, MAX_PARTIES − 1) int: link to each node-check partner, −1 padding
+    check_table: Any = None  # (2, MAX_PARTIES + 1, MAX_PARTIES) node-check corner pass probabilities
+    node_rounds: Any = 0  # GHZ node-check rounds per node and epoch
+    node_cheat: Any = False  # injecting Byzantine nodes send product states in node checks
     weight_alpha: Any = 0.5  # the weight rule's damping α, decay, score floor and hysteresis margin
     weight_decay: Any = 0.1
     weight_floor: Any = -5.0
@@ -173,6 +188,8 @@ class NetState:
     mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
     weights: jax.Array  # (N,) control-plane weights (weight_rule at epoch ends; a host control plane overrides)
     scores: jax.Array  # (N,) the weight rule's log-scores (0 = best)
+    node_claims: jax.Array  # (N, W) QBER-equivalent each check partner reported after the last epoch (inf: none)
+    node_counts: jax.Array  # (N, W, 2) int: (passes, rounds) each partner verified in the last epoch
     learned: jax.Array  # (N,) key or share bits each node saw as a relay
     block_sent: jax.Array  # (E,) pulses sent in the link's open finite-key block
     block_bits: jax.Array  # (E,) asymptotic key of the open block, not distilled yet
@@ -269,6 +286,8 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         mix=jnp.zeros((e, 4), f32),
         weights=jnp.ones(n, f32),
         scores=jnp.zeros(n, f32),
+        node_claims=jnp.full((n, MAX_PARTIES - 1), jnp.inf, f32),
+        node_counts=jnp.zeros((n, MAX_PARTIES - 1, 2), jnp.int32),
         learned=jnp.zeros(n, f32),
         block_sent=jnp.zeros(e, f32),
         block_bits=jnp.zeros(e, f32),
@@ -437,14 +456,18 @@ def step(
         mix = state.mix + corner_weights(qber, params.inject_prob * inject)
 
         def verify() -> tuple[jax.Array, ...]:
-            reported, counts = measure(k_meas, mix, active, state.byzantine, params)
-            return (reported, counts, *weight_rule(state.scores, state.weights, reported, params))
+            lam = (mix[:, 1] + mix[:, 3]) / jnp.maximum(mix.sum(axis=1), 1e-30)
+            rounds, chance = node_checks.trials(lam, active, params)
+            reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance))
+            claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
+            return (reported, counts, claims, node_counts,
+                    *weight_rule(state.scores, state.weights, reported, claims, params))  # fmt: skip
 
-        reported, counts, scores, weights = jax.lax.cond(
-            epoch_done, verify, lambda: (state.reported, state.counts, state.scores, state.weights)
-        )
+        kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.scores, state.weights)
+        reported, counts, claims, node_counts, scores, weights = jax.lax.cond(epoch_done, verify, lambda: kept)
     else:
         mix, reported, counts = state.mix, state.reported, state.counts
+        claims, node_counts = state.node_claims, state.node_counts
         scores, weights = state.scores, state.weights
     new = NetState(
         excess_db=excess,
@@ -464,6 +487,8 @@ def step(
         mix=jnp.where(epoch_done, 0.0, mix),
         weights=weights,
         scores=scores,
+        node_claims=claims,
+        node_counts=node_counts,
         learned=state.learned + seen,
         block_sent=blocks["sent"],
         block_bits=blocks["bits"],
@@ -488,22 +513,27 @@ def step(
 
 
 def weight_rule(
-    scores: jax.Array, weights: jax.Array, reported: jax.Array, params: NetParams
+    scores: jax.Array, weights: jax.Array, reported: jax.Array, claims: jax.Array, params: NetParams
 ) -> tuple[jax.Array, jax.Array]:
-    """One epoch of the control plane's weight rule on the reports ``reported`` (E, 2); returns
-    (scores, weights), both (N,).
+    """One epoch of the control plane's weight rule; returns (scores, weights), both (N,).
 
+    ``reported`` (E, 2) are the link reports, ``claims`` (N, W) the node-check reports
+    (:mod:`qverify.network.node_checks`, ``inf`` padding).
     :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
     the same array functions: a link's error is its worse endpoint's report (clipped to [0, 0.5],
-    as a :class:`~qverify.verify.report.FidelityReport` is), a node's loss the trimmed upper median
-    of its links' errors over the abort QBER, the log-score update with decay and floor, the
-    hysteresis bonus of the current weights, and the WHEAT projection for ``weight_f``. WHEAT
-    weights are safe by construction (``W ≥ 3·T_f + 1``), so the host's fail-closed check never
-    refuses them.
+    as a :class:`~qverify.verify.report.FidelityReport` is), a node's loss the larger of the trimmed
+    upper median of its links' errors and of its check partners' reports, over the abort QBER; the
+    log-score update with decay and floor, the hysteresis bonus of the current weights, and the
+    WHEAT projection for ``weight_f``. WHEAT weights are safe by construction (``W ≥ 3·T_f + 1``),
+    so the host's fail-closed check never refuses them.
     """
+    f = params.weight_f
     link_err = jnp.clip(reported, 0.0, 0.5).max(axis=1)
-    losses = node_losses_array(link_err, params.node_links, params.weight_f, ABORT_QBER, jnp)
-    s = score_step(scores, losses, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)
+    link_loss = node_losses_array(link_err, params.node_links, f, ABORT_QBER, jnp)
+    has = jnp.isfinite(claims)
+    check_loss = trimmed_losses(jnp.where(has, jnp.clip(claims, 0.0, 0.5), jnp.inf), f, ABORT_QBER, jnp)
+    loss = jnp.maximum(link_loss, jnp.where(has.any(axis=1), check_loss, 0.0))
+    s = score_step(scores, loss, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)
     adjusted = with_hysteresis(s, weights, params.weight_hysteresis, jnp)
     return s, wheat_array(adjusted, params.weight_f, jnp).astype(s.dtype)
 

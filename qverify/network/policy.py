@@ -49,6 +49,9 @@ class Observation:
         counts: (E, 3, 2) the last epoch's public test outcomes per link and basis Z, X, Y:
             (errors, heralds); see :func:`qverify.network.measure.link_reports`.
         loss_db: (E,) last slot's total fibre loss (monitored from detection rates), dB.
+        node_claims: (N, W) the QBER-equivalent each node-check partner reported about each node
+            after the last epoch (``inf``: no such partner), see :mod:`qverify.network.node_checks`.
+        node_counts: (N, W, 2) (passes, rounds) each partner verified.
     """
 
     slot: int
@@ -57,6 +60,8 @@ class Observation:
     key_rate_bps: np.ndarray
     counts: np.ndarray | None = None
     loss_db: np.ndarray | None = None
+    node_claims: np.ndarray | None = None
+    node_counts: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

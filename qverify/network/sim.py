@@ -32,6 +32,7 @@ from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import node_incidence
 from qverify.errors import ChoiceError, ParameterError
 from qverify.network import model as M
+from qverify.network import node_checks
 from qverify.network.adversary import Adversary, choose_byzantine, injected_error
 from qverify.network.keys import Paths, candidate_paths, choose_demands
 from qverify.network.links import LinkArrays, compile_links, nominal_mu
@@ -115,6 +116,8 @@ class SimConfig:
         epoch_slots: slots per control-plane epoch (≥ 1): the verification rounds of an epoch
             become the reports the policy reads at its end.
         verify_rounds: BSM test rounds per link and epoch (≥ 3; split evenly over bases Z, X, Y).
+        node_rounds: GHZ node-check rounds per node and epoch, split over the node's check partners
+            (≥ 0; 0: no node checks), see :mod:`qverify.network.node_checks`.
         block_pulses: finite-key block sizes in pulses (MDI-QKD: pulse pairs), ascending; empty:
             every slot's key is distilled at once (asymptotic). With sizes, a link's key reaches
             its pool only when its block closes (:mod:`qverify.network.blocks`); host policies use
@@ -136,6 +139,7 @@ class SimConfig:
     demand_seed: int | None = None
     epoch_slots: int = 10
     verify_rounds: int = 10_000
+    node_rounds: int = 3_000
     block_pulses: tuple[float, ...] = ()
     key_epsilon: float = 1e-10
 
@@ -146,6 +150,8 @@ class SimConfig:
             from qverify.network.blocks import check_block_sizes
 
             check_block_sizes(self.block_pulses, self.key_epsilon)
+        if self.node_rounds < 0:
+            raise ParameterError("node_rounds", self.node_rounds, "[0, inf) (0: no node checks)")
         if self.verify_rounds < 3:
             raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
         if self.slot_s <= 0:
@@ -189,6 +195,8 @@ class SimResult:
         measured_qber: (epochs, E) pooled Z/X error fraction of each epoch's verification rounds
             (**measured**; what an honest endpoint reports).
         reported_qber: (epochs, E, 2) what endpoint a and b reported (a Byzantine one may lie).
+        node_check_qber: (epochs, N) per node, the median over its check partners of the
+            QBER-equivalent their GHZ pass counts show (**measured**; NaN for an unchecked node).
         in_use: (T, E) whether a link lay on a chosen route.
         pool_mean_bits: (T,) mean pool level.
         unservable: (D,) demands with no path at all (disconnected endpoints).
@@ -208,6 +216,7 @@ class SimResult:
     qber_series: np.ndarray | None
     measured_qber: np.ndarray
     reported_qber: np.ndarray
+    node_check_qber: np.ndarray
     in_use: np.ndarray
     pool_mean_bits: np.ndarray
     unservable: np.ndarray
@@ -246,6 +255,9 @@ class SimResult:
             "max_link_qber": float(self.qber_mean.max()) if self.qber_mean.size else 0.0,
             "measured_mean_link_qber": float(meas.mean()) if meas.size else 0.0,
             "measured_qber_in_use": self.measured_in_use(),
+            "measured_mean_node_check_qber": float(np.nanmean(self.node_check_qber))
+            if np.isfinite(self.node_check_qber).any()
+            else float("nan"),
             "unservable_demands": int(self.unservable.sum()),
             "byzantine_nodes": [self.nodes[i] for i in np.flatnonzero(self.byzantine)],
             "mean_pool_bits": float(self.pool_mean_bits.mean()) if self.pool_mean_bits.size else 0.0,
@@ -309,6 +321,10 @@ def _params(
         )  # fmt: skip
     fl = config.fluctuation
     adv = config.adversary
+    incidence = node_incidence(links.a, links.b, links.n_nodes)
+    check_links = node_checks.partners(incidence)
+    if not config.node_rounds:
+        check_links = np.full_like(check_links, -1)
     f32, i32, b = jnp.float32, jnp.int32, jnp.bool_
     injects = adv.does("inject")
     params = M.NetParams(
@@ -354,7 +370,11 @@ def _params(
         source_sigma=jnp.asarray(fl.source_sigma, f32),
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
-        node_links=jnp.asarray(node_incidence(links.a, links.b, links.n_nodes), i32),
+        node_links=jnp.asarray(incidence, i32),
+        check_links=jnp.asarray(check_links, i32),
+        check_table=jnp.asarray(node_checks.corner_table(), f32),
+        node_rounds=jnp.asarray(config.node_rounds, i32),
+        node_cheat=jnp.asarray(injects, b),
         weight_alpha=jnp.asarray(WEIGHT_RULE["alpha"], f32),
         weight_decay=jnp.asarray(WEIGHT_RULE["decay"], f32),
         weight_floor=jnp.asarray(WEIGHT_RULE["floor"], f32),
@@ -422,6 +442,7 @@ def simulate(
     outs: list[M.SlotOut] = []
     measured: list[np.ndarray] = []
     reported: list[np.ndarray] = []
+    checked: list[np.ndarray] = []
     t = 0
     epoch = 0
     while t < slots:
@@ -434,6 +455,8 @@ def simulate(
             key_rate_bps=np.asarray(state.rate_bps, dtype=float),
             counts=counts,
             loss_db=np.asarray(state.loss_db, dtype=float),
+            node_claims=np.asarray(state.node_claims, dtype=float),
+            node_counts=np.asarray(state.node_counts),
         )
         dec = policy.decide(obs)
         weights_of = getattr(policy, "node_weights", None)
@@ -449,6 +472,7 @@ def simulate(
         outs.append(out)
         if n == config.epoch_slots:
             measured.append(measured_qber(np.asarray(state.counts)))
+            checked.append(node_checks.measured_node_qber(np.asarray(state.node_counts)))
             reported.append(np.asarray(state.reported, dtype=float))
         t += n
         epoch += 1
@@ -474,6 +498,7 @@ def simulate(
         qber_series=qber if slots * e_n <= 2_000_000 else None,
         measured_qber=np.array(measured).reshape(-1, e_n),
         reported_qber=np.array(reported).reshape(-1, e_n, 2),
+        node_check_qber=np.array(checked).reshape(-1, links.n_nodes),
         in_use=np.asarray(o.in_use),
         pool_mean_bits=np.asarray(o.pool, dtype=float).mean(axis=1) if e_n else np.zeros(slots),
         unservable=unservable,

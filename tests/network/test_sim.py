@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from qverify.consensus.control import ABFTPolicy
+from qverify.consensus.weights import node_incidence
 from qverify.errors import ParameterError
+from qverify.network import node_checks
 from qverify.network.adversary import Adversary, injected_error
 from qverify.network.links import compile_links, link_state, nominal_mu
 from qverify.network.sim import Fluctuation, SimConfig, simulate
@@ -167,14 +169,22 @@ def test_fidelity_enters_the_weights_only_through_measured_reports(monkeypatch):
     cfg = SimConfig(adversary=Adversary(fraction=0.2, behaviours=("inject", "lie")), epoch_slots=5, verify_rounds=3000)
     r = simulate(g, cfg, 20, seed=2, policy=ABFTPolicy())
     links = compile_links(g)
-    assert len(seen) == 3 * 2 * links.n_links  # epochs 2..4 start with the previous epoch's reports
+    link_reps = [x for x in seen if x.kind == "link"]
+    node_reps = [x for x in seen if x.kind == "node"]
+    assert len(link_reps) == 3 * 2 * links.n_links  # epochs 2..4 start with the previous epoch's reports
+    checks = int((node_checks.partners(node_incidence(links.a, links.b, links.n_nodes)) >= 0).sum())
+    assert len(node_reps) == 3 * checks  # every check partner of every checked node, every epoch
     assert all(isinstance(x, FidelityReport) and x.estimate.trials > 0 for x in seen)
     # a Byzantine endpoint's report claims QBER 0 and perfect fidelity on its links
     byz = {links.nodes[i] for i in np.flatnonzero(r.byzantine)}
-    liars = [x for x in seen if x.reporter in byz]
+    liars = [x for x in link_reps if x.reporter in byz]
     assert liars and all(x.qber == 0.0 and x.estimate.value == 1.0 for x in liars)
-    honest = [x for x in seen if x.reporter not in byz and set(x.link) & byz]
+    honest = [x for x in link_reps if x.reporter not in byz and set(x.link) & byz]
     assert honest and all(x.qber > 0.1 for x in honest)  # they measured the injected error
+    # honest partners see the injector's product states in its node checks
+    on_byz = [x for x in node_reps if x.subject in byz and x.reporter not in byz]
+    on_honest = [x for x in node_reps if x.subject not in byz and x.reporter not in byz]
+    assert on_byz and on_honest and min(x.qber for x in on_byz) > max(x.qber for x in on_honest)
 
 
 def test_weight_vectors_are_adopted_only_through_committed_instances(monkeypatch):

@@ -3,6 +3,8 @@ agent trains) compute the same scores and weights from the same reports."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import networkx as nx
@@ -14,6 +16,7 @@ from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import node_incidence, node_losses, project_wheat
 from qverify.network import model as M
 from qverify.network.adversary import Adversary
+from qverify.network.node_checks import node_reports
 from qverify.network.sim import Fluctuation, SimConfig, build_params
 from qverify.network.topology import load_builtin, random_geometric
 
@@ -90,6 +93,10 @@ def test_model_weight_rule_equals_the_voting_layer(g, data):
     epochs = data.draw(st.integers(1, 6))
     reports = np.array(data.draw(st.lists(REPORT, min_size=epochs * len(edges) * 2, max_size=epochs * len(edges) * 2)))
     reports = reports.reshape(epochs, len(edges), 2)
+    # Node-check reports: partner w of node i (any other node here) reports a QBER-equivalent, or nothing.
+    width = 3
+    claims = np.array(data.draw(st.lists(st.one_of(REPORT, st.just(np.inf)), min_size=epochs * n * width,
+                                         max_size=epochs * n * width))).reshape(epochs, n, width)  # fmt: skip
     names = [f"n{i}" for i in range(n)]
     voting = FidelityWeightedVoting(names, f)
     with jax.enable_x64(True):
@@ -103,15 +110,26 @@ def test_model_weight_rule_equals_the_voting_layer(g, data):
         for k in range(epochs):
             for (i, j), r in zip(edges, reports[k], strict=True):
                 voting.report_link(names[i], names[j], float(r[0]), float(r[1]))
+            for i in range(n):
+                for w in range(width):
+                    if np.isfinite(claims[k, i, w]):
+                        partner = names[(i + 1 + w) % n]
+                        if partner != names[i]:
+                            voting.report(
+                                SimpleNamespace(kind="node", subject=names[i], reporter=partner, qber=claims[k, i, w])
+                            )
+                        else:
+                            claims[k, i, w] = np.inf
             voting.end_epoch()
-            scores, weights = M.weight_rule(scores, weights, jnp.asarray(reports[k]), params)
+            scores, weights = M.weight_rule(scores, weights, jnp.asarray(reports[k]), jnp.asarray(claims[k]), params)
             np.testing.assert_allclose(np.asarray(scores), voting.scores, rtol=0, atol=1e-12)
             assert tuple(int(w) for w in np.asarray(weights)) == voting.weights().weights
 
 
 def test_weights_in_the_model_are_the_control_planes_candidates():
     """On SECOQC with liars and slanderers, the weights the model computes at each epoch end (float32,
-    what the agent observes) equal the vectors the host voting layer proposes from the same reports,
+    what the agent observes) equal the vectors the host voting layer proposes from the same reports
+    (link and node-check reports, the latter as FidelityReports through ``node_reports``),
     and they do move away from equal weights (so this test can fail)."""
     g = load_builtin("secoqc")
     cfg = SimConfig(
@@ -134,6 +152,9 @@ def test_weights_in_the_model_are_the_control_planes_candidates():
         for k in range(params.n_links):
             i, j = int(params.link_a[k]), int(params.link_b[k])
             voting.report_link(nodes[i], nodes[j], float(np.clip(rep[k, 0], 0, 0.5)), float(np.clip(rep[k, 1], 0, 0.5)))
+        for r in node_reports(nodes, np.asarray(params.check_links), np.asarray(params.link_a), np.asarray(params.link_b),
+                              np.asarray(state.node_counts), np.asarray(state.node_claims), 0.0):  # fmt: skip
+            voting.report(r)
         voting.end_epoch()
         np.testing.assert_allclose(np.asarray(state.scores), voting.scores, atol=1e-4)
         assert tuple(int(w) for w in np.asarray(state.weights)) == voting.weights().weights

@@ -1,0 +1,218 @@
+"""Node checks: every epoch each node's entanglement source is verified by GHZ tests with its neighbours.
+
+Protocol (Pappa et al., PRL 108, 260502, 2012; :mod:`qverify.protocols.ghz`): node ``i`` prepares an
+``n``-party GHZ state, keeps qubit 0 and sends one qubit to each of its first ``n − 1`` neighbours
+(at most :data:`MAX_PARTIES` − 1, in link order; a node with fewer than two neighbours is not
+checked). In every round one of those neighbours, drawn uniformly, is the verifier: it hands out the
+X/Y challenges, collects the announced outcomes and records pass or fail. Each neighbour reports on
+the rounds it verified (``node_rounds`` rounds per node and epoch, split evenly).
+
+The qubit sent over link ``k`` meets that link's depolarising channel ``λ_k`` (the epoch mean of
+the λ that :mod:`qverify.network.measure` fits to the link's QBER). The pass probability is
+multilinear in the ``λ_k`` and, for both sources below, symmetric in the sent qubits, so with
+``T[n, m]`` the exact pass probability of an ``n``-party source whose first ``m`` sent qubits are
+fully depolarised,
+
+    ``P = Σ_m e_m(λ) T[n, m]``, ``e_m`` = Σ over m-subsets of Π λ (rest 1 − λ),
+
+exact for every node. ``T`` is computed once from the density matrices Aer gives for the sources of
+:func:`qverify.protocols.ghz.shared_state` (``honest`` and ``product_source``). A Byzantine node that
+injects (active from the onset slot) sends a product source instead of a GHZ state with its
+injection probability.
+
+Each neighbour turns its pass fraction ``P̂`` into a QBER-equivalent: the error ``e = λ/2`` of the
+equal per-link depolarising channel under which an honest source passes at that rate,
+``e = (1 − (2P̂ − 1)^{1/(n−1)}) / 2`` (0.5 when ``P̂ ≤ 1/2``), so the control plane normalises node
+checks by the same abort QBER as links. Byzantine neighbours may lie in their reports: a slanderer
+claims 0.5 for an honest node, a liar vouches (0) for a Byzantine one when Byzantine nodes collude.
+The fidelity reported beside it is the honest-party bound ``F ≥ 2P − 1`` (Pappa et al.), labelled
+as such: it does not bound a state whose holders cheat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qverify.verify.report import FidelityReport
+from qverify.verify.stats import Estimate, clopper_pearson_arrays
+
+MAX_PARTIES = 8
+"""Largest GHZ state of a node check (the node and seven neighbours): exact density matrices of 8 qubits."""
+
+SOURCES = ("honest", "product_source")
+BOUND = "honest-party bound F ≥ 2P − 1 (Pappa et al., PRL 108, 260502)"
+
+
+def _depolarise(rho: np.ndarray, qubit: int, n: int) -> np.ndarray:
+    """``ρ`` with ``qubit`` replaced by I/2 (Qiskit order: qubit 0 least significant)."""
+    t = rho.reshape((2,) * (2 * n))
+    row, col = n - 1 - qubit, 2 * n - 1 - qubit
+    reduced = np.trace(t, axis1=row, axis2=col)
+    full = np.multiply.outer(reduced, np.eye(2) / 2)  # new qubit axes at the end: move them back
+    order = list(range(2 * n - 2))
+    order.insert(row, 2 * n - 2)
+    order.insert(col, 2 * n - 1)
+    return np.transpose(full, order).reshape(rho.shape)
+
+
+@cache
+def corner_table() -> np.ndarray:
+    """(2, MAX_PARTIES + 1, MAX_PARTIES) pass probabilities ``T[source, n, m]`` (0 where undefined).
+
+    Source 0 honest GHZ, 1 product source; ``n`` parties (3 … MAX_PARTIES), ``m`` of the ``n − 1``
+    sent qubits fully depolarised; averaged over the 2^(n−1) even challenges. Exact (Aer density matrix).
+    """
+    from qverify.backends import exact_density_matrix
+    from qverify.protocols.ghz import measured_bases, shared_state
+    from qverify.verify.ghz import even_thetas, pauli_flip_expectation
+
+    out = np.zeros((len(SOURCES), MAX_PARTIES + 1, MAX_PARTIES))
+    for s, source in enumerate(SOURCES):
+        for n in range(3, MAX_PARTIES + 1):
+            rho = exact_density_matrix(shared_state(n, source))
+            thetas = even_thetas(n)
+            for m in range(n):
+                signs = np.array([(-1) ** (int(t.sum()) // 2) for t in thetas])
+                exps = np.array([pauli_flip_expectation(rho, measured_bases(list(t), "honest")) for t in thetas])
+                out[s, n, m] = float(np.mean(0.5 + 0.5 * signs * exps))
+                if m < n - 1:
+                    rho = _depolarise(rho, m + 1, n)
+    return out
+
+
+def partners(node_links: Any) -> np.ndarray:
+    """(N, MAX_PARTIES − 1) the link (index) to each check partner, −1 padding; host side."""
+    links = np.asarray(node_links)[:, : MAX_PARTIES - 1]
+    inc = np.full((links.shape[0], MAX_PARTIES - 1), -1, dtype=np.int64)
+    inc[:, : links.shape[1]] = links
+    n_partners = (inc >= 0).sum(axis=1)
+    return np.where(n_partners[:, None] >= 2, inc, -1)
+
+
+def pass_probability(
+    lam: jax.Array, check_links: jax.Array, cheat: jax.Array, table: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """(N,) pass probability of every node's check and (N,) its number of partners.
+
+    ``lam`` (E,) per-link depolarising probability, ``check_links`` from :func:`partners`, ``cheat``
+    (N,) probability that a round's source is a product state.
+    """
+    has = check_links >= 0
+    lam_k = jnp.where(has, lam[jnp.where(has, check_links, 0)], 0.0)
+    width = MAX_PARTIES
+
+    def fold(c: jax.Array, xs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        lk, hk = xs  # (N,), (N,)
+        shifted = jnp.concatenate([jnp.zeros_like(c[:, :1]), c[:, :-1]], axis=1)
+        new = (1 - lk)[:, None] * c + lk[:, None] * shifted
+        return jnp.where(hk[:, None], new, c), None
+
+    c0 = jnp.zeros((lam_k.shape[0], width), lam.dtype).at[:, 0].set(1.0)
+    coeff, _ = jax.lax.scan(fold, c0, (lam_k.T, has.T))
+    k = has.sum(axis=1)
+    rows = table[:, jnp.clip(k + 1, 0, MAX_PARTIES)]  # (2, N, MAX_PARTIES)
+    p_src = jnp.einsum("nm,snm->sn", coeff, rows)
+    return (1 - cheat) * p_src[0] + cheat * p_src[1], k
+
+
+def qber_equivalent(pass_fraction: Any, partners_n: Any, xp: Any = np) -> Any:
+    """The per-link error ``λ/2`` under which an honest source with ``partners_n`` sent qubits passes
+    at ``pass_fraction``: ``(1 − (2P − 1)^{1/k}) / 2``, 0.5 when ``P ≤ 1/2``.
+
+    >>> round(float(qber_equivalent(0.5 + 0.5 * (1 - 0.04) ** 3, 3)), 12)  # λ = 0.04 on three links
+    0.02
+    """
+    base = xp.clip(2 * pass_fraction - 1, 0.0, 1.0)
+    return xp.where(base > 0, (1 - base ** (1.0 / xp.maximum(partners_n, 1))) / 2, 0.5)
+
+
+def trials(lam: jax.Array, active: jax.Array, params: Any) -> tuple[jax.Array, jax.Array]:
+    """(rounds (N, W), pass probability (N, W)) of one epoch's node checks: the binomial draws
+    :func:`claims` turns into reports (W = MAX_PARTIES − 1)."""
+    p = params
+    cheat = jnp.where(active & p.node_cheat, p.inject_prob, 0.0)
+    prob, k = pass_probability(lam, p.check_links, cheat, p.check_table)
+    has = p.check_links >= 0
+    rounds = jnp.where(has, jnp.floor(jnp.asarray(p.node_rounds, jnp.float32) / jnp.maximum(k, 1))[:, None], 0.0)
+    return rounds, jnp.broadcast_to(jnp.clip(prob, 0.0, 1.0)[:, None], rounds.shape)
+
+
+def claims(
+    passes: jax.Array, rounds: jax.Array, active: jax.Array, byzantine: jax.Array, params: Any
+) -> tuple[jax.Array, jax.Array]:
+    """(claims (N, W), counts (N, W, 2)) from the drawn ``passes`` of :func:`trials`' ``rounds``.
+
+    ``counts[i, j]`` = (passes, rounds) partner ``j`` verified of node ``i``'s source; ``claims``
+    the QBER-equivalent each partner reports (a Byzantine one may lie); ``inf`` where no partner.
+    """
+    p = params
+    has = p.check_links >= 0
+    k = has.sum(axis=1)
+    frac = jnp.where(rounds > 0, passes / jnp.maximum(rounds, 1.0), 0.0)
+    claim = qber_equivalent(frac, k[:, None], jnp)
+    link = jnp.where(has, p.check_links, 0)
+    me = jnp.arange(has.shape[0])[:, None]
+    liar = active[jnp.where(p.link_a[link] == me, p.link_b[link], p.link_a[link])]
+    claim = jnp.where(p.slander & liar & ~byzantine[:, None], 0.5, claim)
+    claim = jnp.where(p.lie & p.collude & liar & byzantine[:, None], 0.0, claim)
+    claim = jnp.where(has, claim, jnp.inf)
+    counts = jnp.stack([passes, rounds], axis=-1)
+    return claim.astype(jnp.float32), counts.astype(jnp.int32)
+
+
+def measured_node_qber(counts: np.ndarray) -> np.ndarray:
+    """(N,) per node, the median over its partners of the QBER-equivalent their counts (N, W, 2) show;
+    NaN for a node nobody checked (host side)."""
+    counts = np.asarray(counts, dtype=float)
+    rounds = counts[..., 1]
+    k = (rounds > 0).sum(axis=1)
+    q = np.where(rounds > 0, qber_equivalent(counts[..., 0] / np.maximum(rounds, 1), k[:, None]), np.nan)
+    out = np.full(q.shape[0], np.nan)
+    rows = k > 0
+    out[rows] = np.nanmedian(q[rows], axis=1)
+    return out
+
+
+def node_reports(
+    nodes: Sequence[str],
+    check_links: np.ndarray,
+    link_a: np.ndarray,
+    link_b: np.ndarray,
+    counts: np.ndarray,
+    claims: np.ndarray,
+    time_s: float,
+    confidence: float = 0.95,
+) -> list[FidelityReport]:
+    """Every partner's :class:`~qverify.verify.report.FidelityReport` (kind ``"node"``) on every checked node
+    (partners without a finite claim, as when node checks are off, report nothing).
+
+    The estimate is the honest-party fidelity bound ``2P − 1`` from the partner's *claimed* pass
+    count (a partner whose claim differs from its counts claims the count its report implies) with a
+    Clopper–Pearson interval; ``qber`` is the claim. The method names the bound.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    claims = np.asarray(claims, dtype=float)
+    out: list[FidelityReport] = []
+    has = check_links >= 0
+    k = has.sum(axis=1)
+    for i in range(len(nodes)):
+        for j in np.flatnonzero(has[i] & np.isfinite(claims[i])):
+            link = int(check_links[i, j])
+            partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
+            passes, rounds = int(counts[i, j, 0]), int(counts[i, j, 1])
+            measured = float(qber_equivalent(passes / max(rounds, 1), k[i])) if rounds else 0.5
+            claim = float(np.clip(claims[i, j], 0.0, 0.5))
+            if not np.isclose(claim, measured, atol=1e-6):
+                passes = int(np.rint(rounds * (0.5 + 0.5 * (1 - 2 * claim) ** k[i])))
+            lo, hi = clopper_pearson_arrays(np.array([passes]), np.array([rounds]), confidence)
+            p_hat = passes / max(rounds, 1)
+            est = Estimate(max(0.0, 2 * p_hat - 1), max(0.0, 2 * float(lo[0]) - 1), max(0.0, 2 * float(hi[0]) - 1),
+                           confidence, rounds, BOUND)  # fmt: skip
+            out.append(FidelityReport(nodes[i], "node", est, claim, time_s, nodes[partner]))
+    return out
