@@ -1,24 +1,27 @@
 """The network's measurement path: verification rounds sampled from the protocol circuits' distributions.
 
-Each epoch every link runs ``verify_rounds`` single-photon test rounds of the MDI-QKD Bell-state
-measurement (:func:`qverify.protocols.mdi.mdi_round`, bases Z, X, Y in equal shares, bits uniform).
-The circuit has two mixing probabilities:
+Each epoch every link runs ``verify_rounds`` single-photon test rounds of the protocol it runs in
+that slot: the MDI-QKD Bell-state measurement (:func:`qverify.protocols.mdi.mdi_round`) or BB84
+prepare-and-measure (:func:`qverify.protocols.bb84_rounds.round_circuit`), bases Z, X, Y in equal
+shares, bits uniform. Each circuit has two mixing probabilities:
 
 * ``λ``: the depolarising channel on Alice's photon (Aer ``depolarizing_error(λ, 1)`` on its
   fibre), which flips the Z- and X-basis outcomes with probability λ/2;
-* ``p``: the relay's injection probability (Alice's photon swapped for a maximally mixed one).
+* ``p``: the injection probability of a Byzantine relay (MDI-QKD) or endpoint (BB84): the photon
+  swapped for a maximally mixed one.
 
 The outcome distribution is linear in each (each is a convex mixture of two channels), hence
 bilinear in (λ, p): the four corner distributions (λ, p ∈ {0, 1}), computed once and exactly with
 Aer's density-matrix method, mix into the exact distribution of any link:
-``P(λ, p) = (1−λ)(1−p) P₀₀ + λ(1−p) P₁₀ + (1−λ)p P₀₁ + λp P₁₁``.
+``P(λ, p) = (1−λ)(1−p) P₀₀ + λ(1−p) P₁₀ + (1−λ)p P₀₁ + λp P₁₁`` — four corners per protocol.
+The BSM heralds about half of its rounds; BB84 test rounds are all detected.
 
 Per link and slot, ``p`` is the injecting neighbour's probability (0 if none) and ``λ`` is set so
 that the circuit's key-basis error equals the link's signal QBER of the slot (closed form: every
 photon number, dark counts, detector and channel state): ``e = λ/2 (1 − p) + p/2``. Test rounds
-spread evenly over the epoch, so the epoch's distribution is the mean of the slots' ones. The BB84
-links of a network use the same single-photon test model (their Z/X error statistics are the same
-function of e and p); the closed form is a test-only cross-check (``tests/network``).
+spread evenly over the epoch, so the epoch's distribution is the mean of the slots' ones (a link
+that switches protocol mixes both models in proportion). The closed form is a test-only
+cross-check (``tests/network``).
 """
 
 from __future__ import annotations
@@ -40,37 +43,63 @@ if TYPE_CHECKING:
 BASIS_NAMES = ("Z", "X", "Y")
 
 
+CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+"""The corners (λ, p) of each protocol's test model; MDI-QKD's four come first, then BB84's."""
+
+
 @cache
 def corner_distributions() -> np.ndarray:
-    """(4, 3, 3): per corner (λ, p) = (0,0), (1,0), (0,1), (1,1), per basis Z, X, Y, the probabilities
-    of (error, correct herald, no herald) for a uniformly drawn setting of that basis.
+    """(8, 3, 3): per corner, per basis Z, X, Y, the probabilities of (error, correct herald, no
+    herald) for a uniformly drawn setting of that basis. Corners 0–3: the MDI-QKD BSM rounds at
+    (λ, p) in :data:`CORNERS` order; 4–7: the BB84 prepare-and-measure rounds at the same corners.
 
-    Exact (Aer density matrix) on :func:`qverify.protocols.mdi.mdi_circuits` with relay ``inject``.
+    Exact (Aer density matrix) on :func:`qverify.protocols.mdi.mdi_circuits` with relay ``inject``
+    and on :func:`qverify.protocols.bb84_rounds.all_rounds` with its channel noise.
     """
     from qverify.backends import exact_distributions
+    from qverify.protocols import bb84_rounds
     from qverify.protocols.mdi import BASES, BSMNoise, mdi_circuits, mdi_noise_model, round_labels
     from qverify.verify.bsm import _outcome_tables
 
     labels = round_labels(BASES)
     herald, error = _outcome_tables(labels)
     basis_of = np.array([lab[0] for lab in labels])
-    out = np.zeros((4, 3, 3))
-    for c, (lam, p) in enumerate(((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))):
+    out = np.zeros((8, 3, 3))
+    for c, (lam, p) in enumerate(CORNERS):
         probs = exact_distributions(mdi_circuits("inject", BASES, p), mdi_noise_model(BSMNoise(e_mis=lam / 2)))
         for b, name in enumerate(BASIS_NAMES):
             rows = basis_of == name
             err = (probs[rows] * error[rows]).sum(axis=1).mean()
             her = (probs[rows] * herald[rows]).sum(axis=1).mean()
             out[c, b] = (err, her - err, 1.0 - her)
+    rounds = bb84_rounds.all_rounds()
+    for c, (lam, p) in enumerate(CORNERS):
+        probs = exact_distributions([qc for _, _, qc in rounds], bb84_rounds.channel_noise(lam, p))
+        for b, name in enumerate(BASIS_NAMES):
+            wrong = [probs[i, 1 - bit] for i, (basis, bit, _) in enumerate(rounds) if basis == name]
+            err = float(np.mean(wrong))
+            out[4 + c, b] = (err, 1.0 - err, 0.0)
     return out
 
 
-def corner_weights(qber: jax.Array, inject_prob: jax.Array) -> jax.Array:
-    """(E, 4) bilinear weights of the corners for links of true QBER ``qber`` under injection ``p``."""
+def corner_weights(qber: jax.Array, inject_prob: jax.Array, use_mdi: jax.Array | None = None) -> jax.Array:
+    """(E, 8) weights of the corners for links of true QBER ``qber`` under injection ``p``, running
+    MDI-QKD (corners 0–3) where ``use_mdi`` (default: everywhere) and BB84 (4–7) elsewhere.
+
+    Both test models flip a key bit with ``e = λ/2 (1 − p) + p/2``; λ is solved from it.
+    """
     p = jnp.clip(inject_prob, 0.0, 1.0)
     e0 = jnp.clip((qber - p / 2) / jnp.maximum(1.0 - p, 1e-12), 0.0, 0.5)
     lam = jnp.where(p < 1.0, 2.0 * e0, 0.0)
-    return jnp.stack([(1 - lam) * (1 - p), lam * (1 - p), (1 - lam) * p, lam * p], axis=-1)
+    w = jnp.stack([(1 - lam) * (1 - p), lam * (1 - p), (1 - lam) * p, lam * p], axis=-1)
+    mdi = jnp.ones(w.shape[:-1], bool) if use_mdi is None else jnp.asarray(use_mdi, bool)
+    return jnp.concatenate([jnp.where(mdi[..., None], w, 0.0), jnp.where(mdi[..., None], 0.0, w)], axis=-1)
+
+
+def depolarising(mix: jax.Array) -> jax.Array:
+    """(E,) the epoch-mean λ of each link from its accumulated corner weights (E, 8)."""
+    lam = mix[:, 1] + mix[:, 3] + mix[:, 5] + mix[:, 7]
+    return lam / jnp.maximum(mix.sum(axis=1), 1e-30)
 
 
 def distribution(mix: jax.Array, corners: jax.Array) -> jax.Array:

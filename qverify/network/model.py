@@ -23,13 +23,14 @@ One slot:
    adversary could reconstruct it: on a single path any Byzantine or untrusted relay; with XOR a
    learner on every path (colluding) or on the only path; with Shamir learners on ≥ k paths
    (colluding) or on one path when k = 1.
-4. **Verification (the measurement path).** Each link runs ``verify_rounds`` single-photon BSM test
-   rounds per epoch of ``epoch_slots`` slots, spread evenly over the epoch. Their outcome counts are
-   sampled from the exact outcome distributions of the protocol circuits of
-   :mod:`qverify.protocols.mdi` (see :mod:`qverify.network.measure`): the distribution is bilinear
-   in the circuit's two mixing probabilities (the depolarising channel on Alice's photon and the
-   relay's injection probability), so four exact corner distributions, computed once with Aer,
-   mix into the exact distribution of every link and slot. Each endpoint reports the estimated
+4. **Verification (the measurement path).** Each link runs ``verify_rounds`` single-photon test
+   rounds per epoch of ``epoch_slots`` slots, spread evenly over the epoch, of the protocol it runs
+   in each slot (the MDI-QKD Bell-state measurement or BB84 prepare-and-measure). Their outcome
+   counts are sampled from the exact outcome distributions of the protocol circuits
+   (see :mod:`qverify.network.measure`): each distribution is bilinear in the circuit's two mixing
+   probabilities (the fibre's depolarising channel and a Byzantine node's injection probability),
+   so four exact corner distributions per protocol, computed once with Aer, mix into the exact
+   distribution of every link and slot. Each endpoint reports the estimated
    QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
    honest neighbours. At the same epoch end every node's source is checked by GHZ tests with up to
    seven neighbours (:mod:`qverify.network.node_checks`): pass counts sampled from the GHZ circuits'
@@ -67,7 +68,7 @@ from qverify.consensus.weights import (
     with_hysteresis,
 )
 from qverify.network import node_checks
-from qverify.network.measure import corner_weights, measure
+from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.network.node_checks import MAX_PARTIES
 from qverify.physics.rates import fibre_link_rates
 
@@ -97,7 +98,7 @@ class NetParams:
     byzantine: jax.Array  # (N,) bool, the true set (simulator only)
     mu_levels: jax.Array  # (K,) μ choices of the allocator
     nominal_mu: jax.Array  # (E,) rate-optimal μ at nominal loss
-    corners: jax.Array  # (4, 3, 3) verification corner distributions, see qverify.network.measure
+    corners: jax.Array  # (8, 3, 3) verification corner distributions (MDI-QKD, BB84), see qverify.network.measure
     loss_db_per_km: Any = 0.2
     eta_det: Any = 0.145
     p_dark: Any = 3e-6
@@ -185,7 +186,7 @@ class NetState:
     qber: jax.Array  # (E,) true QBER of the last slot (simulator-only)
     reported: jax.Array  # (E, 2) QBER reported by endpoint a and b after the last epoch
     counts: jax.Array  # (E, 3, 2) int: (errors, heralds) per basis Z, X, Y of the last epoch
-    mix: jax.Array  # (E, 4) corner weights accumulated over the current epoch
+    mix: jax.Array  # (E, 8) corner weights accumulated over the current epoch
     weights: jax.Array  # (N,) control-plane weights (weight_rule at epoch ends; a host control plane overrides)
     scores: jax.Array  # (N,) the weight rule's log-scores (0 = best)
     node_claims: jax.Array  # (N, W) QBER-equivalent each check partner reported after the last epoch (inf: none)
@@ -283,7 +284,7 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         qber=jnp.zeros(e, f32),
         reported=jnp.zeros((e, 2), f32),
         counts=jnp.zeros((e, 3, 2), jnp.int32),
-        mix=jnp.zeros((e, 4), f32),
+        mix=jnp.zeros((e, 8), f32),
         weights=jnp.ones(n, f32),
         scores=jnp.zeros(n, f32),
         node_claims=jnp.full((n, MAX_PARTIES - 1), jnp.inf, f32),
@@ -453,10 +454,10 @@ def step(
     t = state.t + 1
     epoch_done = (t % params.epoch_slots) == 0 if measure_now is None else measure_now
     if params.verify:
-        mix = state.mix + corner_weights(qber, params.inject_prob * inject)
+        mix = state.mix + corner_weights(qber, params.inject_prob * inject, decision.use_mdi)
 
         def verify() -> tuple[jax.Array, ...]:
-            lam = (mix[:, 1] + mix[:, 3]) / jnp.maximum(mix.sum(axis=1), 1e-30)
+            lam = depolarising(mix)
             rounds, chance = node_checks.trials(lam, active, params)
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance))
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)

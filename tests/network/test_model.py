@@ -322,7 +322,29 @@ def test_all_corners_are_distributions():
     c = MS.corner_distributions()
     np.testing.assert_allclose(c.sum(axis=-1), 1.0, atol=1e-12)
     assert np.all(c >= -1e-12)
-    # λ = 1 or p = 1 randomise the photon: error = correct herald in every basis (Z, X, Y)
-    for corner in (1, 2, 3):
+    # λ = 1 or p = 1 randomise the photon: error = correct herald in every basis (Z, X, Y), both protocols
+    for corner in (1, 2, 3, 5, 6, 7):
         np.testing.assert_allclose(c[corner, :, 0], c[corner, :, 1], atol=1e-12)
-    assert list(itertools.chain(c[0, :, 0])) == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert list(itertools.chain(c[0, :, 0], c[4, :, 0])) == pytest.approx([0.0] * 6, abs=1e-12)
+    # BB84 test rounds are all detected; the BSM heralds half (linear optics: ψ− and ψ+ of four Bell states)
+    np.testing.assert_allclose(c[4:, :, 2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(c[0, :, 1], 0.5, atol=1e-12)
+
+
+@pytest.mark.parametrize(("qber", "inject_prob"), [(0.015, 0.0), (0.16, 0.3), (0.5, 1.0)])
+def test_bb84_mixture_equals_aer_on_the_bb84_rounds(qber, inject_prob):
+    """The BB84 corners mixed at a link's (λ, p) equal Aer's exact distribution of the six
+    prepare-and-measure rounds under that channel; the key-basis error is the link's QBER."""
+    from qverify.backends import exact_distributions
+    from qverify.protocols import bb84_rounds
+
+    w = MS.corner_weights(jnp.asarray([qber]), jnp.asarray([inject_prob]), jnp.asarray([False]))
+    assert float(np.asarray(w)[0, :4].sum()) == 0.0
+    probs = np.asarray(MS.distribution(w, jnp.asarray(MS.corner_distributions())))[0]
+    np.testing.assert_allclose(probs[:2, 0], qber, atol=1e-6)
+    lam = float(MS.depolarising(w)[0])
+    rounds = bb84_rounds.all_rounds()
+    ref = exact_distributions([qc for _, _, qc in rounds], bb84_rounds.channel_noise(lam, inject_prob))
+    for b, name in enumerate(MS.BASIS_NAMES):
+        wrong = np.mean([ref[i, 1 - bit] for i, (basis, bit, _) in enumerate(rounds) if basis == name])
+        assert probs[b, 0] == pytest.approx(wrong, abs=1e-6)

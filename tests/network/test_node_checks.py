@@ -108,8 +108,8 @@ def test_sampled_claims_converge_to_the_exact_value():
         state, out = one_epoch(params)
         byz = np.asarray(params.byzantine)
         injected = byz[np.asarray(params.link_a)] | byz[np.asarray(params.link_b)]
-        w = MS.corner_weights(out.qber[0], params.inject_prob * injected)  # calm channel: every slot alike
-        lam = w[:, 1] + w[:, 3]
+        w = MS.corner_weights(out.qber[0], params.inject_prob * injected, params.is_mdi)  # calm: every slot alike
+        lam = MS.depolarising(w)
         cheat = jnp.where(jnp.asarray(byz), params.inject_prob, 0.0)
         p, k = NC.pass_probability(lam, params.check_links, cheat, params.check_table)
         exact = np.asarray(NC.qber_equivalent(np.asarray(p), np.asarray(k)))
