@@ -57,6 +57,13 @@ CHECKS = {
     "qverify verify circuits/ghz/ghz_8.qasm --protocol ghz --confidence 0.99": lambda d: d["accepted"],
     "qverify verify circuits/sharing/qss35_encode.qasm --protocol qss": lambda d: d["accepted"],
     "qverify network list": lambda d: len(d["topologies"]) >= 4,
+    # At the default 2000 positions the measured attacks fail (qverify.verify.qds.run_qds docstring).
+    "qverify qds --trials 200": lambda d: (
+        d["result"]["honest_acceptance"]["value"] == 1.0
+        and d["result"]["intercept_forgery_success"]["high"] < 0.05
+        and d["result"]["threshold_t_minus_1_accepts"]["value"] == 0.0
+        and d["result"]["corrupted_share_detected"]["value"] == 1.0
+    ),
     "qverify simulate --topology grid:4x4 --byzantine 0.2 --slots 2000 --policy abft": (
         lambda d: d["summary"]["availability"] > 0.5 and d["summary"]["delivered_bits_per_slot"] > 0
     ),
