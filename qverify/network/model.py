@@ -69,7 +69,6 @@ from qverify.consensus.weights import (
 )
 from qverify.network import node_checks
 from qverify.network.measure import corner_weights, depolarising, measure
-from qverify.network.node_checks import MAX_PARTIES
 from qverify.physics.rates import fibre_link_rates
 
 RELAY_MODES: tuple[str, ...] = ("single", "xor", "shamir")
@@ -130,7 +129,7 @@ class NetParams:
     verify_rounds: Any = 10_000
     random_byzantine: Any = 0
     node_links: Any = None  # (N, W) int: every node's links, −1 padding (qverify.consensus.weights.node_incidence)
-    check_links: Any = None  # (N, MAX_PARTIES − 1) int: link to each node-check partner, −1 padding
+    check_links: Any = None  # (N, W) int: link to each node-check partner, −1 padding (W ≤ MAX_PARTIES − 1)
     check_table: Any = None  # (2, MAX_PARTIES + 1, MAX_PARTIES) node-check corner pass probabilities
     node_rounds: Any = 0  # GHZ node-check rounds per node and epoch
     node_cheat: Any = False  # injecting Byzantine nodes send product states in node checks
@@ -287,8 +286,8 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         mix=jnp.zeros((e, 8), f32),
         weights=jnp.ones(n, f32),
         scores=jnp.zeros(n, f32),
-        node_claims=jnp.full((n, MAX_PARTIES - 1), jnp.inf, f32),
-        node_counts=jnp.zeros((n, MAX_PARTIES - 1, 2), jnp.int32),
+        node_claims=jnp.full(params.check_links.shape, jnp.inf, f32),
+        node_counts=jnp.zeros((*params.check_links.shape, 2), jnp.int32),
         learned=jnp.zeros(n, f32),
         block_sent=jnp.zeros(e, f32),
         block_bits=jnp.zeros(e, f32),

@@ -87,10 +87,11 @@ def corner_table() -> np.ndarray:
 
 
 def partners(node_links: Any) -> np.ndarray:
-    """(N, MAX_PARTIES − 1) the link (index) to each check partner, −1 padding; host side."""
-    links = np.asarray(node_links)[:, : MAX_PARTIES - 1]
-    inc = np.full((links.shape[0], MAX_PARTIES - 1), -1, dtype=np.int64)
-    inc[:, : links.shape[1]] = links
+    """(N, W) the link (index) to each check partner, −1 padding; host side.
+
+    ``W = min(MAX_PARTIES − 1, largest degree)``: every count drawn costs time, padding included.
+    """
+    inc = np.asarray(node_links)[:, : MAX_PARTIES - 1]
     n_partners = (inc >= 0).sum(axis=1)
     return np.where(n_partners[:, None] >= 2, inc, -1)
 
@@ -134,7 +135,7 @@ def qber_equivalent(pass_fraction: Any, partners_n: Any, xp: Any = np) -> Any:
 
 def trials(lam: jax.Array, active: jax.Array, params: Any) -> tuple[jax.Array, jax.Array]:
     """(rounds (N, W), pass probability (N, W)) of one epoch's node checks: the binomial draws
-    :func:`claims` turns into reports (W = MAX_PARTIES − 1)."""
+    :func:`claims` turns into reports (W from :func:`partners`)."""
     p = params
     cheat = jnp.where(active & p.node_cheat, p.inject_prob, 0.0)
     prob, k = pass_probability(lam, p.check_links, cheat, p.check_table)
