@@ -27,6 +27,12 @@ checks by the same abort QBER as links. Byzantine neighbours may lie in their re
 claims 0.5 for an honest node, a liar vouches (0) for a Byzantine one when Byzantine nodes collude.
 The fidelity reported beside it is the honest-party bound ``F ≥ 2P − 1`` (Pappa et al.), labelled
 as such: it does not bound a state whose holders cheat.
+
+What the checks assume: test rounds are drawn at random among the source's rounds and the node
+cannot tell them apart, as in Pappa et al.; a node that could tell would pass every check and
+cheat elsewhere. With more than 2f partners, up to f lying partners cannot move a node's check
+loss outside the range of its honest partners' reports (trimmed median, tested); with fewer, a
+colluding partner's vouching is bounded by the upper median only.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qverify.consensus.voting import FidelityWeightedVoting
-from qverify.consensus.weights import node_incidence, node_losses, project_wheat
+from qverify.consensus.weights import node_incidence, node_losses, project_wheat, trimmed_losses
 from qverify.network import model as M
 from qverify.network.adversary import Adversary
 from qverify.network.node_checks import node_reports
@@ -185,3 +185,18 @@ def test_random_graph_weights_track_reports_under_vmap():
         assert sorted(row.tolist()) == sorted([float(n - 2 * f - 1)] * (2 * f) + [float(f)] * (n - 2 * f))
     assert len({tuple(r) for r in w.tolist()}) > 1
     assert all(len(set(r)) == 2 for r in w.tolist())
+
+
+@SETTINGS
+@given(data=st.data(), f=st.integers(1, 3))
+def test_up_to_f_liars_cannot_move_a_trimmed_loss_outside_the_honest_range(data, f):
+    """Slanderers (0.5) raise and vouchers (0) lower a node's reports; with more than 2f reports, up to
+    f of them cannot push the trimmed upper median outside [min, max] of the honest reports."""
+    honest = data.draw(st.lists(st.floats(0.0, 0.5), min_size=f + 1, max_size=8))
+    liars = data.draw(st.integers(0, f))
+    if len(honest) + liars <= 2 * f:
+        return
+    lie = data.draw(st.sampled_from([0.0, 0.5]))
+    row = np.array([honest + [lie] * liars])
+    loss = float(trimmed_losses(row, f)[0])
+    assert min(1.0, min(honest) / 0.11) - 1e-12 <= loss <= min(1.0, max(honest) / 0.11) + 1e-12
