@@ -168,7 +168,7 @@ def claims(
     liar = active[jnp.where(p.link_a[link] == me, p.link_b[link], p.link_a[link])]
     claim = jnp.where(p.slander & liar & ~byzantine[:, None], 0.5, claim)
     claim = jnp.where(p.lie & p.collude & liar & byzantine[:, None], 0.0, claim)
-    claim = jnp.where(has, claim, jnp.inf)
+    claim = jnp.where(has & (rounds > 0), claim, jnp.inf)  # a partner that verified no round reports nothing
     counts = jnp.stack([passes, rounds], axis=-1)
     return claim.astype(jnp.float32), counts.astype(jnp.int32)
 
@@ -205,21 +205,23 @@ def node_reports(
     """
     counts = np.asarray(counts, dtype=np.int64)
     claims = np.asarray(claims, dtype=float)
+    has = (check_links >= 0) & np.isfinite(claims)
+    k = np.broadcast_to((check_links >= 0).sum(axis=1)[:, None], claims.shape)
+    passes, rounds = counts[..., 0], counts[..., 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        measured = np.where(rounds > 0, qber_equivalent(passes / np.maximum(rounds, 1), k), 0.5)
+    claim = np.clip(np.where(has, claims, 0.5), 0.0, 0.5)
+    lying = ~np.isclose(claim, measured, atol=1e-6)
+    # A partner whose claim differs from its counts claims the pass count its report implies.
+    claimed = np.where(lying, np.rint(rounds * (0.5 + 0.5 * (1 - 2 * claim) ** k)), passes).astype(np.int64)
+    lo, hi = clopper_pearson_arrays(claimed[has], rounds[has], confidence)
+    p_hat = claimed[has] / np.maximum(rounds[has], 1)
+    fid = np.maximum(0.0, 2 * p_hat - 1)
+    f_lo, f_hi = np.maximum(0.0, 2 * np.asarray(lo) - 1), np.maximum(0.0, 2 * np.asarray(hi) - 1)
     out: list[FidelityReport] = []
-    has = check_links >= 0
-    k = has.sum(axis=1)
-    for i in range(len(nodes)):
-        for j in np.flatnonzero(has[i] & np.isfinite(claims[i])):
-            link = int(check_links[i, j])
-            partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
-            passes, rounds = int(counts[i, j, 0]), int(counts[i, j, 1])
-            measured = float(qber_equivalent(passes / max(rounds, 1), k[i])) if rounds else 0.5
-            claim = float(np.clip(claims[i, j], 0.0, 0.5))
-            if not np.isclose(claim, measured, atol=1e-6):
-                passes = int(np.rint(rounds * (0.5 + 0.5 * (1 - 2 * claim) ** k[i])))
-            lo, hi = clopper_pearson_arrays(np.array([passes]), np.array([rounds]), confidence)
-            p_hat = passes / max(rounds, 1)
-            est = Estimate(max(0.0, 2 * p_hat - 1), max(0.0, 2 * float(lo[0]) - 1), max(0.0, 2 * float(hi[0]) - 1),
-                           confidence, rounds, BOUND)  # fmt: skip
-            out.append(FidelityReport(nodes[i], "node", est, claim, time_s, nodes[partner]))
+    for m, (i, j) in enumerate(zip(*np.nonzero(has), strict=True)):
+        link = int(check_links[i, j])
+        partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
+        est = Estimate(float(fid[m]), float(f_lo[m]), float(f_hi[m]), confidence, int(rounds[i, j]), BOUND)
+        out.append(FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner]))
     return out

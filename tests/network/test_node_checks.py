@@ -175,3 +175,13 @@ def test_node_checks_only_add_loss_and_separate_byzantine_sources():
 def test_bad_node_rounds():
     with pytest.raises(ParameterError, match="node_rounds"):
         SimConfig(node_rounds=-1)
+
+
+def test_a_partner_that_verified_nothing_reports_nothing():
+    """With fewer rounds than partners a partner's share is 0 rounds: it reports nothing (inf), not 0.5."""
+    params = secoqc_params(("inject",), rounds=2)
+    state, _ = one_epoch(params)
+    counts = np.asarray(state.node_counts)
+    claims = np.asarray(state.node_claims)
+    assert np.all(np.isinf(claims[counts[..., 1] == 0]))
+    assert np.all(np.isfinite(claims[counts[..., 1] > 0]))
