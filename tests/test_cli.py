@@ -267,3 +267,16 @@ def test_qds_command_measures_and_refuses_bad_input():
                        (("--p-depol", "1.5"), "p_depol")):  # fmt: skip
         r = run("qds", *bad)
         assert r.returncode == 2 and field in r.stderr and "Traceback" not in r.stderr
+
+
+def test_json_output_is_strict_json_with_null_for_unmeasured_figures():
+    # No node checks: the node-check mean is not a number; strict JSON has no NaN, so it is null.
+    r = run("simulate", "--slots", "20", "--node-rounds", "0", "--json")
+    assert r.returncode == 0, r.stderr
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    d = json.loads(r.stdout, parse_constant=refuse)
+    assert d["summary"]["measured_mean_node_check_qber"] is None
+    assert d["params"]["node_rounds"] == 0

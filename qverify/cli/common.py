@@ -175,7 +175,22 @@ def _jax_cache() -> None:
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
+    """Print ``payload`` with the environment record as strict JSON: a figure that is not a number
+    (NaN: nothing was measured, e.g. no link in use) is ``null``, as JSON has no NaN."""
     from qverify.provenance import environment
 
     payload = {**payload, "environment": environment()}
-    sys.stdout.write(json.dumps(payload, indent=2, default=float) + "\n")
+    sys.stdout.write(json.dumps(_finite(payload), indent=2, default=float, allow_nan=False) + "\n")
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with every non-finite float (also inside numpy scalars, lists, tuples, dicts) as ``None``."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, str | bytes):
+        return _finite(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
