@@ -46,8 +46,8 @@ Key conservation holds slot by slot (tested): generated = Δpool + consumed + di
 delivered bit was consumed on each link of its path.
 
 What the control plane and the agent may see is :func:`observe` (reports, their trial counts,
-weights, pools, monitored loss and drifts, backlog); the true QBER and the Byzantine set live in the
-state for the simulator and the reward only.
+weights, node-check reports, pools, monitored loss and drifts, backlog); the true QBER and the
+Byzantine set live in the state for the simulator and the reward only.
 """
 
 from __future__ import annotations
@@ -549,7 +549,8 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     Per link: source-rate and detector-efficiency drift factors, μ, total loss / 20 dB, the QBER
     each endpoint reported / threshold (two entries), log10(1 + heralded test rounds) / 5 (with the
     reports this fixes their Clopper–Pearson intervals), pool / capacity, log10(1 + key rate) / 6;
-    per node the control-plane weight / its maximum; per demand backlog / request; the slot's phase
+    per node the control-plane weight / its maximum, then the median of its check partners' reports
+    (QBER-equivalent / threshold, 0 for an unchecked node); per demand backlog / request; the slot's phase
     within an episode. With finite-key blocks, then per link: the open block's fill (pulses sent /
     block size) and log10(1 + key it holds, not distilled yet) / 6. Never the true QBER, never the
     Byzantine set.
@@ -569,8 +570,11 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
         axis=1,
     ).ravel()
     w = state.weights / jnp.maximum(state.weights.max(), 1e-12)
+    claims = jnp.where(jnp.isfinite(state.node_claims), state.node_claims, jnp.nan)
+    checked = jnp.isfinite(state.node_claims).any(axis=1)
+    check = jnp.where(checked, jnp.nanmedian(jnp.where(checked[:, None], claims, 0.0), axis=1), 0.0)
     phase = (state.t % params.max_steps) / params.max_steps
-    parts = [per_link, w, state.backlog / params.demand_bits, jnp.array([phase])]
+    parts = [per_link, w, check / params.qber_threshold, state.backlog / params.demand_bits, jnp.array([phase])]
     if params.block_pulses is not None:
         fill = state.block_sent / params.block_pulses[state.block_level]
         parts.append(jnp.stack([fill, jnp.log10(1.0 + state.block_bits) / 6.0], axis=1).ravel())
@@ -580,13 +584,14 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
 def obs_size(params: NetParams) -> int:
     """Length of :func:`observe`'s vector."""
     blocks = 0 if params.block_pulses is None else len(OBS_BLOCK_FIELDS) * params.n_links
-    return OBS_PER_LINK * params.n_links + params.n_nodes + params.n_demands + 1 + blocks
+    return OBS_PER_LINK * params.n_links + 2 * params.n_nodes + params.n_demands + 1 + blocks
 
 
 def obs_fields(params: NetParams) -> list[str]:
     """Name of every entry of :func:`observe`'s vector (policy files record them)."""
     names = [f"link{i}.{f}" for i in range(params.n_links) for f in OBS_LINK_FIELDS]
     names += [f"node{i}.weight" for i in range(params.n_nodes)]
+    names += [f"node{i}.check" for i in range(params.n_nodes)]
     names += [f"demand{i}.backlog" for i in range(params.n_demands)]
     names.append("phase")
     if params.block_pulses is not None:

@@ -78,10 +78,11 @@ def test_mixture_of_corners_equals_aer_with_per_qubit_noise(lams, cheat):
 
 
 @SETTINGS
-@given(lam=st.floats(0.0, 0.99), k=st.integers(1, NC.MAX_PARTIES - 1))
+@given(lam=st.floats(0.0, 0.9), k=st.integers(1, NC.MAX_PARTIES - 1))
 def test_qber_equivalent_inverts_the_honest_pass_rate(lam, k):
+    # λ ≤ 0.9: above it (1 − λ)^k drowns in 2P − 1's rounding (float64) for k = 7.
     p = 0.5 + 0.5 * (1 - lam) ** k
-    assert float(NC.qber_equivalent(p, k)) == pytest.approx(lam / 2, abs=1e-9)
+    assert float(NC.qber_equivalent(p, k)) == pytest.approx(lam / 2, abs=1e-7)
 
 
 def secoqc_params(behaviours, rounds=3000, **kw):
