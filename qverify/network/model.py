@@ -190,6 +190,7 @@ class NetState:
     scores: jax.Array  # (N,) the weight rule's log-scores (0 = best)
     node_claims: jax.Array  # (N, W) QBER-equivalent each check partner reported after the last epoch (inf: none)
     node_counts: jax.Array  # (N, W, 2) int: (passes, rounds) each partner verified in the last epoch
+    node_check: jax.Array  # (N,) median of node_claims over the partners (0: unchecked), what observe shows
     learned: jax.Array  # (N,) key or share bits each node saw as a relay
     block_sent: jax.Array  # (E,) pulses sent in the link's open finite-key block
     block_bits: jax.Array  # (E,) asymptotic key of the open block, not distilled yet
@@ -288,6 +289,7 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         scores=jnp.zeros(n, f32),
         node_claims=jnp.full(params.check_links.shape, jnp.inf, f32),
         node_counts=jnp.zeros((*params.check_links.shape, 2), jnp.int32),
+        node_check=jnp.zeros(n, f32),
         learned=jnp.zeros(n, f32),
         block_sent=jnp.zeros(e, f32),
         block_bits=jnp.zeros(e, f32),
@@ -460,14 +462,17 @@ def step(
             rounds, chance = node_checks.trials(lam, active, params)
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance))
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            return (reported, counts, claims, node_counts,
+            return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
                     *weight_rule(state.scores, state.weights, reported, claims, params))  # fmt: skip
 
-        kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.scores, state.weights)
-        reported, counts, claims, node_counts, scores, weights = jax.lax.cond(epoch_done, verify, lambda: kept)
+        kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.node_check, state.scores,
+                state.weights)  # fmt: skip
+        reported, counts, claims, node_counts, node_check, scores, weights = jax.lax.cond(
+            epoch_done, verify, lambda: kept
+        )
     else:
         mix, reported, counts = state.mix, state.reported, state.counts
-        claims, node_counts = state.node_claims, state.node_counts
+        claims, node_counts, node_check = state.node_claims, state.node_counts, state.node_check
         scores, weights = state.scores, state.weights
     new = NetState(
         excess_db=excess,
@@ -489,6 +494,7 @@ def step(
         scores=scores,
         node_claims=claims,
         node_counts=node_counts,
+        node_check=node_check,
         learned=state.learned + seen,
         block_sent=blocks["sent"],
         block_bits=blocks["bits"],
@@ -570,11 +576,9 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
         axis=1,
     ).ravel()
     w = state.weights / jnp.maximum(state.weights.max(), 1e-12)
-    claims = jnp.where(jnp.isfinite(state.node_claims), state.node_claims, jnp.nan)
-    checked = jnp.isfinite(state.node_claims).any(axis=1)
-    check = jnp.where(checked, jnp.nanmedian(jnp.where(checked[:, None], claims, 0.0), axis=1), 0.0)
     phase = (state.t % params.max_steps) / params.max_steps
-    parts = [per_link, w, check / params.qber_threshold, state.backlog / params.demand_bits, jnp.array([phase])]
+    check = state.node_check / params.qber_threshold
+    parts = [per_link, w, check, state.backlog / params.demand_bits, jnp.array([phase])]
     if params.block_pulses is not None:
         fill = state.block_sent / params.block_pulses[state.block_level]
         parts.append(jnp.stack([fill, jnp.log10(1.0 + state.block_bits) / 6.0], axis=1).ravel())

@@ -173,6 +173,13 @@ def claims(
     return claim.astype(jnp.float32), counts.astype(jnp.int32)
 
 
+def median_claim(claims: jax.Array) -> jax.Array:
+    """(N,) median of each node's partner claims (N, W) (``inf`` padding), 0 for an unchecked node."""
+    has = jnp.isfinite(claims)
+    med = jnp.nanmedian(jnp.where(has, claims, jnp.nan), axis=1)
+    return jnp.where(has.any(axis=1), med, 0.0).astype(jnp.float32)
+
+
 def measured_node_qber(counts: np.ndarray) -> np.ndarray:
     """(N,) per node, the median over its partners of the QBER-equivalent their counts (N, W, 2) show;
     NaN for a node nobody checked (host side)."""
