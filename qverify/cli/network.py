@@ -137,7 +137,8 @@ def simulate(
     config = SimConfig(
         slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
         fluctuation=Fluctuation() if fluctuation else Fluctuation.off(), epoch_slots=epoch_slots,
-        verify_rounds=verify_rounds, node_rounds=node_rounds, block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
+        verify_rounds=verify_rounds, node_rounds=node_rounds,
+        block_pulses=() if block_size is None else (block_size,), key_epsilon=epsilon,
         link=network_link(double_click, dead_time_slots),
     )  # fmt: skip
     from qverify.consensus.control import make_policy

@@ -219,12 +219,6 @@ def qds(
     """
     from qverify.verify.qds import run_qds
 
-    if trials < 1:
-        raise ParameterError("trials", trials, "[1, inf)")
-    if holders < 1:
-        raise ParameterError("holders", holders, "[1, inf)")
-    if length < 8:
-        raise ParameterError("length", length, "[8, inf)")
     res = run_qds(holders, t, length, p_depol, trials=trials, confidence=confidence, seed=seed)
     if as_json:
         _emit_json({"result": res.to_dict(), "qverify_version": __version__})

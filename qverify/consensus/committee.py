@@ -33,7 +33,10 @@ from qverify.errors import ParameterError
 
 
 def tolerated(size: int) -> int:
-    """Byzantine members a committee of ``size`` tolerates with equal weights: ⌊(size − 1)/3⌋."""
+    """Byzantine members a committee (or network) of ``size`` tolerates with equal weights: ⌊(size − 1)/3⌋.
+
+    Also the f the control plane's weights are built for (:class:`~qverify.consensus.control.ABFTPolicy`
+    and the network model's weight rule use this one function, so they agree)."""
     return max(0, (size - 1) // 3)
 
 

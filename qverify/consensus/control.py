@@ -97,7 +97,7 @@ class ABFTPolicy:
     def reset(self, ctx: Context) -> None:
         self.ctx = ctx
         n = ctx.links.n_nodes
-        self.f = max(0, (n - 1) // 3)
+        self.f = tolerated(n)
         self.voting = FidelityWeightedVoting(list(ctx.links.nodes), self.f, alpha=self.alpha)
         self.epoch = 0
         e = ctx.links.n_links

@@ -37,12 +37,12 @@ from qverify.consensus.weights import (
     Quorum,
     UnsafeWeightsError,
     WeightVector,
+    check_losses,
     check_weights,
     link_errors,
     node_losses,
     project_box,
     project_wheat,
-    trimmed_losses,
     update_scores,
     with_hysteresis,
 )
@@ -259,8 +259,7 @@ class FidelityWeightedVoting:
         values = np.full((n, width), np.inf)
         for i, by in self._checks.items():
             values[i, : len(by)] = list(by.values())
-        checked = np.isfinite(values).any(axis=1)
-        return np.where(checked, trimmed_losses(values, self.f, self.abort_qber), 0.0)
+        return np.asarray(check_losses(values, self.f, self.abort_qber))
 
     def propose_weights(self, weights: Sequence[int]) -> EpochChange:
         """Adopt an externally computed vector at the next epoch, only if it is safe (else alert)."""

@@ -222,6 +222,15 @@ def trimmed_losses(values: Any, f: int, abort_qber: Any = ABORT_QBER, xp: Any = 
     return xp.where(deg > 0, xp.minimum(1.0, med / abort_qber), 1.0)
 
 
+def check_losses(claims: Any, f: int, abort_qber: Any = ABORT_QBER, xp: Any = np) -> Any:
+    """(N,) node-check loss per node from its partners' reports ``claims`` (N, W), ``+inf`` where no
+    report: :func:`trimmed_losses` of the reports clipped to [0, 0.5], and 0 for a node nobody checked
+    (no check says nothing against it)."""
+    has = xp.isfinite(claims)
+    losses = trimmed_losses(xp.where(has, xp.clip(claims, 0.0, 0.5), xp.inf), f, abort_qber, xp)
+    return xp.where(has.any(axis=1), losses, 0.0)
+
+
 def update_scores(
     scores: np.ndarray, losses: np.ndarray, alpha: float, floor: float = -5.0, decay: float = 0.0
 ) -> np.ndarray:

@@ -7,8 +7,8 @@ wraps these pure functions as a gymnax ``Environment`` (spaces, auto-reset).
 ``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params) ->
 (obs, state, reward, done, info)`` are pure, ``jit``-able and ``vmap``-able. The observation is
 :func:`qverify.network.model.observe` — the same function the simulator feeds a deployed agent:
-reported QBERs and their trial counts, control-plane weights, node-check reports, pools, monitored loss and drifts,
-backlog; never the true QBER or the Byzantine set. The weights are the control plane's: in training
+reported QBERs and their trial counts, control-plane weights, node-check reports, pools, monitored
+loss and drifts, backlog; never the true QBER or the Byzantine set. The weights are the control plane's: in training
 the model's :func:`~qverify.network.model.weight_rule` folds every epoch's reports into them exactly
 as the control plane's voting does, and when the agent is deployed under ABFT the weights its PBFT
 instances adopted replace them (the same vector whenever the instances commit, as they do with at

@@ -91,13 +91,14 @@ def corner_weights(qber: jax.Array, inject_prob: jax.Array, use_mdi: jax.Array |
     p = jnp.clip(inject_prob, 0.0, 1.0)
     e0 = jnp.clip((qber - p / 2) / jnp.maximum(1.0 - p, 1e-12), 0.0, 0.5)
     lam = jnp.where(p < 1.0, 2.0 * e0, 0.0)
-    w = jnp.stack([(1 - lam) * (1 - p), lam * (1 - p), (1 - lam) * p, lam * p], axis=-1)
+    w = jnp.stack([(lam if cl else 1 - lam) * (p if cp else 1 - p) for cl, cp in CORNERS], axis=-1)
     mdi = jnp.ones(w.shape[:-1], bool) if use_mdi is None else jnp.asarray(use_mdi, bool)
     return jnp.concatenate([jnp.where(mdi[..., None], w, 0.0), jnp.where(mdi[..., None], 0.0, w)], axis=-1)
 
 
 def depolarising(mix: jax.Array) -> jax.Array:
-    """(E,) the epoch-mean λ of each link from its accumulated corner weights (E, 8)."""
+    """(E,) the epoch-mean λ of each link from its accumulated corner weights (E, 8): the weight of
+    the corners with λ = 1 (1, 3, 5, 7 in :data:`CORNERS` order, both protocols), over all."""
     lam = mix[:, 1] + mix[:, 3] + mix[:, 5] + mix[:, 7]
     return lam / jnp.maximum(mix.sum(axis=1), 1e-30)
 
@@ -115,31 +116,28 @@ def measure(
     byzantine: jax.Array,
     params: NetParams,
     extra: tuple[jax.Array, jax.Array] | None = None,
-) -> tuple[jax.Array, ...]:
-    """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2)).
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2), extra counts).
 
     ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
 
     ``extra = (trials, probabilities)``: other binomial counts of the epoch (the node checks), drawn
-    in the same call as the error counts and returned third. A binomial draw is a loop that runs
-    until every element is done, so one call for both costs about half of two.
+    in the same call as the error counts and returned third (empty without ``extra``). A binomial
+    draw is a loop that runs until every element is done, so one call for both costs about half of two.
     """
     p = params
     probs = distribution(mix, p.corners)
     n = jnp.floor(jnp.asarray(p.verify_rounds, jnp.float32) / 3.0)
     k_err, k_ok = jax.random.split(key)
     p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
-    if extra is None:
-        err = jax.random.binomial(k_err, n, p_err)
-    else:
-        trials, chance = (jnp.broadcast_to(x, extra[0].shape).ravel() for x in extra)
-        both = jax.random.binomial(
-            k_err,
-            jnp.concatenate([jnp.broadcast_to(n, p_err.shape).ravel(), trials]),
-            jnp.concatenate([p_err.ravel(), jnp.clip(chance, 0.0, 1.0)]),
-        )
-        err, drawn = both[: p_err.size].reshape(p_err.shape), both[p_err.size :].reshape(extra[0].shape)
+    trials, chance = extra if extra is not None else (jnp.zeros(0), jnp.zeros(0))
+    both = jax.random.binomial(
+        k_err,
+        jnp.concatenate([jnp.broadcast_to(n, p_err.shape).ravel(), trials.ravel()]),
+        jnp.concatenate([p_err.ravel(), jnp.clip(chance, 0.0, 1.0).ravel()]),
+    )
+    err, drawn = both[: p_err.size].reshape(p_err.shape), both[p_err.size :].reshape(trials.shape)
     p_ok = jnp.clip(probs[..., 1] / jnp.maximum(1.0 - p_err, 1e-30), 0.0, 1.0)
     ok = jax.random.binomial(k_ok, n - err, p_ok)
     counts = jnp.stack([err, err + ok], axis=-1)
@@ -150,8 +148,7 @@ def measure(
         r = jnp.where(p.lie & active[me], 0.0, q)
         r = jnp.where(p.slander & active[me] & ~byzantine[other], 0.5, r)
         reps.append(r)
-    out = (jnp.stack(reps, axis=1).astype(jnp.float32), counts.astype(jnp.int32))
-    return out if extra is None else (*out, drawn)
+    return jnp.stack(reps, axis=1).astype(jnp.float32), counts.astype(jnp.int32), drawn
 
 
 def measured_qber(counts: Any, xp: Any = np) -> Any:

@@ -61,9 +61,9 @@ from flax import struct
 
 from qverify.consensus.weights import (
     ABORT_QBER,
+    check_losses,
     node_losses_array,
     score_step,
-    trimmed_losses,
     wheat_array,
     with_hysteresis,
 )
@@ -536,9 +536,7 @@ def weight_rule(
     f = params.weight_f
     link_err = jnp.clip(reported, 0.0, 0.5).max(axis=1)
     link_loss = node_losses_array(link_err, params.node_links, f, ABORT_QBER, jnp)
-    has = jnp.isfinite(claims)
-    check_loss = trimmed_losses(jnp.where(has, jnp.clip(claims, 0.0, 0.5), jnp.inf), f, ABORT_QBER, jnp)
-    loss = jnp.maximum(link_loss, jnp.where(has.any(axis=1), check_loss, 0.0))
+    loss = jnp.maximum(link_loss, check_losses(claims, f, ABORT_QBER, jnp))
     s = score_step(scores, loss, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)
     adjusted = with_hysteresis(s, weights, params.weight_hysteresis, jnp)
     return s, wheat_array(adjusted, params.weight_f, jnp).astype(s.dtype)

@@ -112,7 +112,6 @@ def pass_probability(
     """
     has = check_links >= 0
     lam_k = jnp.where(has, lam[jnp.where(has, check_links, 0)], 0.0)
-    width = MAX_PARTIES
 
     def fold(c: jax.Array, xs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
         lk, hk = xs  # (N,), (N,)
@@ -120,7 +119,7 @@ def pass_probability(
         new = (1 - lk)[:, None] * c + lk[:, None] * shifted
         return jnp.where(hk[:, None], new, c), None
 
-    c0 = jnp.zeros((lam_k.shape[0], width), lam.dtype).at[:, 0].set(1.0)
+    c0 = jnp.zeros((lam_k.shape[0], MAX_PARTIES), lam.dtype).at[:, 0].set(1.0)  # c_m: m of the k qubits depolarised
     coeff, _ = jax.lax.scan(fold, c0, (lam_k.T, has.T))
     k = has.sum(axis=1)
     rows = table[:, jnp.clip(k + 1, 0, MAX_PARTIES)]  # (2, N, MAX_PARTIES)

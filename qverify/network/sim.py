@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from qverify.consensus.committee import tolerated
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import node_incidence
 from qverify.errors import ChoiceError, ParameterError
@@ -379,7 +380,7 @@ def _params(
         weight_decay=jnp.asarray(WEIGHT_RULE["decay"], f32),
         weight_floor=jnp.asarray(WEIGHT_RULE["floor"], f32),
         weight_hysteresis=jnp.asarray(WEIGHT_RULE["hysteresis"], f32),
-        weight_f=max(0, (links.n_nodes - 1) // 3),
+        weight_f=tolerated(links.n_nodes),
         epoch_slots=int(config.epoch_slots),
         dead_time_slots=lp.detector.dead_time_slots,
         double_click=lp.detector.double_click,

@@ -259,6 +259,8 @@ def run_qds(
     >>> r.threshold_t_minus_1_accepts.value, r.corrupted_share_detected.value
     (0.0, 1.0)
     """
+    if n_holders < 1:
+        raise ParameterError("n_holders", n_holders, "[1, inf)")
     if not 1 <= t <= n_holders:
         raise ParameterError("t", t, f"[1, n = {n_holders}]")
     check_range("p_depol", p_depol, 0.0, 1.0)
@@ -267,8 +269,10 @@ def run_qds(
     check_range("e_abort", e_abort, 0.0, 0.5)
     if not 0 <= s_a < s_v <= 0.5:
         raise ParameterError("s_a, s_v", (s_a, s_v), "0 ≤ s_a < s_v ≤ 0.5")
-    if length < 8 or trials < 1:
-        raise ParameterError("length, trials", (length, trials), "length ≥ 8, trials ≥ 1")
+    if length < 8:
+        raise ParameterError("length", length, "[8, inf)")
+    if trials < 1:
+        raise ParameterError("trials", trials, "[1, inf)")
     pr = _Protocol(length, p_depol, test_fraction, e_abort)
     rng = np.random.default_rng(seed)
     keys = ("honest", "forge", "repudiate", "t", "t1", "detected", "t_bad")
