@@ -115,10 +115,11 @@ def attack(
     sides of partitions. With at most f attackers no run may be unsafe or leave a request short of a
     correct replica; with f + 1 forks are expected (the harness's self-test).
     """
+    from qverify.consensus.committee import tolerated
     from qverify.consensus.fuzz import FuzzCase, fuzz
     from qverify.consensus.twins import search
 
-    f = (nodes - 1) // 3
+    f = tolerated(nodes)
     k = f if attackers is None else attackers
     if not 4 <= nodes <= (64 if method == AttackMethod.FUZZ else 7):
         raise ParameterError("nodes", nodes, f"[4, {64 if method == AttackMethod.FUZZ else 7}] for {method}")

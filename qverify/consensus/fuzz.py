@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from qverify.consensus.checker import History, Verdict, check
+from qverify.consensus.committee import tolerated
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig
 from qverify.consensus.node import Node
 from qverify.consensus.pbft import Simulation
@@ -199,7 +200,7 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     rng = np.random.default_rng(case.seed)
     byz = sorted(int(x) for x in rng.choice(case.n, size=case.f, replace=False))
     interval = case.checkpoint_interval
-    schedule = Schedule((WeightVector(0, (1,) * case.n, f=(case.n - 1) // 3),), epoch_len=interval * 10**5, checkpoint_interval=interval,
+    schedule = Schedule((WeightVector(0, (1,) * case.n, f=tolerated(case.n)),), epoch_len=interval * 10**5, checkpoint_interval=interval,
                         window=4 * interval)  # fmt: skip
     lossy = NetConfig(0.5, 2.0, drop_prob=case.drop_prob, timeout=15.0)
     sim = _Recording(
