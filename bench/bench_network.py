@@ -17,8 +17,10 @@ its own (compilation ahead of time), so no printed figure is a difference of two
    (``verify=False``: no link test rounds, no GHZ node checks, no weight rule): ratio (target ≤ 2).
    Every output of the verification path feeds the timed result; before it did, XLA removed the
    unused measurement from the compiled program and this ratio read ≈ 1.0, which measured nothing.
-   The cost is the exact binomial draws (about 0.17 µs per count on one core, 90 counts per SECOQC
-   seed and epoch).
+   Most of its cost is the exact binomial counts (48 + 24 per SECOQC seed and epoch); the line
+   under it times :func:`qverify.network.binomial.binomial` against ``jax.random.binomial`` on one
+   epoch's draw, side by side. With ``jax.random.binomial`` (and sorts in the weight rule) this
+   ratio read 3.0–3.2× on this machine (2026-12-01/02).
 
 Run: python bench/bench_network.py [--slots 1000] [--seeds 256]
 """
@@ -31,9 +33,11 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from qverify.network import model as M
 from qverify.network.adversary import Adversary
+from qverify.network.binomial import binomial
 from qverify.network.sim import SimConfig, build_params
 from qverify.network.topology import load_builtin, random_geometric
 
@@ -70,6 +74,33 @@ def timed(params: M.NetParams, slots: int, seeds: int) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+def sampler_ms(seeds: int, blocks: int = 5, calls: int = 40) -> tuple[float, float]:
+    """Milliseconds per call of :func:`qverify.network.binomial.binomial` and of
+    ``jax.random.binomial`` on one epoch's first draw of the SECOQC run (``seeds`` × 48 counts:
+    24 error counts of 3333 rounds at QBER 1–16 %, 24 node-check counts of 750 rounds), vmapped.
+
+    The two are timed in alternating blocks of ``calls`` calls after a warm-up; each figure is the
+    median block (the first calls after compilation run slower, by up to 2.5× here).
+    """
+    rng = np.random.default_rng(0)
+    n = jnp.asarray(np.repeat([[3333.0] * 24 + [750.0] * 24], seeds, axis=0), jnp.float32)
+    p = jnp.asarray(np.concatenate([rng.uniform(0.01, 0.16, (seeds, 24)), rng.uniform(0.0, 0.06, (seeds, 24))], 1))
+    keys = list(jax.random.split(jax.random.PRNGKey(1), calls))
+    fns = [
+        jax.jit(lambda k, draw=draw: jax.vmap(draw)(jax.random.split(k, seeds), n, p).sum())
+        for draw in (binomial, jax.random.binomial)
+    ]
+    times: list[list[float]] = [[], []]
+    for _ in range(blocks + 1):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            for k in keys:
+                fn(k).block_until_ready()
+            out.append((time.perf_counter() - t0) / calls * 1e3)
+    ours, peer = (sorted(t[1:])[blocks // 2] for t in times)  # block 0 is the warm-up
+    return ours, peer
+
+
 def setup(g, config: SimConfig) -> tuple[M.NetParams, float]:
     """Network parameters from a graph (candidate paths, link constants) and the seconds it took."""
     t0 = time.perf_counter()
@@ -96,6 +127,9 @@ def main() -> None:
     no_verify = secoqc.replace(verify=False)
     _c, run_nv = timed(no_verify, a.slots, a.seeds)
     print(f"4. verification path: {run_s:.2f} s with, {run_nv:.2f} s without: {run_s / run_nv:.2f}x (target <= 2)")
+    ours_ms, jax_ms = sampler_ms(a.seeds)
+    print(f"   its binomial counts, {a.seeds} seeds x 48 (one SECOQC epoch): qverify.network.binomial "
+          f"{ours_ms:.2f} ms, jax.random.binomial {jax_ms:.2f} ms per epoch ({jax_ms / ours_ms:.1f}x)")  # fmt: skip
     per_slot = {}
     for n in (100, 1000):
         p, setup_n = setup(rgg(n), SimConfig(n_demands=max(1, n // 10), adversary=Adversary(fraction=0.2)))

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qverify.network.binomial import binomial
 from qverify.verify.report import FidelityReport
 from qverify.verify.stats import Estimate, clopper_pearson_arrays
 
@@ -123,8 +124,9 @@ def measure(
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
 
     ``extra = (trials, probabilities)``: other binomial counts of the epoch (the node checks), drawn
-    in the same call as the error counts and returned third (empty without ``extra``). A binomial
-    draw is a loop that runs until every element is done, so one call for both costs about half of two.
+    in the same call as the error counts and returned third (empty without ``extra``). Counts are
+    drawn by :func:`qverify.network.binomial.binomial`, whose loops run until every element is
+    done, so one call for both costs less than two.
     """
     p = params
     probs = distribution(mix, p.corners)
@@ -132,14 +134,14 @@ def measure(
     k_err, k_ok = jax.random.split(key)
     p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
     trials, chance = extra if extra is not None else (jnp.zeros(0), jnp.zeros(0))
-    both = jax.random.binomial(
+    both = binomial(
         k_err,
         jnp.concatenate([jnp.broadcast_to(n, p_err.shape).ravel(), trials.ravel()]),
         jnp.concatenate([p_err.ravel(), jnp.clip(chance, 0.0, 1.0).ravel()]),
     )
     err, drawn = both[: p_err.size].reshape(p_err.shape), both[p_err.size :].reshape(trials.shape)
     p_ok = jnp.clip(probs[..., 1] / jnp.maximum(1.0 - p_err, 1e-30), 0.0, 1.0)
-    ok = jax.random.binomial(k_ok, n - err, p_ok)
+    ok = binomial(k_ok, n - err, p_ok)
     counts = jnp.stack([err, err + ok], axis=-1)
     q = measured_qber(counts, jnp)
     a, b = p.link_a, p.link_b

@@ -30,7 +30,8 @@ One slot:
    (see :mod:`qverify.network.measure`): each distribution is bilinear in the circuit's two mixing
    probabilities (the fibre's depolarising channel and a Byzantine node's injection probability),
    so four exact corner distributions per protocol, computed once with Aer, mix into the exact
-   distribution of every link and slot. Each endpoint reports the estimated
+   distribution of every link and slot; counts are drawn exactly by
+   :func:`qverify.network.binomial.binomial`. Each endpoint reports the estimated
    QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
    honest neighbours. At the same epoch end every node's source is checked by GHZ tests with up to
    seven neighbours (:mod:`qverify.network.node_checks`): pass counts sampled from the GHZ circuits'

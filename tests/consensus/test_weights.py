@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from qverify.consensus.weights import (
+    PAIRWISE_MAX,
     UnsafeWeightsError,
     WeightVector,
     box_ratio_limit,
@@ -19,6 +21,7 @@ from qverify.consensus.weights import (
     node_losses,
     project_box,
     project_wheat,
+    ranks,
     update_scores,
 )
 from qverify.errors import ParameterError
@@ -186,3 +189,26 @@ def test_demoted_honest_node_recovers_after_clean_epochs():
     assert abs(clean - np.log(0.01 / gap0) / np.log(1 - lam)) <= 1  # geometric: ln(gap/gap0) / ln(1 − λ)
     frozen = update_scores(np.array([-2.0, 0, 0, 0]), np.full(4, 0.1), 0.5, decay=0.0)
     assert frozen[1] - frozen[0] == pytest.approx(2.0)  # the paper's rule alone never forgets
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(min_value=1, max_value=4),
+    width=st.sampled_from([1, 2, 5, 16, PAIRWISE_MAX, PAIRWISE_MAX + 1, 90]),
+    data=st.data(),
+)
+def test_ranks_are_stable_sort_positions(rows: int, width: int, data: st.DataObject) -> None:
+    """Pairwise ranks (small rows) and sorted ranks (wide rows), numpy and jax alike, are the
+    positions of a stable ascending sort; coarse values and +inf padding make ties common."""
+    values = np.array(
+        data.draw(
+            st.lists(
+                st.sampled_from([0.0, 0.01, 0.05, 0.5, np.inf, -1.0]), min_size=rows * width, max_size=rows * width
+            )
+        )
+    ).reshape(rows, width)
+    order = np.argsort(values, axis=1, kind="stable")
+    want = np.empty_like(order)
+    np.put_along_axis(want, order, np.arange(width)[None, :].repeat(rows, 0), axis=1)
+    assert ranks(values).tolist() == want.tolist()
+    assert np.asarray(ranks(jnp.asarray(values), jnp)).tolist() == want.tolist()
