@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from qverify.consensus.committee import tolerated
 from qverify.errors import ParameterError
 from qverify.experiments.grid import Task
 from qverify.experiments.stats import Difference, one_sample, paired_difference, side
@@ -117,14 +118,15 @@ class MapConfig:
 def byzantine_counts(n_nodes: int) -> tuple[int, ...]:
     """Distinct Byzantine counts for a network of ``n_nodes``: 0, 1, ⌊n/5⌉, f and f + 1 (≤ n − 2).
 
-    ``f = ⌊(n − 1)/3⌋`` is what the control plane's weights are built for; ``f + 1`` is one more.
+    ``f = ⌊(n − 1)/3⌋`` (:func:`~qverify.consensus.committee.tolerated`) is what the control plane's
+    weights are built for; ``f + 1`` is one more.
 
     >>> byzantine_counts(6)
     (0, 1, 2)
     >>> byzantine_counts(36)
     (0, 1, 7, 11, 12)
     """
-    f = (n_nodes - 1) // 3
+    f = tolerated(n_nodes)
     wanted = {0, 1, int(np.floor(0.2 * n_nodes + 0.5)), f, f + 1}
     return tuple(sorted(k for k in wanted if 0 <= k <= max(n_nodes - 2, 0)))
 
@@ -224,7 +226,7 @@ def summarise_study(config: NetworkStudyConfig, rows: list[dict[str, Any]]) -> d
         for r in _cell(rows, topology=topo, policy="baseline"):
             div.append(path_diversity(g, [tuple(d) for d in r.get("demand_nodes", [])]))
         out["networks"][topo] = {
-            "nodes": n, "links": g.number_of_edges(), "f": (n - 1) // 3, "counts": list(counts),
+            "nodes": n, "links": g.number_of_edges(), "f": tolerated(n), "counts": list(counts),
             "path_diversity": float(np.nanmean(div)) if div else None,
             "source": g.graph.get("source", ""),
         }  # fmt: skip

@@ -224,7 +224,7 @@ class QDSResult:
 
 
 def run_qds(
-    n_holders: int = 5,
+    holders: int = 5,
     t: int = 3,
     length: int = 2000,
     p_depol: float = 0.02,
@@ -239,7 +239,7 @@ def run_qds(
     """Run ``trials`` independent signings of each kind and measure the probabilities.
 
     Args:
-        n_holders, t: key holders and signing threshold, 1 ≤ t ≤ n_holders.
+        holders, t: key holders and signing threshold, 1 ≤ t ≤ holders.
         length: signature positions per recipient string (≥ 8), before parameter estimation. The
             default is where the measured attacks fail: at 400 positions the intercept-resend
             forger's best fraction (0.75) wins 4.0 % [1.7, 7.7] of 200 runs, at 2000 none of 200
@@ -259,10 +259,10 @@ def run_qds(
     >>> r.threshold_t_minus_1_accepts.value, r.corrupted_share_detected.value
     (0.0, 1.0)
     """
-    if n_holders < 1:
-        raise ParameterError("n_holders", n_holders, "[1, inf)")
-    if not 1 <= t <= n_holders:
-        raise ParameterError("t", t, f"[1, n = {n_holders}]")
+    if holders < 1:
+        raise ParameterError("holders", holders, "[1, inf)")
+    if not 1 <= t <= holders:
+        raise ParameterError("t", t, f"[1, holders = {holders}]")
     check_range("p_depol", p_depol, 0.0, 1.0)
     check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     check_range("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
@@ -281,7 +281,7 @@ def run_qds(
     for _ in range(trials):
         run = _distribute(rng, pr)
         counts["honest"] += _accepts(run, "bob", run.key, s_a)
-        sig_t, sig_bad, detected = _threshold_sign(rng, run, n_holders, t, length)
+        sig_t, sig_bad, detected = _threshold_sign(rng, run, holders, t, length)
         counts["t"] += sig_t is not None and _accepts(run, "charlie", sig_t, s_a)
         counts["t_bad"] += sig_bad is not None and _accepts(run, "charlie", sig_bad, s_a)
         counts["detected"] += detected
@@ -300,7 +300,7 @@ def run_qds(
 
     by_fraction = tuple((r, est(c)) for r, c in intercepts.items())
     best = max(by_fraction, key=lambda rc: rc[1].value)[1]
-    params = {"n_holders": n_holders, "t": t, "length": length, "p_depol": p_depol, "s_a": s_a, "s_v": s_v,
+    params = {"holders": holders, "t": t, "length": length, "p_depol": p_depol, "s_a": s_a, "s_v": s_v,
               "trials": trials, "confidence": confidence, "seed": seed, "test_fraction": test_fraction,
               "e_abort": e_abort}  # fmt: skip
     return QDSResult(

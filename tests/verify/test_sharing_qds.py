@@ -77,7 +77,7 @@ def test_threshold_signatures_measured():
     # At the default length no intercept-resend fraction forges.
     assert all(e.high < 0.05 for _r, e in r.intercept_forgery_by_fraction)
     with pytest.raises(ParameterError, match="t"):
-        run_qds(n_holders=3, t=4)
+        run_qds(holders=3, t=4)
     with pytest.raises(ParameterError, match="test_fraction"):
         run_qds(test_fraction=1.0)
     with pytest.raises(ParameterError, match="e_abort"):
@@ -95,7 +95,7 @@ def test_intercept_resend_forger_is_a_real_attack_on_short_keys():
 
 
 def test_when_t_equals_n_a_corrupted_share_refuses_the_signature():
-    r = run_qds(n_holders=3, t=3, trials=20, seed=1)
+    r = run_qds(holders=3, t=3, trials=20, seed=1)
     assert r.corrupted_share_detected.value == 1.0
     assert r.threshold_with_corrupted_share_accepts.value == 0.0  # refused, not a wrong key
     assert r.threshold_t_accepts.value == 1.0
