@@ -137,7 +137,9 @@ def rollout(policy: PolicyFn, params: E.EnvParams, key: jax.Array, oracle: bool 
     """One episode; returns per-step reward, delivered bits, served fraction, QBER of links in use."""
     k_reset, k_run = jax.random.split(key)
     obs, state = E.reset(k_reset, params)
-    table = jnp.asarray(joint_actions(params)) if oracle else None
+    # The barrier keeps XLA from constant-folding every joint action's relay bookkeeping at compile
+    # time (a scatter over thousands of constant rows took seconds, with a warning).
+    table = jax.lax.optimization_barrier(jnp.asarray(joint_actions(params))) if oracle else None
 
     def body(carry: tuple[jax.Array, E.EnvState], xs: tuple[jax.Array, jax.Array]) -> tuple[Any, dict[str, jax.Array]]:
         o, s = carry
