@@ -83,6 +83,7 @@ def test_link_sweep_plot(tmp_path):
         (("link", "--protocol", "bb84", "--double-click", "maybe"), "double_click"),
         (("simulate", "--dead-time-slots", "201", "--slots", "3"), "dead_time_slots"),
         (("simulate", "--double-click", "maybe", "--slots", "3"), "double_click"),
+        (("simulate", "--seeds", "0", "--slots", "3"), "seeds"),
         (("simulate", "--dead-time-slots", "3", "--block-size", "1e10", "--slots", "3"), "dead_time_slots"),
         (("evaluate", "missing.msgpack", "--dead-time-slots", "-2"), "dead_time_slots"),
         (("bsm", "--relay", "evil"), "relay"),
@@ -112,6 +113,22 @@ def test_network_list_and_show(tmp_path):
     png = tmp_path / "net.png"
     r = run("network", "show", "secoqc", "--plot", str(png))
     assert r.returncode == 0 and png.stat().st_size > 1000
+
+
+def test_simulate_several_seeds_reports_each_and_their_mean():
+    r = run("simulate", "--slots", "30", "--byzantine", "0.2", "--seeds", "3", "--seed", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["seeds"] == [4, 5, 6] and [s["slots"] for s in data["per_seed"]] == [30, 30, 30]
+    for key, fig in data["over_seeds"].items():
+        values = [s[key] for s in data["per_seed"]]
+        assert fig["per_seed"] == values
+        finite = [v for v in values if v is not None]
+        if finite:
+            assert fig["mean"] == pytest.approx(sum(finite) / len(finite))
+    # Seed 5 of the batch is seed 5 alone (one vmapped program, each seed as if alone).
+    alone = json.loads(run("simulate", "--slots", "30", "--byzantine", "0.2", "--seed", "5", "--json").stdout)
+    assert data["per_seed"][1] == alone["summary"]
 
 
 def test_simulate_json_and_errors():

@@ -67,6 +67,15 @@ CHECKS = {
     "qverify simulate --topology grid:4x4 --byzantine 0.2 --slots 2000 --policy abft": (
         lambda d: d["summary"]["availability"] > 0.5 and d["summary"]["delivered_bits_per_slot"] > 0
     ),
+    "qverify simulate --byzantine 0.2 --policy abft --seeds 10": (
+        lambda d: (
+            len(d["per_seed"]) == 10
+            and d["over_seeds"]["availability"]["low"]
+            <= d["over_seeds"]["availability"]["mean"]
+            <= d["over_seeds"]["availability"]["high"]
+            and len({s["byzantine_nodes"][0] for s in d["per_seed"]}) > 1
+        )  # the seeds draw their own Byzantine node
+    ),
     "qverify simulate --dead-time-slots 20 --double-click discard": (
         lambda d: d["params"]["link"]["dead_time_slots"] == 20 and d["summary"]["delivered_bits_per_slot"] > 0
     ),

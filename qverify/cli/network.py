@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -24,6 +24,9 @@ from qverify.cli.common import (
     out,
 )
 from qverify.errors import ChoiceError, ParameterError, QverifyError
+
+if TYPE_CHECKING:
+    from qverify.network.sim import SimResult
 
 network_app = typer.Typer(help="Built-in QKD network topologies.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
@@ -112,6 +115,13 @@ def simulate(
         ),
     ] = 3_000,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            help="Run this many seeds (seed, seed + 1, …) in one vmapped program, each with its own control "
+            "plane, and report the mean over seeds with its 95 % BCa interval (≥ 1)."
+        ),
+    ] = 1,
     block_size: Annotated[
         float | None,
         typer.Option(
@@ -129,7 +139,7 @@ def simulate(
     epochs): availability, delivered key, true and measured QBER, exposed key bits."""
     from qverify.network.adversary import Adversary
     from qverify.network.sim import Fluctuation, SimConfig
-    from qverify.network.sim import simulate as run_sim
+    from qverify.network.sim import simulate_seeds as run_seeds
     from qverify.network.topology import resolve
 
     g = resolve(topology)
@@ -143,12 +153,20 @@ def simulate(
     )  # fmt: skip
     from qverify.consensus.control import make_policy
 
-    pol = make_policy(policy)
     if slots < 1:
         raise ParameterError("slots", slots, "[1, inf)")
+    if seeds < 1:
+        raise ParameterError("seeds", seeds, "[1, inf)")
+    seed_list = list(range(seed, seed + seeds))
     with _progress("slots") as bar:
-        task = bar.add_task("simulating", total=slots)
-        res = run_sim(g, config, slots, seed, pol, lambda k: bar.update(task, completed=k))
+        task = bar.add_task("simulating" if seeds == 1 else f"simulating {seeds} seeds", total=slots)
+        results = run_seeds(g, config, slots, seed_list, [make_policy(policy) for _ in seed_list],
+                            lambda k: bar.update(task, completed=k))  # fmt: skip
+    if seeds > 1:
+        _print_seeds(results, seed_list, f"{topology}: {slots} slots, {byzantine:.0%} Byzantine, policy {policy}",
+                     as_json)  # fmt: skip
+        return
+    res = results[0]
     summary = res.summary()
     if as_json:
         _emit_json({"params": res.params, "summary": summary, "qverify_version": __version__})
@@ -168,4 +186,43 @@ def simulate(
     )
     table.add_row("unservable demands", str(summary["unservable_demands"]))
     table.add_row("Byzantine nodes", ", ".join(summary["byzantine_nodes"]) or "none")
+    out.print(table)
+
+
+SEED_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("availability", "availability", "%"),
+    ("delivered_bits_per_slot", "delivered key (bit/slot)", "g"),
+    ("exposed_fraction", "exposed key fraction", "%"),
+    ("mean_link_qber", "mean link QBER (true, simulator only)", "%"),
+    ("measured_mean_link_qber", "mean link QBER (measured by the verification rounds)", "%"),
+    ("measured_mean_node_check_qber", "mean node-check QBER-equivalent (measured by the GHZ checks)", "%"),
+)
+"""Run-level figures summarised over seeds by ``qverify simulate --seeds``: key, label, format."""
+
+
+def _print_seeds(results: list[SimResult], seeds: list[int], title: str, as_json: bool) -> None:
+    """Mean over seeds with a 95 % BCa interval (none with fewer than three seeds) for each figure."""
+    import math
+
+    from qverify.experiments.stats import over_seeds
+
+    summaries = [r.summary() for r in results]
+    rows = {key: over_seeds([s[key] for s in summaries]) for key, _label, _fmt in SEED_FIGURES}
+    if as_json:
+        _emit_json({"params": {**results[0].params, "seed": None}, "seeds": seeds, "over_seeds": rows,
+                    "per_seed": summaries, "qverify_version": __version__})  # fmt: skip
+        return
+    table = Table(title=f"{title}, seeds {seeds[0]}–{seeds[-1]}")
+    for col in ("quantity", "mean over seeds", "95 % interval (BCa)", "lowest – highest seed"):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+
+    def show(x: float, fmt: str) -> str:
+        return "—" if not math.isfinite(x) else (f"{x:.4%}" if fmt == "%" else f"{x:.4g}")
+
+    for key, label, fmt in SEED_FIGURES:
+        r = rows[key]
+        finite = [v for v in r["per_seed"] if math.isfinite(v)]
+        interval = "< 3 seeds" if not math.isfinite(r["low"]) else f"[{show(r['low'], fmt)}, {show(r['high'], fmt)}]"
+        spread = f"{show(min(finite), fmt)} – {show(max(finite), fmt)}" if finite else "—"
+        table.add_row(label, show(r["mean"], fmt), interval, spread)
     out.print(table)

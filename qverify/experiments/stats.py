@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -91,6 +91,21 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tupl
     """
     d = one_sample(values, confidence, seed)
     return d.low, d.high
+
+
+def over_seeds(values: Any, confidence: float = 0.95) -> dict[str, Any]:
+    """One figure over seeds: mean of the finite values, its BCa interval (:func:`mean_ci`: NaN with
+    fewer than three), and every seed's value (JSON-ready).
+
+    >>> r = over_seeds([0.1, 0.4, 0.2, 0.3, 0.25])
+    >>> round(r["mean"], 3), r["low"] < 0.25 < r["high"], len(r["per_seed"])
+    (0.25, True, 5)
+    """
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    low, high = mean_ci(v, confidence)
+    mean = float(finite.mean()) if finite.size else float("nan")
+    return {"mean": mean, "low": float(low), "high": float(high), "per_seed": v.tolist()}
 
 
 Verdict = Literal["yes", "no", "inconclusive"]

@@ -13,12 +13,20 @@ seed) into :class:`~qverify.network.model.NetParams`, then alternates:
 
 The per-slot outputs come back once per epoch; figures in :class:`SimResult` say whether they are
 true (simulator-only) or measured.
+
+``simulate_seeds`` runs several seeds at once: their parameters and states are stacked and every
+stretch of slots is one ``vmap``-ped program, while each seed's policy (its own control plane) runs
+on the host between stretches; each seed's result is the one it gives alone (tested array for
+array). ``simulate`` is ``simulate_seeds`` with one seed. ``qverify reproduce`` keeps one task per
+seed, its unit of storage, resumption and distribution: there the host control plane costs
+0.2–0.3 s of a 400-slot ABFT task and the model 0.06 s (a baseline task), so batching seeds would
+save little (``run_task`` timed on the default grid's first tasks, 2026-12-02).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -398,7 +406,7 @@ def _params(
 
 @partial(jax.jit, static_argnames=("slots", "alloc"))
 def _stretch(
-    key: jax.Array,
+    keys: jax.Array,
     state: M.NetState,
     host: M.Decision,
     params: M.NetParams,
@@ -406,8 +414,57 @@ def _stretch(
     slots: int,
     alloc: Callable[..., M.Decision] | None,
 ) -> tuple[M.NetState, M.SlotOut]:
-    # Every stretch starts at an epoch boundary.
-    return M.run(key, state, host, params, slots, allocator=alloc, allocator_params=alloc_params, aligned=True)
+    """``slots`` slots of every seed at once: state, decision and parameters stacked along axis 0."""
+
+    def one(key: jax.Array, s: M.NetState, h: M.Decision, p: M.NetParams) -> tuple[M.NetState, M.SlotOut]:
+        # Every stretch starts at an epoch boundary.
+        return M.run(key, s, h, p, slots, allocator=alloc, allocator_params=alloc_params, aligned=True)
+
+    return jax.vmap(one)(keys, state, host, params)
+
+
+_PAD = {"path_links": -1, "path_inner": -1, "path_valid": False}
+"""Candidate-path arrays and their padding: seeds with other demands may have other path shapes."""
+
+
+def _stack(params: list[M.NetParams]) -> M.NetParams:
+    """Stack per-seed parameters along a new axis 0, padding the candidate-path arrays to a common
+    shape (padding is a link −1 / an invalid path, which the model skips)."""
+
+    def padded(p: M.NetParams, name: str) -> jax.Array:
+        shape = np.max([np.shape(getattr(q, name)) for q in params], axis=0)
+        a = np.asarray(getattr(p, name))
+        full = np.full(shape, _PAD[name], dtype=a.dtype)
+        full[tuple(slice(0, n) for n in a.shape)] = a
+        return jnp.asarray(full)
+
+    same = [
+        dataclasses.replace(
+            p,
+            path_links=padded(p, "path_links"),
+            path_inner=padded(p, "path_inner"),
+            path_valid=padded(p, "path_valid"),
+        )
+        for p in params
+    ]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *same)
+
+
+def _observation(state: dict[str, np.ndarray], i: int, slot: int) -> Observation:
+    """Seed ``i``'s :class:`Observation` from the stacked state (host copies)."""
+    return Observation(
+        slot=slot,
+        reported_qber=state["reported"][i].astype(float),
+        pool_bits=state["pool"][i].astype(float),
+        key_rate_bps=state["rate_bps"][i].astype(float),
+        counts=state["counts"][i],
+        loss_db=state["loss_db"][i].astype(float),
+        node_claims=state["node_claims"][i].astype(float),
+        node_counts=state["node_counts"][i],
+    )
+
+
+_OBSERVED = ("reported", "pool", "rate_bps", "counts", "loss_db", "node_claims", "node_counts")
 
 
 def simulate(
@@ -424,76 +481,132 @@ def simulate(
     A policy with an ``allocator`` attribute (a jax function ``(alloc_params, obs, host_decision,
     params) -> Decision``, with ``alloc_params`` its ``allocator_params``) decides inside the
     compiled scan, slot by slot; its host ``decide`` still runs at epoch boundaries.
+    :func:`simulate_seeds` with one seed.
+    """
+    return simulate_seeds(g, config, slots, [seed], None if policy is None else [policy], progress)[0]
+
+
+def simulate_seeds(
+    g: nx.Graph,
+    config: SimConfig,
+    slots: int,
+    seeds: Sequence[int],
+    policies: Sequence[Policy] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[SimResult]:
+    """:func:`simulate` for several seeds in one compiled program: the seeds' slots run ``vmap``-ped,
+    each seed's policy (its own control plane) on the host at every epoch boundary.
+
+    Seed ``s`` gives the same result here as ``simulate(g, config, slots, s, policy)`` alone.
+    ``policies``: one per seed (default: :class:`BaselinePolicy` each); policies with an in-scan
+    allocator must share it and its parameters (one agent deployed on every seed).
     """
     if slots < 1:
         raise ParameterError("slots", slots, "[1, inf)")
-    policy = policy or BaselinePolicy()
-    links, demands, paths, byz = prepare(g, config, seed)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ParameterError("seeds", seeds, "at least one seed")
+    pols = list(policies) if policies is not None else [BaselinePolicy() for _ in seeds]
+    if len(pols) != len(seeds):
+        raise ParameterError("policies", len(pols), f"{len(seeds)} (one per seed)")
+    alloc = getattr(pols[0], "allocator", None)
+    alloc_params = getattr(pols[0], "allocator_params", None)
+    if any(getattr(p, "allocator", None) is not alloc or getattr(p, "allocator_params", None) is not alloc_params
+           for p in pols):  # fmt: skip
+        raise ParameterError("policies", [p.name for p in pols], "one in-scan allocator shared by every seed")
+    prepared = [prepare(g, config, s) for s in seeds]
     # An agent sees the episode phase and picks μ levels: use those it was trained with.
-    trained = getattr(policy, "env_params", None)
+    trained = getattr(pols[0], "env_params", None)
     shape = (
         {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
     )
-    params = _params(links, paths, byz, config, **shape)
-    key = jax.random.PRNGKey(seed)
-    state = M.init(jax.random.fold_in(key, 0), params)
-    mu0 = np.asarray(params.nominal_mu, dtype=float)
-    policy.reset(Context(links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot))
-    alloc = getattr(policy, "allocator", None)
+    per_seed = [_params(links, paths, byz, config, **shape) for links, _d, paths, byz in prepared]
+    params = _stack(per_seed)
+    keys = [jax.random.PRNGKey(s) for s in seeds]
+    state = jax.tree.map(
+        lambda *xs: jnp.stack(xs), *[M.init(jax.random.fold_in(k, 0), p) for k, p in zip(keys, per_seed, strict=True)]
+    )
+    for pol, (links, demands, paths, byz), p in zip(pols, prepared, per_seed, strict=True):
+        mu0 = np.asarray(p.nominal_mu, dtype=float)
+        pol.reset(Context(links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot))
     outs: list[M.SlotOut] = []
     measured: list[np.ndarray] = []
-    reported: list[np.ndarray] = []
     checked: list[np.ndarray] = []
+    reported: list[np.ndarray] = []
     t = 0
     epoch = 0
     while t < slots:
         n = min(config.epoch_slots, slots - t)
-        counts = np.asarray(state.counts)
-        obs = Observation(
-            slot=t,
-            reported_qber=np.asarray(state.reported, dtype=float),
-            pool_bits=np.asarray(state.pool, dtype=float),
-            key_rate_bps=np.asarray(state.rate_bps, dtype=float),
-            counts=counts,
-            loss_db=np.asarray(state.loss_db, dtype=float),
-            node_claims=np.asarray(state.node_claims, dtype=float),
-            node_counts=np.asarray(state.node_counts),
-        )
-        dec = policy.decide(obs)
-        weights_of = getattr(policy, "node_weights", None)
-        weights = weights_of() if weights_of is not None else None
-        if weights is not None:
-            state = dataclasses.replace(state, weights=jnp.asarray(weights, jnp.float32))
+        host_state = {name: np.asarray(getattr(state, name)) for name in _OBSERVED}
+        decisions = [pol.decide(_observation(host_state, i, t)) for i, pol in enumerate(pols)]
+        weights = np.asarray(state.weights).copy()
+        for i, pol in enumerate(pols):
+            weights_of = getattr(pol, "node_weights", None)
+            adopted = weights_of() if weights_of is not None else None
+            if adopted is not None:
+                weights[i] = np.asarray(adopted, dtype=np.float32)
+        state = dataclasses.replace(state, weights=jnp.asarray(weights, jnp.float32))
         host = M.Decision(
-            jnp.asarray(dec.usable, bool), jnp.asarray(dec.mu, jnp.float32), jnp.asarray(dec.use_mdi, bool),
-            jnp.asarray(dec.route, jnp.int32),
-        )  # fmt: skip
-        alloc_params = getattr(policy, "allocator_params", None)
-        state, out = _stretch(jax.random.fold_in(key, epoch + 1), state, host, params, alloc_params, n, alloc)
+            jnp.asarray(np.stack([d.usable for d in decisions]), bool),
+            jnp.asarray(np.stack([d.mu for d in decisions]), jnp.float32),
+            jnp.asarray(np.stack([d.use_mdi for d in decisions]), bool),
+            jnp.asarray(np.stack([d.route for d in decisions]), jnp.int32),
+        )
+        epoch_keys = jnp.stack([jax.random.fold_in(k, epoch + 1) for k in keys])
+        state, out = _stretch(epoch_keys, state, host, params, alloc_params, n, alloc)
         outs.append(out)
         if n == config.epoch_slots:
-            measured.append(measured_qber(np.asarray(state.counts)))
-            checked.append(node_checks.measured_node_qber(np.asarray(state.node_counts)))
+            counts = np.asarray(state.counts)
+            node_counts = np.asarray(state.node_counts)
+            measured.append(np.stack([measured_qber(c) for c in counts]))
+            checked.append(np.stack([node_checks.measured_node_qber(c) for c in node_counts]))
             reported.append(np.asarray(state.reported, dtype=float))
         t += n
         epoch += 1
         if progress is not None:
             progress(t)
 
-    o = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *outs)
-    unservable = np.asarray(~paths.valid.any(axis=1))
+    o = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs], axis=1), *outs)
+    learned = np.asarray(state.learned, dtype=float)
+    results = []
+    for i, (seed, pol, (links, demands, paths, byz)) in enumerate(zip(seeds, pols, prepared, strict=True)):
+        mine = jax.tree.map(lambda x, i=i: x[i], o)
+        results.append(_result(mine, links, demands, paths, byz, learned[i], config, slots, seed, pol,
+                               [m[i] for m in measured], [r[i] for r in reported], [c[i] for c in checked]))  # fmt: skip
+    return results
+
+
+def _result(
+    o: M.SlotOut,
+    links: LinkArrays,
+    demands: np.ndarray,
+    paths: Paths,
+    byz: np.ndarray,
+    learned: np.ndarray,
+    config: SimConfig,
+    slots: int,
+    seed: int,
+    policy: Policy,
+    measured: list[np.ndarray],
+    reported: list[np.ndarray],
+    checked: list[np.ndarray],
+) -> SimResult:
+    """One seed's :class:`SimResult` from its per-slot outputs (host arrays, slots along axis 0)."""
+    e_n = links.n_links
+    valid = np.asarray(paths.valid)
+    unservable = np.asarray(~valid.any(axis=1))
+    # Padding to another seed's path shape adds invalid paths only; the slot outputs are per demand.
     served = np.asarray(o.served) & ~unservable
     delivered = np.where(unservable, 0.0, np.asarray(o.delivered, dtype=float))
     servable = ~unservable
     avail = served[:, servable].mean(axis=1) if servable.any() else np.zeros(slots)
     qber = np.asarray(o.qber, dtype=float)
-    e_n = links.n_links
     return SimResult(
         availability=avail,
         delivered_bits=delivered,
         served=served,
         exposed_bits=np.asarray(o.exposed, dtype=float),
-        learned_bits=np.asarray(state.learned, dtype=float),
+        learned_bits=learned,
         qber_mean=qber.mean(axis=0),
         qber_var=qber.var(axis=0),
         qber_series=qber if slots * e_n <= 2_000_000 else None,
