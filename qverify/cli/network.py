@@ -174,22 +174,15 @@ def simulate(
     table = Table(title=f"{topology}: {slots} slots, {byzantine:.0%} Byzantine, policy {policy}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    table.add_row("availability", f"{summary['availability']:.4%}")
-    table.add_row("delivered key (bit/slot)", f"{summary['delivered_bits_per_slot']:.4g}")
-    table.add_row("exposed key fraction", f"{summary['exposed_fraction']:.4%}")
-    table.add_row("mean link QBER (true, simulator only)", f"{summary['mean_link_qber']:.4%}")
-    table.add_row("mean link QBER (measured by the verification rounds)", f"{summary['measured_mean_link_qber']:.4%}")
-    table.add_row("worst link QBER (true, mean over slots)", f"{summary['max_link_qber']:.4%}")
-    table.add_row(
-        "mean node-check QBER-equivalent (measured by the GHZ checks)",
-        f"{summary['measured_mean_node_check_qber']:.4%}",
-    )
+    for key, label, fmt in RUN_FIGURES:
+        table.add_row(label, _show(summary[key], fmt))
+    table.add_row("worst link QBER (true, mean over slots)", _show(summary["max_link_qber"], "%"))
     table.add_row("unservable demands", str(summary["unservable_demands"]))
     table.add_row("Byzantine nodes", ", ".join(summary["byzantine_nodes"]) or "none")
     out.print(table)
 
 
-SEED_FIGURES: tuple[tuple[str, str, str], ...] = (
+RUN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("availability", "availability", "%"),
     ("delivered_bits_per_slot", "delivered key (bit/slot)", "g"),
     ("exposed_fraction", "exposed key fraction", "%"),
@@ -197,7 +190,14 @@ SEED_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("measured_mean_link_qber", "mean link QBER (measured by the verification rounds)", "%"),
     ("measured_mean_node_check_qber", "mean node-check QBER-equivalent (measured by the GHZ checks)", "%"),
 )
-"""Run-level figures summarised over seeds by ``qverify simulate --seeds``: key, label, format."""
+"""Run-level figures of ``qverify simulate`` (per run, and over seeds with ``--seeds``): key, label, format."""
+
+
+def _show(x: float, fmt: str) -> str:
+    """A figure as a percentage (``fmt`` "%") or with four significant digits; "—" when not finite."""
+    import math
+
+    return "—" if not math.isfinite(x) else (f"{x:.4%}" if fmt == "%" else f"{x:.4g}")
 
 
 def _print_seeds(results: list[SimResult], seeds: list[int], title: str, as_json: bool) -> None:
@@ -207,7 +207,7 @@ def _print_seeds(results: list[SimResult], seeds: list[int], title: str, as_json
     from qverify.experiments.stats import over_seeds
 
     summaries = [r.summary() for r in results]
-    rows = {key: over_seeds([s[key] for s in summaries]) for key, _label, _fmt in SEED_FIGURES}
+    rows = {key: over_seeds([s[key] for s in summaries]) for key, _label, _fmt in RUN_FIGURES}
     if as_json:
         _emit_json({"params": {**results[0].params, "seed": None}, "seeds": seeds, "over_seeds": rows,
                     "per_seed": summaries, "qverify_version": __version__})  # fmt: skip
@@ -216,13 +216,10 @@ def _print_seeds(results: list[SimResult], seeds: list[int], title: str, as_json
     for col in ("quantity", "mean over seeds", "95 % interval (BCa)", "lowest – highest seed"):
         table.add_column(col, justify="left" if col == "quantity" else "right")
 
-    def show(x: float, fmt: str) -> str:
-        return "—" if not math.isfinite(x) else (f"{x:.4%}" if fmt == "%" else f"{x:.4g}")
-
-    for key, label, fmt in SEED_FIGURES:
+    for key, label, fmt in RUN_FIGURES:
         r = rows[key]
         finite = [v for v in r["per_seed"] if math.isfinite(v)]
-        interval = "< 3 seeds" if not math.isfinite(r["low"]) else f"[{show(r['low'], fmt)}, {show(r['high'], fmt)}]"
-        spread = f"{show(min(finite), fmt)} – {show(max(finite), fmt)}" if finite else "—"
-        table.add_row(label, show(r["mean"], fmt), interval, spread)
+        interval = "< 3 seeds" if not math.isfinite(r["low"]) else f"[{_show(r['low'], fmt)}, {_show(r['high'], fmt)}]"
+        spread = f"{_show(min(finite), fmt)} – {_show(max(finite), fmt)}" if finite else "—"
+        table.add_row(label, _show(r["mean"], fmt), interval, spread)
     out.print(table)
