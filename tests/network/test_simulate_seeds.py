@@ -66,3 +66,29 @@ def test_bad_input() -> None:
         simulate_seeds(g, SimConfig(), 10, [0, 1], [BaselinePolicy()])
     with pytest.raises(ParameterError, match="slots"):
         simulate_seeds(g, SimConfig(), 0, [0])
+
+
+@pytest.mark.parametrize("with_abft", [False, True])
+def test_agent_policies_each_seed_as_if_alone(with_abft: bool) -> None:
+    """A DQN agent (untrained weights: the decisions only need to be some function of the
+    observation) deployed on every seed; with ABFT each seed's control plane suspects its own
+    Byzantine node, so the agents' route constraints differ per seed and go in per seed."""
+    import jax
+    import jax.numpy as jnp
+
+    from qverify.dra import env as E
+    from qverify.dra.dqn import BranchingQ
+    from qverify.dra.policy import DRAPolicy
+
+    g = load_builtin("secoqc")
+    cfg = SimConfig(adversary=Adversary(fraction=0.2), demand_seed=0)
+    env_params = E.from_network(g, cfg, seed=0, max_steps=50, random_byzantine=True)
+    q = BranchingQ(E.branch_sizes(env_params), 32).init(jax.random.PRNGKey(1), jnp.zeros((E.obs_size(env_params),)))
+
+    def make() -> DRAPolicy:
+        return DRAPolicy(q, env_params, 32, ABFTPolicy() if with_abft else None)
+
+    seeds = [0, 2, 5]
+    together = simulate_seeds(g, cfg, 40, seeds, [make() for _ in seeds])
+    for seed, res in zip(seeds, together, strict=True):
+        assert_same(res, simulate(g, cfg, 40, seed, make()))
