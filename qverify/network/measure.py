@@ -154,12 +154,12 @@ def measure(
 
 
 def measured_qber(counts: Any, xp: Any = np) -> Any:
-    """(E,) pooled Z and X error fraction of an epoch's counts (E, 3, 2); 0.5 where nothing heralded.
+    """(…, E) pooled Z and X error fraction of an epoch's counts (…, E, 3, 2); 0.5 where nothing heralded.
 
     ``xp`` is the array module (numpy on the host, ``jax.numpy`` inside the model).
     """
-    errors = counts[:, 0, 0] + counts[:, 1, 0]
-    zx = counts[:, 0, 1] + counts[:, 1, 1]
+    errors = counts[..., 0, 0] + counts[..., 1, 0]
+    zx = counts[..., 0, 1] + counts[..., 1, 1]
     return xp.where(zx > 0, errors / xp.maximum(zx, 1), 0.5)
 
 

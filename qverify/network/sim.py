@@ -448,7 +448,12 @@ def _stack(params: list[M.NetParams]) -> M.NetParams:
         )
         for p in params
     ]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *same)
+    return _stacked(same)
+
+
+def _stacked(trees: list[Any]) -> Any:
+    """Per-seed pytrees of one structure stacked leaf by leaf along a new axis 0."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
 def _observation(state: dict[str, np.ndarray], i: int, slot: int) -> Observation:
@@ -465,7 +470,12 @@ def _observation(state: dict[str, np.ndarray], i: int, slot: int) -> Observation
     )
 
 
-_OBSERVED = ("reported", "pool", "rate_bps", "counts", "loss_db", "node_claims", "node_counts")
+_OBSERVED = ("reported", "pool", "rate_bps", "counts", "loss_db", "node_claims", "node_counts", "weights")
+
+
+def _host_copy(state: M.NetState) -> dict[str, np.ndarray]:
+    """The stacked state's fields the host reads (observations, reports, weights), copied once."""
+    return {name: np.asarray(getattr(state, name)) for name in _OBSERVED}
 
 
 def simulate(
@@ -522,9 +532,7 @@ def simulate_seeds(
     per_seed = [_params(links, paths, byz, config, **shape) for links, _d, paths, byz in prepared]
     params = _stack(per_seed)
     keys = [jax.random.PRNGKey(s) for s in seeds]
-    state = jax.tree.map(
-        lambda *xs: jnp.stack(xs), *[M.init(jax.random.fold_in(k, 0), p) for k, p in zip(keys, per_seed, strict=True)]
-    )
+    state = _stacked([M.init(jax.random.fold_in(k, 0), p) for k, p in zip(keys, per_seed, strict=True)])
     for pol, (links, demands, paths, byz), p in zip(pols, prepared, per_seed, strict=True):
         mu0 = np.asarray(p.nominal_mu, dtype=float)
         pol.reset(Context(links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot))
@@ -534,18 +542,18 @@ def simulate_seeds(
     reported: list[np.ndarray] = []
     t = 0
     epoch = 0
+    host = _host_copy(state)
     while t < slots:
         n = min(config.epoch_slots, slots - t)
-        host_state = {name: np.asarray(getattr(state, name)) for name in _OBSERVED}
-        decisions = [pol.decide(_observation(host_state, i, t)) for i, pol in enumerate(pols)]
-        weights = np.asarray(state.weights).copy()
+        decisions = [pol.decide(_observation(host, i, t)) for i, pol in enumerate(pols)]
+        weights = host["weights"].copy()
         for i, pol in enumerate(pols):
             weights_of = getattr(pol, "node_weights", None)
             adopted = weights_of() if weights_of is not None else None
             if adopted is not None:
                 weights[i] = np.asarray(adopted, dtype=np.float32)
         state = dataclasses.replace(state, weights=jnp.asarray(weights, jnp.float32))
-        host = M.Decision(
+        decision = M.Decision(
             jnp.asarray(np.stack([d.usable for d in decisions]), bool),
             jnp.asarray(np.stack([d.mu for d in decisions]), jnp.float32),
             jnp.asarray(np.stack([d.use_mdi for d in decisions]), bool),
@@ -553,16 +561,15 @@ def simulate_seeds(
         )
         # Each seed's allocator parameters as its policy left them in decide (an agent's route
         # constraints differ per seed), stacked like the states.
-        alloc_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[getattr(p, "allocator_params", None) for p in pols])
+        alloc_params = _stacked([getattr(p, "allocator_params", None) for p in pols])
         epoch_keys = jnp.stack([jax.random.fold_in(k, epoch + 1) for k in keys])
-        state, out = _stretch(epoch_keys, state, host, params, alloc_params, n, alloc)
+        state, out = _stretch(epoch_keys, state, decision, params, alloc_params, n, alloc)
         outs.append(out)
+        host = _host_copy(state)  # what the next epoch's policies read, and this epoch's reports
         if n == config.epoch_slots:
-            counts = np.asarray(state.counts)
-            node_counts = np.asarray(state.node_counts)
-            measured.append(np.stack([measured_qber(c) for c in counts]))
-            checked.append(np.stack([node_checks.measured_node_qber(c) for c in node_counts]))
-            reported.append(np.asarray(state.reported, dtype=float))
+            measured.append(measured_qber(host["counts"]))
+            checked.append(np.stack([node_checks.measured_node_qber(c) for c in host["node_counts"]]))
+            reported.append(host["reported"].astype(float))
         t += n
         epoch += 1
         if progress is not None:
