@@ -47,6 +47,7 @@ def consensus(
     amnesia, weight_race, duplicate_votes, partition, drops, f_plus_one (f + 1 faults: the checker
     must report the fork).
     """
+    from qverify.consensus.committee import tolerated
     from qverify.consensus.scenarios import SCENARIOS, WEIGHTINGS, run_scenario
 
     if scenario not in SCENARIOS:
@@ -56,7 +57,7 @@ def consensus(
     if nodes < 1:
         raise ParameterError("nodes", nodes, "[1, inf)")
     if faulty < 0 or nodes < 3 * faulty + 1:
-        raise ParameterError("faulty", faulty, f"[0, {(nodes - 1) // 3}] for {nodes} nodes (n ≥ 3f + 1)")
+        raise ParameterError("faulty", faulty, f"[0, {tolerated(nodes)}] for {nodes} nodes (n ≥ 3f + 1)")
     if rounds < 1:
         raise ParameterError("rounds", rounds, "[1, inf)")
     if seeds < 1:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from qverify.consensus.checker import check, history_of
+from qverify.consensus.committee import tolerated
 from qverify.consensus.pbft import (
     Behaviour,
     NetConfig,
@@ -202,7 +203,7 @@ def run_scenario(
     if weighting not in WEIGHTINGS:
         raise ChoiceError("weighting", weighting, WEIGHTINGS)
     if n < 3 * f + 1 or f < 0:
-        raise ParameterError("faulty", f, f"[0, {(n - 1) // 3}] for {n} nodes (n ≥ 3f + 1)")
+        raise ParameterError("faulty", f, f"[0, {tolerated(n)}] for {n} nodes (n ≥ 3f + 1)")
     if scenario == "f_plus_one" and f + 1 > n:
         raise ParameterError("faulty", f, f"[0, {n - 1}]")
     if rounds < 1:

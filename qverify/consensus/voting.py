@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from qverify.consensus.committee import tolerated
 from qverify.consensus.weights import (
     ABORT_QBER,
     Quorum,
@@ -158,7 +159,7 @@ class FidelityWeightedVoting:
         if self.mode not in ("wheat", "box"):
             raise ChoiceError("mode", self.mode, ("wheat", "box"))
         if not 0 <= self.f or 3 * self.f + 1 > n:
-            raise ParameterError("f", self.f, f"[0, {(n - 1) // 3}] for n = {n} nodes (equal weights need n ≥ 3f + 1)")
+            raise ParameterError("f", self.f, f"[0, {tolerated(n)}] for n = {n} nodes (equal weights need n ≥ 3f + 1)")
         if not 0 <= self.alpha < 1:
             raise ParameterError("alpha", self.alpha, "[0, 1)")
         if self.floor >= 0:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from qverify.consensus.committee import tolerated
 from qverify.errors import ParameterError, QverifyError
 
 ABORT_QBER = 0.11
@@ -275,7 +276,7 @@ def project_wheat(scores: np.ndarray, f: int) -> list[int]:
     """
     n = len(scores)
     if n - 3 * f - 1 < 0:
-        raise ParameterError("f", f, f"[0, {(n - 1) // 3}] for n = {n} nodes (n ≥ 3f + 1)")
+        raise ParameterError("f", f, f"[0, {tolerated(n)}] for n = {n} nodes (n ≥ 3f + 1)")
     return [int(x) for x in wheat_array(np.asarray(scores, dtype=float), f)]
 
 
