@@ -114,7 +114,7 @@ class TrainState:
     params: Any
     target: Any
     opt_state: Any
-    buffer: replay.Buffer
+    buffer: Any  # flashbax prioritised item buffer state (qverify.dra.replay)
     env_state: E.EnvState
     obs: jax.Array
     key: jax.Array
@@ -146,6 +146,7 @@ def make_train(
     sizes_arr = jnp.asarray(sizes)
     obs_dim = E.obs_size(env_params)
     steps_per_ep = env_params.max_steps
+    spec = replay.Replay(config.buffer_size, config.batch_size, config.per_alpha)
 
     def init(key: jax.Array, instance: E.EnvParams | None = None) -> TrainState:
         inst = env_params if instance is None else instance
@@ -156,7 +157,7 @@ def make_train(
             params=params,
             target=params,
             opt_state=tx.init(params),
-            buffer=replay.init(config.buffer_size, obs_dim, n_b),
+            buffer=replay.init(spec, obs_dim, n_b),
             env_state=st,
             obs=obs,
             key=key,
@@ -198,20 +199,19 @@ def make_train(
         nobs, nst, rew, done, _info = jax.vmap(E.step, in_axes=(0, 0, 0, None, None))(
             jax.random.split(k_env, config.n_envs), ts.env_state, actions, ep, M.epoch_end(i, ep)
         )
-        buf = replay.add_batch(ts.buffer, ts.obs, act, rew, nobs, done)
-        learn = (buf.size >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
+        buf = replay.add(spec, ts.buffer, (ts.obs, act, rew, nobs, done))
+        learn = (replay.size(buf, spec) >= config.warmup) & ((ts.steps // config.n_envs) % config.train_every == 0)
 
-        def do_learn(operand: tuple[Any, Any, replay.Buffer]) -> tuple[Any, Any, replay.Buffer, jax.Array]:
+        def do_learn(operand: tuple[Any, Any, Any]) -> tuple[Any, Any, Any, jax.Array]:
             params, opt_state, b = operand
             beta = config.per_beta0 + (1 - config.per_beta0) * jnp.clip(ts.steps / config.anneal_steps, 0.0, 1.0)
-            idx, w = replay.sample(b, k_sample, config.batch_size, config.per_alpha, beta)
-            batch = (b.obs[idx], b.action[idx], b.reward[idx], b.next_obs[idx], b.done[idx])
+            batch, idx, w = replay.sample(spec, b, k_sample, beta)
             y = targets(params, ts.target, batch)
             (loss, td), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, y, batch, w)
             upd, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, upd), opt_state, replay.update_priorities(b, idx, td), loss
+            return optax.apply_updates(params, upd), opt_state, replay.update(spec, b, idx, td), loss
 
-        def skip(operand: tuple[Any, Any, replay.Buffer]) -> tuple[Any, Any, replay.Buffer, jax.Array]:
+        def skip(operand: tuple[Any, Any, Any]) -> tuple[Any, Any, Any, jax.Array]:
             params, opt_state, b = operand
             return params, opt_state, b, jnp.array(jnp.nan, jnp.float32)
 

@@ -88,6 +88,8 @@ def decision_of(action: Action, params: EnvParams, usable: jax.Array | None = No
     return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32), action.block)
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see qverify.network.model.run).
+@jax.jit
 def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     """Initial state (:func:`qverify.network.model.init`): calm channel, empty pools, no report yet.
 
@@ -98,6 +100,8 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     return observe(state, params), state
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see qverify.network.model.run).
+@jax.jit
 def step(
     key: jax.Array, state: EnvState, action: Action, params: EnvParams, measure_now: jax.Array | None = None
 ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:

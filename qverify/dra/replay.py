@@ -1,85 +1,103 @@
-"""Proportional prioritised experience replay (Schaul et al., ICLR 2016) in pure JAX.
+"""Proportional prioritised experience replay (Schaul et al., ICLR 2016) on flashbax's sum tree.
 
-Priorities ``p_i = (|δ_i| + ε)^α``; a batch is drawn by stratified inverse-CDF sampling (one
-uniform draw per stratum of the cumulative priority mass, as a sum-tree does) and weighted by
-``w_i = (N P(i))^{−β} / max_j w_j``. The cumulative sum is recomputed per draw: O(capacity)
-vectorised work that, at the capacities used here (≤ 1e5), costs less on CPU and GPU than the
-O(log N) pointer-chasing of a sum-tree, and keeps the buffer a plain pytree that ``jit`` and
-``vmap`` handle.
+Priorities ``p_i = (|δ_i| + ε)^α`` (flashbax applies α); new transitions enter with the largest
+priority seen so far; a batch is drawn by stratified sampling of the priority mass and weighted by
+``w_i = (N P(i))^{−β} / max_j w_j`` with ``N`` the transitions stored. The buffer state is a
+flashbax ``PrioritisedTrajectoryBufferState``: a pytree that ``jit`` and ``vmap`` handle.
+``bench/bench_replay.py`` prints this buffer's speed next to a cumulative-sum sampler written
+out in plain ``jax.numpy`` (the naive way: O(capacity) per draw) and checks that agents trained
+together under ``vmap`` stay finite.
 
-flashbax's prioritised item buffer samples 7–8× faster in isolation (``bench/bench_replay.py``
-prints both), and commit bfaf3ed used it; inside the DQN program vmapped over agents, the agents of
-that commit's default ``qverify reproduce`` run ended with NaN parameters (the SECOQC agent at 20 %
-Byzantine within 40 episodes), where this buffer trains the same agents to finite, stable policies
-(``python bench/bench_replay.py --train 100`` checks it). Correctness over speed.
+Zero-probability draws. A float32 sum tree walked from the root can end on a leaf of priority 0:
+the query of the last stratum lies within rounding of the total, and the partial sums that the
+descent subtracts are not exact, so near the write head or past the filled part of the buffer
+the walk can step into an empty or invalidated slot. flashbax then reports probability 0, the
+importance weight ``(N·0)^{−β}`` is infinite and one update turns every parameter into NaN.
+:func:`sample` replaces each such draw by the batch's first draw of positive probability (its
+transition, index and probability), so every sampled transition is one that was stored and
+every weight is finite; the tests force this case.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any, NamedTuple
 
+import flashbax as fbx
 import jax
 import jax.numpy as jnp
-from flax import struct
+
+Transition = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+"""``(obs, action, reward, next_obs, done)``, each with a leading batch axis."""
 
 
-@struct.dataclass
-class Buffer:
-    obs: jax.Array  # (C, O)
-    action: jax.Array  # (C, B) int32
-    reward: jax.Array  # (C,)
-    next_obs: jax.Array  # (C, O)
-    done: jax.Array  # (C,)
-    priority: jax.Array  # (C,)  stored as (|δ| + ε)
-    size: jax.Array  # ()
-    ptr: jax.Array  # ()
+class Replay(NamedTuple):
+    """A prioritised buffer's static description (hashable, so it may be closed over in ``jit``).
+
+    Attributes:
+        capacity: transitions kept, oldest overwritten first.
+        batch: transitions per draw.
+        alpha: priority exponent α (0: uniform, 1: fully proportional).
+    """
+
+    capacity: int
+    batch: int
+    alpha: float
 
 
-def init(capacity: int, obs_size: int, n_branches: int) -> Buffer:
-    return Buffer(
-        obs=jnp.zeros((capacity, obs_size), jnp.float32),
-        action=jnp.zeros((capacity, n_branches), jnp.int32),
-        reward=jnp.zeros(capacity, jnp.float32),
-        next_obs=jnp.zeros((capacity, obs_size), jnp.float32),
-        done=jnp.zeros(capacity, jnp.float32),
-        priority=jnp.zeros(capacity, jnp.float32),
-        size=jnp.array(0, jnp.int32),
-        ptr=jnp.array(0, jnp.int32),
-    )
+def _buffer(spec: Replay) -> Any:
+    return fbx.make_prioritised_item_buffer(
+        max_length=spec.capacity, min_length=1, sample_batch_size=spec.batch, add_batches=True,
+        priority_exponent=spec.alpha,
+    )  # fmt: skip
 
 
-def add_batch(buf: Buffer, obs: jax.Array, action: jax.Array, reward: jax.Array, next_obs: jax.Array,
-              done: jax.Array) -> Buffer:  # fmt: skip
-    """Insert n transitions (leading axis n) with the current maximum priority (ring buffer)."""
-    n = obs.shape[0]
-    cap = buf.obs.shape[0]
-    idx = (buf.ptr + jnp.arange(n)) % cap
-    p_max = jnp.maximum(buf.priority.max(), 1.0)
-    return Buffer(
-        obs=buf.obs.at[idx].set(obs),
-        action=buf.action.at[idx].set(action),
-        reward=buf.reward.at[idx].set(reward),
-        next_obs=buf.next_obs.at[idx].set(next_obs),
-        done=buf.done.at[idx].set(done.astype(jnp.float32)),
-        priority=buf.priority.at[idx].set(p_max),
-        size=jnp.minimum(buf.size + n, cap),
-        ptr=(buf.ptr + n) % cap,
-    )
+def init(spec: Replay, obs_size: int, n_branches: int) -> Any:
+    """An empty buffer for observations of ``obs_size`` floats and actions of ``n_branches`` ints."""
+    example = {
+        "obs": jnp.zeros(obs_size, jnp.float32),
+        "action": jnp.zeros(n_branches, jnp.int32),
+        "reward": jnp.zeros((), jnp.float32),
+        "next_obs": jnp.zeros(obs_size, jnp.float32),
+        "done": jnp.zeros((), jnp.float32),
+    }
+    return _buffer(spec).init(example)
 
 
-def sample(buf: Buffer, key: jax.Array, batch: int, alpha: float, beta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Indices and importance weights of a prioritised batch (stratified, proportional)."""
-    cap = buf.obs.shape[0]
-    valid = jnp.arange(cap) < buf.size
-    p = jnp.where(valid, buf.priority**alpha, 0.0)
-    cdf = jnp.cumsum(p)
-    total = cdf[-1]
-    u = (jnp.arange(batch) + jax.random.uniform(key, (batch,))) / batch * total
-    idx = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, jnp.maximum(buf.size - 1, 0))
-    prob = p[idx] / total
-    w = (buf.size * prob) ** (-beta)
-    return idx, w / w.max()
+def size(state: Any, spec: Replay) -> jax.Array:
+    """Transitions stored (int32 scalar, at most ``spec.capacity``)."""
+    return jnp.minimum(state.running_index, spec.capacity).astype(jnp.int32)
 
 
-def update_priorities(buf: Buffer, idx: jax.Array, td_error: jax.Array, eps: float = 1e-3) -> Buffer:
-    return dataclasses.replace(buf, priority=buf.priority.at[idx].set(jnp.abs(td_error) + eps))
+def add(spec: Replay, state: Any, transitions: Transition) -> Any:
+    """Insert ``n`` transitions (leading axis ``n``) at the current maximum priority."""
+    obs, action, reward, next_obs, done = transitions
+    batch = {"obs": obs, "action": action, "reward": reward, "next_obs": next_obs,
+             "done": done.astype(jnp.float32)}  # fmt: skip
+    return _buffer(spec).add(state, batch)
+
+
+def sample(spec: Replay, state: Any, key: jax.Array, beta: jax.Array) -> tuple[Transition, jax.Array, jax.Array]:
+    """``(batch, indices, importance weights)`` of one prioritised draw of ``spec.batch``.
+
+    Draws of probability 0 (see the module docstring) are replaced by the first draw of positive
+    probability; with an empty buffer every weight is 0.
+    """
+    s = _buffer(spec).sample(state, key)
+    ok = s.probabilities > 0
+    first = jnp.argmax(ok)
+
+    def fixed(x: jax.Array) -> jax.Array:
+        # A select against one row, not a gather: a gather of the batch cost half the draw's time.
+        return jnp.where(ok.reshape(ok.shape + (1,) * (x.ndim - 1)), x, x[first])
+
+    exp = jax.tree.map(fixed, s.experience)
+    prob = fixed(s.probabilities)
+    w = jnp.where(prob > 0, (jnp.maximum(size(state, spec), 1) * prob) ** (-beta), 0.0)
+    w = w / jnp.maximum(w.max(), jnp.finfo(w.dtype).tiny)
+    batch = (exp["obs"], exp["action"], exp["reward"], exp["next_obs"], exp["done"])
+    return batch, fixed(s.indices), w
+
+
+def update(spec: Replay, state: Any, indices: jax.Array, td_error: jax.Array, eps: float = 1e-3) -> Any:
+    """New priorities ``|δ| + ε`` (before the exponent α) for the sampled transitions."""
+    return _buffer(spec).set_priorities(state, indices, jnp.abs(td_error) + eps)

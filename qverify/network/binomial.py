@@ -26,6 +26,7 @@ as ``jax.random.binomial``'s are. ``tests/network/test_binomial.py`` tests the l
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -162,6 +163,8 @@ def _btrs(
     return jax.lax.while_loop(cond, body, start)[1]
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see qverify.network.model.run).
+@partial(jax.jit, static_argnames=("first_tries", "buffer_frac", "tries"))
 def binomial(
     key: jax.Array, n: jax.Array, p: jax.Array, first_tries: int = 2, buffer_frac: float = 1 / 16, tries: int = 4
 ) -> jax.Array:

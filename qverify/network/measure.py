@@ -110,6 +110,8 @@ def distribution(mix: jax.Array, corners: jax.Array) -> jax.Array:
     return jnp.einsum("ec,cbk->ebk", w, corners)
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see qverify.network.model.run).
+@jax.jit
 def measure(
     key: jax.Array,
     mix: jax.Array,

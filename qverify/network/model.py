@@ -54,6 +54,7 @@ Byzantine set live in the state for the simulator and the reward only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -266,6 +267,8 @@ def draw_byzantine(key: jax.Array, params: NetParams) -> jax.Array:
     return jnp.where(params.random_byzantine > 0, ranks < params.random_byzantine, params.byzantine)
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see run).
+@jax.jit
 def init(key: jax.Array, params: NetParams) -> NetState:
     """Calm channel, empty pools, no backlog, no report yet (reports read 0), equal weights."""
     e, n, d = params.n_links, params.n_nodes, params.n_demands
@@ -414,6 +417,8 @@ def _blocks(
             "bits": jnp.where(ends, 0.0, acc), "level": level, "mdi": mdi}  # fmt: skip
 
 
+# Jitted, so that eager calls in a loop compile once per shape (see run).
+@jax.jit
 def step(
     key: jax.Array, state: NetState, decision: Decision, params: NetParams, measure_now: jax.Array | None = None
 ) -> tuple[NetState, SlotOut]:
@@ -602,6 +607,7 @@ def obs_fields(params: NetParams) -> list[str]:
     return names
 
 
+@partial(jax.jit, static_argnames=("slots", "allocator", "aligned"))
 def run(
     key: jax.Array,
     state: NetState,
@@ -620,6 +626,11 @@ def run(
     ``aligned``: the stretch starts at an epoch boundary, so the scan index gives each slot's
     epoch phase (see :func:`step`'s ``measure_now``) and, under ``vmap``, the verification
     sampling runs only at epoch ends.
+
+    Jitted, with ``slots``, ``allocator`` and ``aligned`` static: a ``scan`` called outside ``jit``
+    compiles its freshly made body on every call, and every compiled program keeps its code mapped
+    until the caches are cleared, so a loop of eager calls would both pay the compile each time and
+    use up the process's memory mappings.
     """
 
     def body(s: NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[NetState, SlotOut]:

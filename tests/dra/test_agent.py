@@ -15,18 +15,49 @@ from qverify.network.sim import SimConfig
 from qverify.network.topology import load_builtin
 
 
+def _filled(capacity, n, batch=8, alpha=1.0):
+    spec = replay.Replay(capacity, batch, alpha)
+    obs = jnp.arange(n, dtype=jnp.float32)[:, None]
+    tr = (obs, jnp.zeros((n, 1), jnp.int32), obs[:, 0] * 10, obs + 100, jnp.zeros(n))
+    return spec, replay.add(spec, replay.init(spec, 1, 1), tr)
+
+
 def test_prioritised_sampling_is_proportional():
-    buf = replay.init(8, 1, 1)
-    buf = replay.add_batch(
-        buf, jnp.zeros((8, 1)), jnp.zeros((8, 1), jnp.int32), jnp.zeros(8), jnp.zeros((8, 1)), jnp.zeros(8)
-    )
-    buf = replay.update_priorities(buf, jnp.arange(8), jnp.array([1.0, 0, 0, 0, 0, 0, 0, 3.0]), eps=0.0)
-    idx = jnp.concatenate([replay.sample(buf, k, 64, 1.0, 1.0)[0] for k in jax.random.split(jax.random.PRNGKey(0), 50)])
+    spec, buf = _filled(8, 8)
+    buf = replay.update(spec, buf, jnp.arange(8), jnp.array([1.0, 0, 0, 0, 0, 0, 0, 3.0]), eps=0.0)
+    draws = [replay.sample(spec, buf, k, 1.0) for k in jax.random.split(jax.random.PRNGKey(0), 50)]
+    idx = jnp.concatenate([d[1] for d in draws])
     counts = np.bincount(np.asarray(idx), minlength=8) / idx.size
     assert counts[0] == pytest.approx(0.25, abs=0.03) and counts[7] == pytest.approx(0.75, abs=0.03)
     assert counts[1:7].sum() == 0
-    _, w = replay.sample(buf, jax.random.PRNGKey(1), 64, 1.0, 1.0)
-    assert float(w.max()) == 1.0
+    batch, idx, w = draws[0]
+    # Each row of the batch is the transition stored at its index.
+    np.testing.assert_array_equal(np.asarray(batch[0][:, 0]), np.asarray(idx, np.float32))
+    np.testing.assert_array_equal(np.asarray(batch[2]), np.asarray(idx, np.float32) * 10)
+    # w ∝ (N P)^−β with β = 1: P = 1/4 and 3/4, so the rare transition weighs 1, the common one 1/3.
+    w_of = {int(i): float(x) for i, x in zip(np.asarray(idx), np.asarray(w), strict=True)}
+    assert w_of[0] == pytest.approx(1.0) and w_of[7] == pytest.approx(1 / 3, rel=1e-5)
+    assert replay.size(buf, spec) == 8
+
+
+def test_a_draw_of_probability_zero_is_replaced_by_a_stored_transition():
+    """The float32 sum tree can walk into an empty leaf (probability 0, infinite weight, NaN agent).
+    Inflating the root, as rounding drift does, sends about half the strata past the stored mass."""
+    spec, buf = _filled(64, 8, batch=64)
+    tree = buf.sum_tree_state
+    drifted = buf.replace(sum_tree_state=tree.replace(nodes=tree.nodes.at[0].multiply(2.0)))
+    raw = replay._buffer(spec).sample(drifted, jax.random.PRNGKey(0))
+    assert int((raw.probabilities == 0).sum()) > 10  # the attack bites
+    batch, idx, w = replay.sample(spec, drifted, jax.random.PRNGKey(0), 0.4)
+    assert np.all(np.asarray(idx) < 8)
+    assert np.all(np.isfinite(np.asarray(w))) and np.all(np.asarray(w) > 0)
+    np.testing.assert_array_equal(np.asarray(batch[0][:, 0]), np.asarray(idx, np.float32))
+
+
+def test_an_empty_buffer_gives_zero_weights_not_nan():
+    spec = replay.Replay(16, 4, 0.6)
+    _batch, _idx, w = replay.sample(spec, replay.init(spec, 2, 1), jax.random.PRNGKey(0), 0.4)
+    np.testing.assert_array_equal(np.asarray(w), 0.0)
 
 
 def test_dqn_learns_small_instance_and_beats_static():
