@@ -3,13 +3,15 @@
 A :class:`Task` = topology × Byzantine fraction × behaviour set × fluctuation on/off × policy ×
 seed (plus the ABFT learning rate and QBER threshold, varied by the sensitivity analysis). The task
 function :func:`run_task` is pure in its inputs (same task, same row), so the local and the Ray
-executors give identical results.
+executors give identical results; :func:`run_seeds` runs tasks that differ only in seed as one
+vmapped simulation, each row the one its task gives alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -219,18 +221,34 @@ def agent_key(topology: str, fraction: float, behaviours: str, fluctuation: bool
     return f"{Path(topology).stem}_{fraction:.2f}_{'i' if inject else ''}{'d' if drops else ''}_{'fl' if fluctuation else 'calm'}"
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """Run one task; returns a JSON-ready row (summary metrics plus per-slot series we plot)."""
-    from qverify.consensus.control import ABFTPolicy
-    from qverify.network.sim import simulate
-    from qverify.network.topology import resolve
+MAX_SEED_BATCH = 16
+"""Most seeds one unit of work runs vmapped (:func:`seed_batches`)."""
 
-    g = resolve(task.topology)
-    cfg = sim_config(task)
-    policy: Any = None
+
+def seed_batches(tasks: list[Task], size: int = MAX_SEED_BATCH) -> list[tuple[Task, ...]]:
+    """The tasks grouped into units that differ only in seed, at most ``size`` each, in the order
+    of their first task; each unit runs as one :func:`run_seeds` call.
+
+    >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
+    >>> b = replace(a, policy="abft")
+    >>> [[t.seed for t in u] for u in seed_batches([a, b, replace(a, seed=1), replace(a, seed=2)], size=2)]
+    [[0, 1], [2], [0]]
+    """
+    if size < 1:
+        raise ParameterError("size", size, "[1, inf)")
+    groups: dict[Task, list[Task]] = {}
+    for t in tasks:
+        groups.setdefault(replace(t, seed=0), []).append(t)
+    return [tuple(g[i : i + size]) for g in groups.values() for i in range(0, len(g), size)]
+
+
+def _policy(task: Task, g: Any, cfg: Any) -> Any:
+    """The task's policy (None: the baseline), built for its seed."""
+    from qverify.consensus.control import ABFTPolicy
+
     if task.policy == "abft":
-        policy = ABFTPolicy(alpha=task.alpha)
-    elif task.policy in ("dra", "abft+dra"):
+        return ABFTPolicy(alpha=task.alpha)
+    if task.policy in ("dra", "abft+dra"):
         from qverify.dra import dqn
         from qverify.dra import env as E
         from qverify.dra.policy import DRAPolicy
@@ -239,10 +257,38 @@ def run_task(task: Task) -> dict[str, Any]:
             raise ParameterError("agent", None, "a trained DRA policy file for DRA tasks")
         env_params = E.from_network(g, cfg, seed=task.seed, max_steps=50, random_byzantine=True)
         params, dcfg, _meta = dqn.load_policy(task.agent, env_params)
-        policy = DRAPolicy(
+        return DRAPolicy(
             params, env_params, dcfg.hidden, ABFTPolicy(alpha=task.alpha) if task.policy == "abft+dra" else None
         )
-    res = simulate(g, cfg, task.slots, task.seed, policy)
+    return None
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Run one task; returns a JSON-ready row (summary metrics plus per-slot series we plot)."""
+    return run_seeds([task])[0]
+
+
+def run_seeds(tasks: Sequence[Task]) -> list[dict[str, Any]]:
+    """Run tasks that differ only in seed as one vmapped simulation
+    (:func:`qverify.network.sim.simulate_seeds`); row ``i`` equals ``run_task(tasks[i])``."""
+    from qverify.network.sim import BaselinePolicy, simulate_seeds
+    from qverify.network.topology import resolve
+
+    if not tasks:
+        return []
+    first = tasks[0]
+    if any(replace(t, seed=first.seed) != first for t in tasks):
+        raise ParameterError("tasks", [t.key for t in tasks], "tasks that differ only in seed")
+    g = resolve(first.topology)
+    cfg = sim_config(first)
+    policies = [_policy(t, g, cfg) for t in tasks]
+    results = simulate_seeds(g, cfg, first.slots, [t.seed for t in tasks],
+                             [BaselinePolicy() if p is None else p for p in policies])  # fmt: skip
+    return [_row(t, res, pol) for t, res, pol in zip(tasks, results, policies, strict=True)]
+
+
+def _row(task: Task, res: Any, policy: Any) -> dict[str, Any]:
+    """The JSON-ready row of a finished task (summary metrics plus per-slot series we plot)."""
     s = res.summary()
     in_use = res.qber_series if res.qber_series is not None else None
     row: dict[str, Any] = {

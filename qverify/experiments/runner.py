@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qverify.errors import ChoiceError, QverifyError
-from qverify.experiments.grid import Task, run_task, spread_programs
+from qverify.experiments.grid import Task, run_seeds, seed_batches, spread_programs
 from qverify.interrupts import check as check_interrupt
 
 EXECUTORS = ("local", "ray")
@@ -80,7 +80,11 @@ def run_tasks(
     address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Run the tasks not yet in ``store``; returns how many ran. ``progress(done, total)``."""
+    """Run the tasks not yet in ``store``; returns how many ran. ``progress(done, total)``.
+
+    Tasks that differ only in seed run together, vmapped (:func:`~qverify.experiments.grid.run_seeds`);
+    every row is stored as soon as its unit finishes.
+    """
     if executor not in EXECUTORS:
         raise ChoiceError("executor", executor, EXECUTORS)
     todo_all = list(tasks)
@@ -96,21 +100,23 @@ def run_tasks(
         check_ray_address(address)
         import ray
 
-        remote = ray.remote(run_task)
-        pending = {remote.remote(t): t for t in todo}
+        remote = ray.remote(run_seeds)
+        pending = {remote.remote(u): u for u in seed_batches(todo)}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                task = pending.pop(ref)
-                store.put(task.key, ray.get(ref))
-                finished += 1
+                unit = pending.pop(ref)
+                for t, row in zip(unit, ray.get(ref), strict=True):
+                    store.put(t.key, row)
+                finished += len(unit)
                 if progress is not None:
                     progress(finished, total)
         return len(todo)
     if workers <= 1:
-        for t in todo:
-            store.put(t.key, run_task(t))
-            finished += 1
+        for unit in seed_batches(todo):
+            for t, row in zip(unit, run_seeds(unit), strict=True):
+                store.put(t.key, row)
+            finished += len(unit)
             if progress is not None:
                 progress(finished, total)
         return len(todo)
@@ -124,7 +130,9 @@ class TaskPool:
     """Tasks submitted in batches and run while the caller works on something else.
 
     Locally, spawned worker processes run them; every finished task is stored at once (from the
-    pool's result thread), so an interrupt loses nothing that had finished. ``caller_busy``: the
+    pool's result thread), so an interrupt loses nothing that had finished. The unit of work is a
+    group of tasks that differ only in seed (:func:`~qverify.experiments.grid.seed_batches`), run
+    vmapped; its rows are stored together. ``caller_busy``: the
     caller works beside the pool (training agents) and counts as one of the ``workers``, so the
     pool starts with one process fewer; when the caller reaches :meth:`wait` with at least
     :attr:`LATE_WORKER_MIN_TASKS` tasks not yet handed out, the missing process is added and takes
@@ -136,7 +144,7 @@ class TaskPool:
     """
 
     AHEAD = 2
-    """Tasks handed to each worker process ahead of the one it runs."""
+    """Units handed to each worker process ahead of the one it runs."""
     LATE_WORKER_MIN_TASKS = 50
     """Backlog that pays for a late worker: it starts from nothing (imports, compilations), which on
     2 cores costs about as much as running a few dozen tasks."""
@@ -150,7 +158,7 @@ class TaskPool:
         self.total = self.finished = 0
         self.deferred: list[Task] = []
         self.queued: set[str] = set()
-        self.backlog: deque[Task] = deque()
+        self.backlog: deque[tuple[Task, ...]] = deque()
         self.in_flight: list[int] = []  # per pool
         self.sizes: list[int] = []  # processes per pool
         self.errors: list[BaseException] = []
@@ -205,7 +213,7 @@ class TaskPool:
             self.deferred += todo
             return
         with self._lock:
-            self.backlog.extend(spread_programs(todo))
+            self.backlog.extend(_spread_units(seed_batches(todo)))
         self._feed()
 
     def _feed(self) -> None:
@@ -213,16 +221,17 @@ class TaskPool:
         with self._lock:
             for i, pool in enumerate(self.pools):
                 while self.backlog and self.in_flight[i] < self.AHEAD * self.sizes[i]:
-                    task = self.backlog.popleft()
+                    unit = self.backlog.popleft()
                     self.in_flight[i] += 1
-                    pool.apply_async(_keyed_task, (task,), callback=self._stored(i),
+                    pool.apply_async(_keyed_rows, (unit,), callback=self._stored(i),
                                      error_callback=self._failed(i))  # fmt: skip
 
-    def _stored(self, i: int) -> Callable[[tuple[str, dict[str, Any]]], None]:
-        def stored(item: tuple[str, dict[str, Any]]) -> None:  # runs in pool i's result thread
-            self.store.put(*item)
+    def _stored(self, i: int) -> Callable[[list[tuple[str, dict[str, Any]]]], None]:
+        def stored(items: list[tuple[str, dict[str, Any]]]) -> None:  # runs in pool i's result thread
+            for key, row in items:
+                self.store.put(key, row)
             with self._lock:
-                self.finished += 1
+                self.finished += len(items)
                 self.in_flight[i] -= 1
             self._tick()
             try:
@@ -252,7 +261,8 @@ class TaskPool:
 
             run_tasks(todo, self.store, self.executor, 1, self.address, moved)
             self._tick()
-        if self.pools and self.caller_busy and len(self.pools) == 1 and len(self.backlog) >= self.LATE_WORKER_MIN_TASKS:
+        backlog = sum(len(u) for u in self.backlog)
+        if self.pools and self.caller_busy and len(self.pools) == 1 and backlog >= self.LATE_WORKER_MIN_TASKS:
             self._add_pool(1)  # the caller's core is free now
             self._feed()
         while True:
@@ -266,16 +276,24 @@ class TaskPool:
             check_interrupt()
 
 
-def _keyed_task(task: Task) -> tuple[str, dict[str, Any]]:
+def _spread_units(units: list[tuple[Task, ...]]) -> list[tuple[Task, ...]]:
+    """:func:`~qverify.experiments.grid.spread_programs` applied to units (by their first task)."""
+    by_first = {id(u[0]): u for u in units}
+    return [by_first[id(t)] for t in spread_programs([u[0] for u in units])]
+
+
+def _keyed_rows(unit: tuple[Task, ...]) -> list[tuple[str, dict[str, Any]]]:
     try:
-        return task.key, run_task(task)
+        return [(t.key, row) for t, row in zip(unit, run_seeds(unit), strict=True)]
     except QverifyError:
         raise  # picklable by construction
     except Exception as exc:
         # An exception the parent cannot unpickle would stall the pool's result thread; a plain
-        # RuntimeError carrying the task and the cause always crosses the process boundary.
+        # RuntimeError carrying the tasks and the cause always crosses the process boundary.
+        t = unit[0]
         raise RuntimeError(
-            f"task {task.key} ({task.topology}, {task.policy}, seed {task.seed}) failed: {type(exc).__name__}: {exc}"
+            f"tasks {[u.key for u in unit]} ({t.topology}, {t.policy}, seeds {[u.seed for u in unit]}) failed: "
+            f"{type(exc).__name__}: {exc}"
         ) from None
 
 

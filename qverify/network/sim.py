@@ -17,10 +17,8 @@ true (simulator-only) or measured.
 ``simulate_seeds`` runs several seeds at once: their parameters and states are stacked and every
 stretch of slots is one ``vmap``-ped program, while each seed's policy (its own control plane) runs
 on the host between stretches; each seed's result is the one it gives alone (tested array for
-array). ``simulate`` is ``simulate_seeds`` with one seed. ``qverify reproduce`` keeps one task per
-seed, its unit of storage, resumption and distribution: there the host control plane costs
-0.2–0.3 s of a 400-slot ABFT task and the model 0.06 s (a baseline task), so batching seeds would
-save little (``run_task`` timed on the default grid's first tasks, 2026-12-02).
+array). ``simulate`` is ``simulate_seeds`` with one seed. ``qverify reproduce`` runs each group of
+tasks that differ only in seed this way (``qverify.experiments.grid.run_seeds``).
 """
 
 from __future__ import annotations

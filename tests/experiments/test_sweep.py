@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import qverify.experiments.runner as runner
 from qverify.errors import ChoiceError, ParameterError, QverifyError
-from qverify.experiments.grid import GridConfig, Task, build_tasks, run_task
+from qverify.experiments.grid import GridConfig, Task, build_tasks, run_seeds, run_task
 from qverify.experiments.reproduce import bootstrap_ci, prepare_run_dir
 from qverify.experiments.runner import ResultStore, run_tasks
 
@@ -18,14 +20,15 @@ def small_tasks(n: int = 5) -> list[Task]:
 def test_interrupted_sweep_resumes_without_loss_or_repeat(tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "r.sqlite")
     calls: list[str] = []
-    real = runner.run_task
+    real = runner.run_seeds
 
-    def counting(task):
-        calls.append(task.key)
-        return real(task)
+    def counting(unit):
+        calls.extend(t.key for t in unit)
+        return real(unit)
 
-    monkeypatch.setattr(runner, "run_task", counting)
-    tasks = small_tasks()
+    monkeypatch.setattr(runner, "run_seeds", counting)
+    # Units of 1, 1, 1 and 2 tasks (tasks that differ only in seed run together).
+    tasks = [replace(t, demand_bits=2e3 * (i + 1)) for i, t in enumerate(small_tasks(3))] + small_tasks(2)
 
     def stop_after_three(done, total):
         if done == 3:
@@ -42,6 +45,17 @@ def test_interrupted_sweep_resumes_without_loss_or_repeat(tmp_path, monkeypatch)
     for r in store.rows():
         if r["key"] in first:
             assert r == first[r["key"]]
+
+
+def test_seeds_run_together_give_the_rows_they_give_alone():
+    for policy in ("baseline", "abft"):
+        tasks = [replace(t, policy=policy, fraction=0.25) for t in small_tasks(3)]
+        together = run_seeds(tasks)
+        assert [r["key"] for r in together] == [t.key for t in tasks]
+        for t, row in zip(tasks, together, strict=True):
+            assert row == run_task(t)
+    with pytest.raises(ParameterError, match="tasks"):
+        run_seeds([small_tasks(1)[0], replace(small_tasks(1)[0], slots=30)])
 
 
 def test_task_function_is_deterministic():
@@ -138,7 +152,7 @@ def test_busy_caller_gets_a_late_worker_for_a_long_backlog(tmp_path, monkeypatch
 
     monkeypatch.setattr(TaskPool, "LATE_WORKER_MIN_TASKS", 3)
     store = ResultStore(tmp_path / "r.sqlite")
-    tasks = small_tasks(8)
+    tasks = [replace(t, demand_bits=1e3 + i) for i, t in enumerate(small_tasks(8))]  # eight units of one task
     with TaskPool(store, workers=2, caller_busy=True) as pool:
         assert pool.sizes == [1]
         pool.submit(tasks)
