@@ -87,7 +87,7 @@ def sample(spec: Replay, state: Any, key: jax.Array, beta: jax.Array) -> tuple[T
     first = jnp.argmax(ok)
 
     def fixed(x: jax.Array) -> jax.Array:
-        # A select against one row, not a gather: a gather of the batch cost half the draw's time.
+        # Rows drawn with positive probability stay as drawn; the others take the first such row.
         return jnp.where(ok.reshape(ok.shape + (1,) * (x.ndim - 1)), x, x[first])
 
     exp = jax.tree.map(fixed, s.experience)
