@@ -16,9 +16,17 @@ from typing import Any
 _requested: list[int] = []  # signal numbers received by this process (signals are process-wide state)
 
 
-def terminate(signum: int, _frame: Any = None) -> None:
-    """Signal handler: record the request and unwind like Ctrl-C (exit status 128 + signum)."""
+def terminate(signum: int, frame: Any = None) -> None:
+    """Signal handler: record the request and unwind like Ctrl-C (exit status 128 + signum).
+
+    Inside the import system (``frame`` in importlib's bootstrap) it only records: an exception
+    raised there, e.g. in a module lock's weakref callback between taking and releasing the global
+    import lock, is dropped and can leave that lock held, so that every later import in any thread
+    waits forever. The next :func:`check` raises the request instead.
+    """
     _requested.append(signum)
+    if frame is not None and str(getattr(frame.f_code, "co_filename", "")).startswith("<frozen importlib"):
+        return
     raise SystemExit(128 + signum)
 
 

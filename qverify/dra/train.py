@@ -15,6 +15,7 @@ from qverify.dra import baselines as B
 from qverify.dra import dqn
 from qverify.dra import env as E
 from qverify.errors import ParameterError, QverifyError
+from qverify.interrupts import check as check_interrupt
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def _run_chunks(
         done += n
         if progress is not None:
             progress(done)
+        # A termination request that landed where Python drops exceptions is raised here, a chunk
+        # later, instead of after the whole training (qverify.interrupts).
+        check_interrupt()
     cat = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
     return TrainResult(cat["eval_return"], cat["train_return"], cat["loss"], state.params, time.perf_counter() - t0)
 
