@@ -70,8 +70,8 @@ DoubleClickOption = Annotated[
 DeadTimeOption = Annotated[
     int,
     typer.Option(
-        help="BB84 detector dead time: pulse slots each detector stays blind after a click (integer "
-        "0–200). With dead time MDI-QKD is unavailable (not modelled for the relay's detectors)."
+        help="Detector dead time: pulse slots each detector stays blind after a click (integer 0–200 for "
+        "BB84; 0–10 for MDI-QKD, whose relay has four detectors). Beyond 10 MDI-QKD links are refused."
     ),
 ]
 

@@ -105,7 +105,11 @@ def link(
         typer.Option(help="BB84 double clicks: squash (a random bit; what the proofs assume) or discard."),
     ] = None,
     dead_time_slots: Annotated[
-        int | None, typer.Option(help="BB84 detector dead time, slots blind after each click (integer 0–200).")
+        int | None,
+        typer.Option(
+            help="Detector dead time, slots each detector is blind after a click (integer 0–200 for BB84, "
+            "0–10 for MDI-QKD: Charlie's four detectors)."
+        ),
     ] = None,
     block_size: Annotated[
         float | None,
@@ -207,6 +211,8 @@ def link(
         table.add_row(
             "double clicks / dead time", f"{params.detector.double_click} / {params.detector.dead_time_slots} slots"
         )
+    else:
+        table.add_row("dead time (Charlie's 4 detectors)", f"{params.detector.dead_time_slots} slots")
     if block_size is not None:
         fk = res["finite_key"]
         table.add_row(f"finite-key rate (bit/pulse, N = {block_size:.3g}, ε = {epsilon:g})", f"{fk['key_rate']:.4e}")

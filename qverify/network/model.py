@@ -146,7 +146,7 @@ class NetParams:
     max_steps: int = struct.field(pytree_node=False, default=100)
     epoch_slots: int = struct.field(pytree_node=False, default=10)
     verify: bool = struct.field(pytree_node=False, default=True)  # False: no verification rounds (reports stay 0)
-    # Bob's detector conventions (qverify.physics.detector); dead time makes MDI-QKD unavailable.
+    # Detector conventions (qverify.physics.detector for BB84, qverify.physics.relay for MDI-QKD).
     dead_time_slots: int = struct.field(pytree_node=False, default=0)
     double_click: str = struct.field(pytree_node=False, default="squash")
     weight_f: int = struct.field(pytree_node=False, default=0)  # Byzantine nodes the weights tolerate
@@ -248,7 +248,7 @@ def link_physics(
     extra_error: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
     """Key rate (bit/s) and signal QBER per link: :func:`qverify.physics.rates.fibre_link_rates`, under
-    the detector conventions of ``params`` (BB84 links; MDI-QKD is unavailable with dead time)."""
+    the detector conventions of ``params`` (dead time on both protocols; double clicks on BB84)."""
     rate, qber, _gain = fibre_link_rates(
         params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
         params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,

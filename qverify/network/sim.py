@@ -46,6 +46,7 @@ from qverify.network.links import LinkArrays, compile_links, nominal_mu
 from qverify.network.measure import corner_distributions, measured_qber
 from qverify.network.policy import BaselinePolicy, Context, Observation, Policy
 from qverify.physics.params import LCQ_2012, LinkParams
+from qverify.physics.relay import MAX_DEAD_TIME_SLOTS as MAX_RELAY_DEAD_TIME
 
 RELAYS = ("single", "xor", "shamir")
 
@@ -320,11 +321,11 @@ def _params(
     random_byzantine: bool = False,
 ) -> M.NetParams:
     lp: LinkParams = config.link
-    if lp.detector.dead_time_slots and links.is_mdi.any():
+    if lp.detector.dead_time_slots > MAX_RELAY_DEAD_TIME and links.is_mdi.any():
         raise ParameterError(
             "dead_time_slots", lp.detector.dead_time_slots,
-            f"0 for a topology with MDI-QKD links ({int(links.is_mdi.sum())} here): dead time is modelled for "
-            "BB84 detectors only",
+            f"at most {MAX_RELAY_DEAD_TIME} for a topology with MDI-QKD links ({int(links.is_mdi.sum())} here): "
+            "the relay's four-detector chain is solved up to that",
         )  # fmt: skip
     fl = config.fluctuation
     adv = config.adversary

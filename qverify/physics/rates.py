@@ -19,9 +19,9 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from qverify.errors import ChoiceError, ParameterError
-from qverify.physics import bb84, detector, mdi
+from qverify.physics import bb84, detector, mdi, relay
 from qverify.physics._validate import check_range
-from qverify.physics._xp import namespace, repeat
+from qverify.physics._xp import binary_entropy, namespace, repeat
 from qverify.physics.params import LinkParams
 
 Protocol = Literal["mdi", "bb84"]
@@ -92,6 +92,21 @@ def _bb84_per_slot(mu: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, sift: 
     return bb84.key_rate_from_yields(mu, sf.y1, sf.e1y1, g, f_ec, sift, clip), g
 
 
+def _mdi_per_slot(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis: Any, f_ec: Any, sift: Any,
+                  dead_time_slots: int, clip: bool = True) -> tuple[Any, Gains_]:  # fmt: skip
+    """Lo–Curty–Qi rate (infinite decoys, PRL 108, 130503, Eq. (1)) and Z-basis signal gains with every
+    figure from Charlie's exact per-slot detector model (:mod:`qverify.physics.relay`) under the
+    given dead time: ``sift · [μ² e^{−2μ} Y11^Z (1 − h(e11^X)) − f Q^Z h(E^Z)]``."""
+    xp, _ = namespace(mu, eta_a, eta_b)
+    rf = relay.figures(mu, eta_a, eta_b, p_dark, e_mis, int(dead_time_slots), xp.sqrt(sift))
+    g = Gains_(rf.gain, rf.error_gain)
+    ex = xp.where(rf.y11_x > 0, rf.e11y11_x / xp.where(rf.y11_x > 0, rf.y11_x, 1.0), 0.5)
+    ez = xp.where(rf.gain > 0, rf.error_gain / xp.where(rf.gain > 0, rf.gain, 1.0), 0.5)
+    q11 = mu * mu * xp.exp(-2 * mu) * rf.y11_z
+    rate = q11 * (1 - binary_entropy(ex, xp)) - f_ec * rf.gain * binary_entropy(ez, xp)
+    return sift * (xp.maximum(rate, 0.0) if clip else rate), g
+
+
 def rate_function(
     distance_km: Any, params: LinkParams, protocol: str = "mdi", decoys: str = "infinite"
 ) -> Callable[..., tuple[Any, Gains_]]:
@@ -111,16 +126,16 @@ def rate_function(
     dead = params.detector.dead_time_slots
 
     convention = params.detector.double_click
-    exact_slots = protocol == "bb84" and (dead > 0 or convention == "discard")
+    exact_slots = (protocol == "bb84" and convention == "discard") or dead > 0
     if protocol == "mdi" and dead > 0:
-        raise ParameterError(
-            "dead_time_slots", dead, "0 for MDI-QKD (per-detector dead time is modelled for BB84 only so far)"
-        )
+        relay.check_dead_time(dead)
     if exact_slots and decoys != "infinite":
         raise ParameterError("decoys", decoys, "'infinite' with dead time or discarded double clicks")
 
     def fn(mu: Any, clip: bool = True) -> tuple[Any, Gains_]:
-        if protocol == "mdi":
+        if protocol == "mdi" and exact_slots:
+            r, g = _mdi_per_slot(mu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, dead, clip)
+        elif protocol == "mdi":
             g = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e_mis)
             if decoys == "infinite":
                 r = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e_mis, f_ec, sift, clip)
@@ -335,12 +350,13 @@ def fibre_link_rates(
     decoys. ``sift_mdi`` and ``sift_bb84`` are the sifting factors of each protocol
     (:meth:`qverify.physics.params.Source.sift_for`).
 
-    ``dead_time_slots`` and ``double_click`` (static) are Bob's detector conventions
-    (:mod:`qverify.physics.detector`): BB84 links then pay for gain, QBER and yields under the same
-    exact per-slot model as :func:`link_rate`. Dead time is modelled for BB84 detectors only, so with
-    ``dead_time_slots > 0`` an MDI-QKD link is unavailable: no key, QBER ½ (callers refuse
-    topologies built with MDI links; a policy that switches a link to MDI gets nothing from it). The
-    double-click convention does not apply to MDI-QKD (a success is exactly one H and one V click).
+    ``dead_time_slots`` and ``double_click`` (static) are the detector conventions: BB84 links pay for
+    gain, QBER and yields under the exact per-slot model of :mod:`qverify.physics.detector`, MDI-QKD
+    links under Charlie's four-detector model of :mod:`qverify.physics.relay`, as in
+    :func:`link_rate`. The relay model holds dead times up to ``relay.MAX_DEAD_TIME_SLOTS``; beyond
+    that an MDI-QKD link is unavailable: no key, QBER ½ (callers refuse topologies built with MDI
+    links; a policy that switches a link to MDI gets nothing from it). The double-click convention
+    does not apply to MDI-QKD (a success is exactly one H and one V click).
     """
     xp, _ = namespace(length_km, mu, excess_loss_db)
     e = e_mis + extra_error - 2 * e_mis * extra_error
@@ -349,14 +365,17 @@ def fibre_link_rates(
     eta_a = eta_d * 10.0 ** (-loss_db * relay_fraction / 10)
     eta_b = eta_d * 10.0 ** (-loss_db * (1 - relay_fraction) / 10)
     eta = eta_d * 10.0 ** (-loss_db / 10)
-    r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi)
-    g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e)
+    if 0 < dead_time_slots <= relay.MAX_DEAD_TIME_SLOTS:
+        r_mdi, g_mdi = _mdi_per_slot(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi, dead_time_slots)
+    else:
+        r_mdi = mdi.key_rate_infinite(mu, eta_a, eta_b, p_dark, e, f_ec, sift_mdi)
+        g_mdi = mdi.gains_z(mu, mu, eta_a, eta_b, p_dark, e)
     if dead_time_slots > 0 or double_click != "squash":
         r_bb, g_bb = _bb84_per_slot(mu, eta, p_dark, e, f_ec, sift_bb84, dead_time_slots, double_click)
     else:
         r_bb = bb84.key_rate_infinite(mu, eta, p_dark, e, f_ec, sift_bb84)
         g_bb = bb84.gains(mu, eta, p_dark, e)
-    if dead_time_slots > 0:
+    if dead_time_slots > relay.MAX_DEAD_TIME_SLOTS:
         g_mdi = Gains_(0.0 * g_mdi.gain, 0.0 * g_mdi.gain)  # unavailable: no key (QBER reads ½)
         r_mdi = 0.0 * r_mdi
     rate = xp.where(use_mdi, r_mdi, r_bb)

@@ -47,12 +47,14 @@ def test_link_physics_matches_network_links():
     np.testing.assert_allclose(np.asarray(qber), ref.qber, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("dead", "convention"), [(0, "discard"), (6, "squash"), (6, "discard")])
+@pytest.mark.parametrize(("dead", "convention"), [(0, "discard"), (6, "squash"), (6, "discard"), (12, "squash")])
 def test_detector_conventions_reach_the_network(dead, convention):
-    # The network's BB84 links pay for gain, QBER and yields under the same exact detector model as
-    # `qverify link` (qverify.physics.rates.rate_function at the same μ); MDI-QKD has no dead-time model,
-    # so with dead time a link switched to it delivers nothing.
+    # The network's links pay for gain, QBER and yields under the same exact detector models as
+    # `qverify link` (qverify.physics.rates.rate_function at the same μ): Bob's two detectors for BB84,
+    # Charlie's four for MDI-QKD. Past the relay model's limit (10 slots) a link switched to MDI-QKD
+    # delivers nothing.
     from qverify.physics.rates import rate_function
+    from qverify.physics.relay import MAX_DEAD_TIME_SLOTS
 
     g = load_builtin("tokyo")  # BB84 links from 1 km (bright: dead time matters) to 45 km
     lp = LCQ_2012.replace(dead_time_slots=dead, double_click=convention)
@@ -66,22 +68,30 @@ def test_detector_conventions_reach_the_network(dead, convention):
         )
         zeros = jnp.zeros(links.n_links)
         rate, qber = E.link_physics(p64, jnp.asarray(mu), zeros > 1, zeros, 1.0, 1.0, 0.0)
-        rate_mdi, _ = E.link_physics(p64, jnp.asarray(mu), zeros < 1, zeros, 1.0, 1.0, 0.0)
+        rate_mdi, qber_mdi = E.link_physics(p64, jnp.asarray(mu), zeros < 1, zeros, 1.0, 1.0, 0.0)
     want_rate, want_gain = rate_function(links.length_km, lp, "bb84")(mu)
     np.testing.assert_allclose(np.asarray(rate), want_rate * lp.source.clock_hz, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(qber), want_gain.error_gain / want_gain.gain, rtol=1e-5)
     plain = link_state(links, LCQ_2012, mu, np.zeros(links.n_links, bool))
     assert np.all(np.abs(np.asarray(rate) / plain.key_rate_bps - 1) > 1e-4)  # every link pays for the convention
-    assert np.all(np.asarray(rate_mdi) == 0) if dead else np.all(np.asarray(rate_mdi) > 0)
+    if dead > MAX_DEAD_TIME_SLOTS:
+        assert np.all(np.asarray(rate_mdi) == 0)
+        return
+    assert np.all(np.asarray(rate_mdi) > 0)
+    assert np.all(np.array([links.relay_fraction]) == 0.5)  # what rate_function assumes
+    want_mdi, gain_mdi = rate_function(links.length_km, lp, "mdi")(mu)
+    np.testing.assert_allclose(np.asarray(rate_mdi), want_mdi * lp.source.clock_hz, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(qber_mdi), gain_mdi.error_gain / gain_mdi.gain, rtol=1e-5)
 
 
-def test_dead_time_is_refused_on_a_topology_with_mdi_links():
+def test_relay_dead_time_past_its_limit_is_refused_on_a_topology_with_mdi_links():
     from qverify.network.topology import grid
 
     with pytest.raises(ParameterError, match="MDI-QKD links") as info:
-        E.from_network(grid(2, 2), SimConfig(link=LCQ_2012.replace(dead_time_slots=3)))
+        E.from_network(grid(2, 2), SimConfig(link=LCQ_2012.replace(dead_time_slots=11)))
     assert info.value.field == "dead_time_slots"
-    E.from_network(grid(2, 2, protocol="bb84"), SimConfig(link=LCQ_2012.replace(dead_time_slots=3)))
+    E.from_network(grid(2, 2), SimConfig(link=LCQ_2012.replace(dead_time_slots=10)))
+    E.from_network(grid(2, 2, protocol="bb84"), SimConfig(link=LCQ_2012.replace(dead_time_slots=11)))
 
 
 def test_env_and_simulator_agree_step_for_step():

@@ -165,9 +165,10 @@ def test_bad_detector_input_names_the_field(kwargs, field):
         D.slot_figures(**args)
 
 
-def test_mdi_dead_time_is_refused_not_ignored():
+def test_mdi_dead_time_past_the_relay_model_is_refused_not_ignored():
+    # Charlie's four-detector chain (qverify.physics.relay) holds up to 10 slots; beyond, no silent rate.
     with pytest.raises(ParameterError, match="dead_time_slots"):
-        link_rate(np.array(10.0), LCQ_2012.replace(dead_time_slots=2), "mdi")
+        link_rate(np.array(10.0), LCQ_2012.replace(dead_time_slots=11), "mdi")
     with pytest.raises(ParameterError, match="dead_time_slots"):
         LCQ_2012.replace(dead_time_slots=1.5)
 
