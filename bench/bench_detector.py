@@ -133,7 +133,7 @@ def relay(n: int) -> None:
     mu = np.full(n, 0.5)
     print(f"\nCharlie's four detectors (MDI-QKD), {n} link settings per batch, 0–250 km, mu = 0.5")
     print(f"{'d':>4} {'chain np (µs)':>14} {'chain jit f32 (µs)':>19} {'sparse LU (µs)':>15} "
-          f"{'LU/np':>7} {'max |diff|':>11} {'128-km curve (s)':>17}")  # fmt: skip
+          f"{'LU/np':>7} {'max |diff|':>11} {'128-pt curve (s)':>17}")  # fmt: skip
     for d in (1, 3, 6, 10):
         t_np = timed(lambda d=d: live_set_law(mu, eta, eta, 3e-6, d), repeat=2) / n
         fn = jax.jit(lambda m, e, d=d: jnp.stack(live_set_law(m, e, e, 3e-6, d)[0]))

@@ -55,6 +55,17 @@ def test_simulate_records_the_detector_conventions_it_ran_under():
     assert link["dead_time_slots"] == 5 and link["double_click"] == "discard"
 
 
+def test_mdi_link_pays_for_relay_dead_time():
+    rates = {}
+    for dead in ("0", "2"):
+        r = run("link", "--protocol", "mdi", "--distance-km", "10", "--dead-time-slots", dead, "--json")
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert data["params"]["dead_time_slots"] == int(dead)
+        rates[dead] = data["key_rate_per_pulse"]
+    assert 0 < rates["2"] < rates["0"]
+
+
 def test_link_sweep_plot(tmp_path):
     png = tmp_path / "rates.png"
     r = run("link", "--sweep-km", "0:300:50", "--plot", str(png))
@@ -78,6 +89,7 @@ def test_link_sweep_plot(tmp_path):
         (("link", "--block-size", "1e12", "--epsilon", "1"), "epsilon"),
         (("link", "--block-size", "1e12", "--epsilon", "0"), "epsilon"),
         (("link", "--protocol", "bb84", "--dead-time-slots", "-1"), "dead_time_slots"),
+        (("link", "--protocol", "mdi", "--dead-time-slots", "11"), "dead_time_slots"),  # relay model: ≤ 10
         (("simulate", "--block-size", "0"), "block_size"),
         (("simulate", "--block-size", "1e10", "--epsilon", "2"), "epsilon"),
         (("link", "--protocol", "bb84", "--double-click", "maybe"), "double_click"),

@@ -51,7 +51,7 @@ from qverify.physics._xp import namespace, repeat
 MAX_DEAD_TIME_SLOTS = 10
 """Largest dead time the four-detector chain accepts: (10 + 1)⁴ = 14 641 counter states. One slot of
 the chain costs about ``(d + 2)⁴`` multiply-adds per element and it settles in about ``5.5 d`` slots;
-at d = 10 a μ-optimised curve of 128 distances takes 22 s (``python bench/bench_detector.py``), and
+at d = 10 a μ-optimised curve of 128 distances takes 22–25 s (``python bench/bench_detector.py``), and
 the cost grows about as d⁵ beyond."""
 STATIONARY_ULPS = 64
 """The iteration stops when no counter state's probability changes by more than this many machine
