@@ -1,13 +1,17 @@
-"""The one place that runs Qiskit Aer.
+"""The one place that runs simulators: Qiskit Aer and Stim.
 
 Small circuits (≤ :data:`MAX_EXACT_QUBITS` qubits, terminal measurements only) get their exact
 outcome distribution from Aer's density-matrix method; counts for any number of shots are then one
-multinomial draw per circuit. Larger circuits use Aer's own sampling methods. ``device="auto"``
-picks the GPU when ``qiskit-aer-gpu`` sees one and falls back to the CPU silently.
+multinomial draw per circuit (exact beats any sampler there, and is faster than Stim on the BSM's
+2–5-qubit circuits: ``python bench/bench_bsm.py``). Larger circuits that are Clifford with Pauli
+noise run on Stim (exact samples of the noisy circuit, Gidney, Quantum 5, 497, 2021); the rest on
+Aer's own sampling methods. ``method="stim"`` asks for Stim at any size. ``device="auto"`` picks
+the GPU when ``qiskit-aer-gpu`` sees one and falls back to the CPU silently.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +65,8 @@ def check_sampled_size(circuits: Sequence[QuantumCircuit], memory: int | None = 
 
 """Largest circuit (qubits) given an exact density-matrix distribution."""
 
-Method = Literal["auto", "exact", "sampled"]
+Method = Literal["auto", "exact", "sampled", "stim"]
+METHODS = ("auto", "exact", "sampled", "stim")
 
 
 @cache
@@ -181,7 +186,8 @@ class Counts:
     Attributes:
         counts: int array ``(n_circuits, 2**num_clbits)``; index = little-endian outcome.
         shots: shots per circuit.
-        method: ``"exact"`` (density matrix + multinomial draw) or ``"sampled"`` (Aer sampling).
+        method: ``"exact"`` (density matrix + multinomial draw), ``"stim"`` (Stim's sampler) or
+            ``"sampled"`` (Aer sampling).
         probabilities: the exact distributions when ``method == "exact"``, else ``None``.
     """
 
@@ -201,18 +207,32 @@ def sample_counts(
 ) -> Counts:
     """Counts for ``shots`` shots of each circuit, reproducible from ``rng``.
 
-    ``method="auto"`` is exact when every circuit has ≤ :data:`MAX_EXACT_QUBITS` qubits.
+    ``method="auto"`` is exact when every circuit has ≤ :data:`MAX_EXACT_QUBITS` qubits, else Stim
+    when every circuit is Clifford and the noise Pauli (:func:`stim_circuit`), else Aer sampling.
+    ``"stim"`` refuses circuits or noise Stim cannot run exactly, naming the instruction.
     """
-    if method not in ("auto", "exact", "sampled"):
-        raise ChoiceError("method", method, ("auto", "exact", "sampled"))
+    if method not in METHODS:
+        raise ChoiceError("method", method, METHODS)
     if not isinstance(shots, int | np.integer) or shots < 1:
         raise BackendError(f"shots = {shots!r} is outside the allowed range [1, inf) (integer)")
+    stim_circuits = None
     if method == "auto":
-        method = "exact" if all(qc.num_qubits <= MAX_EXACT_QUBITS for qc in circuits) else "sampled"
+        if all(qc.num_qubits <= MAX_EXACT_QUBITS for qc in circuits):
+            method = "exact"
+        else:
+            try:
+                stim_circuits = _stim_circuits(circuits, noise_model)
+                method = "stim"
+            except CircuitError:
+                method = "sampled"
     if method == "exact":
         probs = exact_distributions(circuits, noise_model, device)
         counts = np.stack([rng.multinomial(int(shots), p) for p in probs]) if len(probs) else probs
         return Counts(counts.astype(np.int64), int(shots), "exact", probs)
+    if method == "stim":
+        if stim_circuits is None:
+            stim_circuits = _stim_circuits(circuits, noise_model)
+        return Counts(_stim_counts(circuits, stim_circuits, int(shots), rng), int(shots), "stim", None)
     check_sampled_size(circuits)
     log.debug("sampling %d circuit(s) × %d shots with Aer's automatic method", len(circuits), shots)
     seed = int(rng.integers(0, 2**31 - 1))
@@ -310,4 +330,106 @@ def sample_xy_parities(prep: Any, n: int, y_mask: np.ndarray, seed: int) -> np.n
         circuit = stim.Circuit("\n".join(parts))
         bits = circuit.compile_sampler(seed=int(rng.integers(2**63))).sample(1)[0]
         out[start : start + len(block)] = bits.reshape(len(block), n).sum(axis=1) % 2
+    return out
+
+
+def _pauli_probabilities(error: Any) -> np.ndarray:
+    """Probabilities of the Pauli operators of a 1- or 2-qubit Aer error (Qiskit's ``pauli_basis``
+    order), or ``CircuitError`` unless the error is a Pauli channel (its χ matrix diagonal)."""
+    from qiskit.quantum_info import Chi
+
+    chi = Chi(error).data
+    diag = chi.diagonal().real
+    if np.abs(chi - np.diag(np.diag(chi))).max() > 1e-12 * max(1.0, abs(diag).max()):
+        raise CircuitError(
+            "a noise channel is not a Pauli channel (e.g. amplitude damping); Stim runs Pauli noise only"
+        )
+    return np.clip(diag / diag.sum(), 0.0, 1.0)
+
+
+def _stim_noise(error: Any, qubits: list[int], seen: dict[int, np.ndarray]) -> tuple[str, list[int], list[float]]:
+    """An Aer Pauli error on ``qubits`` as a Stim ``PAULI_CHANNEL_1``/``_2`` instruction (``seen``
+    keeps each error object's probabilities: its χ matrix costs milliseconds)."""
+    from qiskit.quantum_info import pauli_basis
+
+    if id(error) not in seen:
+        seen[id(error)] = _pauli_probabilities(error)
+    probs = seen[id(error)]
+    n = len(qubits)
+    if n == 1:
+        return "PAULI_CHANNEL_1", qubits, [float(p) for p in probs[1:]]  # X, Y, Z
+    if n != 2:
+        raise CircuitError(f"a {n}-qubit noise channel; Stim's Pauli channels act on 1 or 2 qubits")
+    # Qiskit label "ab": a on the error's qubit 1, b on its qubit 0; Stim orders the 15 arguments
+    # IX, IY, …, ZZ by (target 0, target 1).
+    by_label = dict(zip(pauli_basis(2).to_labels(), probs, strict=True))
+    args = [float(by_label[second + first]) for first, second in itertools.product("IXYZ", "IXYZ")][1:]
+    return "PAULI_CHANNEL_2", qubits, args
+
+
+def stim_circuit(circuit: QuantumCircuit, noise_model: Any = None, seen: dict[int, np.ndarray] | None = None) -> Any:
+    """``circuit`` with its measurements and the Pauli errors of an Aer ``noise_model`` (each
+    applied after its gate, as Aer does) as a ``stim.Circuit``; measurement ``k`` of the result
+    writes record ``k`` and :func:`_stim_counts` maps records back to classical bits.
+
+    Raises ``CircuitError`` naming the first instruction Stim cannot run exactly: a non-Clifford
+    gate, a non-Pauli or readout error, classical control.
+    """
+    import stim
+
+    seen = {} if seen is None else seen
+    local = getattr(noise_model, "_local_quantum_errors", {}) if noise_model is not None else {}
+    default = getattr(noise_model, "_default_quantum_errors", {}) if noise_model is not None else {}
+    if noise_model is not None and (
+        getattr(noise_model, "_default_readout_error", None) or getattr(noise_model, "_local_readout_errors", {})
+    ):
+        raise CircuitError("the noise model has readout errors; Stim's path takes gate errors only")
+    out = stim.Circuit()
+    for k, inst in enumerate(circuit.data):
+        name = inst.operation.name
+        qubits = [circuit.find_bit(q).index for q in inst.qubits]
+        if name == "barrier":
+            continue
+        if name == "measure":
+            out.append("M", qubits)
+        elif name == "id":
+            pass
+        elif name in _STIM_GATES:
+            out.append(_STIM_GATES[name], qubits)
+        else:
+            raise CircuitError(
+                f"circuit {circuit.name!r}: {name!r} at instruction {k} is not a Clifford gate; Stim runs "
+                f"{', '.join(sorted(_STIM_GATES))}, id and measure"
+            )
+        error = local.get(name, {}).get(tuple(qubits)) or default.get(name)
+        if error is not None:
+            try:
+                out.append(*_stim_noise(error, qubits, seen))
+            except CircuitError as exc:
+                raise CircuitError(
+                    f"circuit {circuit.name!r}: the error on {name!r} at instruction {k}: {exc}"
+                ) from None
+    return out
+
+
+def _stim_circuits(circuits: Sequence[QuantumCircuit], noise_model: Any) -> list[Any]:
+    seen: dict[int, np.ndarray] = {}
+    return [stim_circuit(qc, noise_model, seen) for qc in circuits]
+
+
+def _stim_counts(circuits: Sequence[QuantumCircuit], stim_circuits: Sequence[Any], shots: int,
+                 rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """Counts ``(n_circuits, 2**num_clbits)`` from Stim's compiled samplers (a later measurement of
+    the same classical bit overwrites an earlier one, as in Qiskit)."""
+    width = circuits[0].num_clbits
+    out = np.zeros((len(circuits), 2**width), dtype=np.int64)
+    for i, (qc, sc) in enumerate(zip(circuits, stim_circuits, strict=True)):
+        if qc.num_clbits != width:
+            raise CircuitError(f"num_clbits differs between circuits: {qc.num_clbits} and {width}")
+        clbits = [qc.find_bit(inst.clbits[0]).index for inst in qc.data if inst.operation.name == "measure"]
+        records = sc.compile_sampler(seed=int(rng.integers(2**63))).sample(shots, bit_packed=False)
+        outcome = np.zeros(shots, dtype=np.int64)
+        for k, c in enumerate(clbits):
+            outcome = (outcome & ~(1 << c)) | (records[:, k].astype(np.int64) << c)
+        out[i] = np.bincount(outcome, minlength=2**width)
     return out

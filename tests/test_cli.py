@@ -100,6 +100,8 @@ def test_link_sweep_plot(tmp_path):
         (("evaluate", "missing.msgpack", "--dead-time-slots", "-2"), "dead_time_slots"),
         (("bsm", "--relay", "evil"), "relay"),
         (("bsm", "--confidence", "1.5"), "confidence"),
+        (("bsm", "--method", "stim", "--amp-damping", "0.1"), "not a Pauli channel"),
+        (("bsm", "--method", "stim", "--relay", "inject"), "not a Clifford gate"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle):
@@ -116,6 +118,14 @@ def test_bsm_json():
     data = json.loads(r.stdout)
     assert data["e_z"]["exact"] == pytest.approx(0.25)
     assert data["params"]["relay"] == "intercept_resend"
+
+
+def test_bsm_on_stim_reports_its_method():
+    # Stim samples the Clifford relays' circuits; the intercept-resend error rate is 1/4 (run_bsm docs).
+    r = run("bsm", "--relay", "intercept_resend", "--e-mis", "0", "--shots", "20000", "--method", "stim", "--json")
+    assert r.returncode == 0, r.stderr
+    e_z = json.loads(r.stdout)["e_z"]
+    assert e_z["method"] == "stim" and e_z["exact"] is None and e_z["low"] <= 0.25 <= e_z["high"]
 
 
 def test_network_list_and_show(tmp_path):

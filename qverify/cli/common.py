@@ -87,6 +87,7 @@ class Method(StrEnum):
     AUTO = "auto"
     EXACT = "exact"
     SAMPLED = "sampled"
+    STIM = "stim"
 
 
 class VerifyProtocol(StrEnum):

@@ -272,7 +272,13 @@ def bsm(
     confidence: Annotated[
         float, typer.Option(parser=finite_float, help="Confidence level of intervals, (0, 1).")
     ] = 0.95,
-    method: Annotated[Method, typer.Option(help="Simulation method.")] = Method.AUTO,
+    method: Annotated[
+        Method,
+        typer.Option(
+            help="auto: exact distributions (Aer density matrix) for these small circuits; stim: Stim's "
+            "sampler (Clifford relays, Pauli noise: no --amp-damping, not the inject relay); sampled: Aer."
+        ),
+    ] = Method.AUTO,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Simulate Charlie's Bell-state measurement in Aer: e11 per basis, ψ± split, Bell fidelity."""
