@@ -25,9 +25,12 @@ detector). Detector ``i`` would click in a slot with probability ``p_i`` drawn w
 setting, independently of the past, so each detector's counter is a Markov chain of its own
 (stationary live probability ``1/(1 + q_i d)``, ``q_i = E p_i``), but the four are correlated
 through the shared setting and phase. The joint chain over the four counters has ``(d + 1)⁴``
-states; its one-slot map is written per live set (which detectors have counter 0: only they can
-click), and its stationary law is found by iterating that map from the product of the exact
-single-detector laws until it is stationary to a few machine epsilons (:func:`live_set_law`). A slot's
+states. Its one-slot map is applied per live set (which detectors have counter 0: only they can
+click; numpy adds each live set's block of states in place where its click sets send it) or, under
+jax, as ``Σ_W P(W) ⊗_i f_i^{W_i}`` over would-click sets W, each detector moving by its own
+deterministic map (no scatter); the two are tested against each other and against a dense chain.
+The stationary law is found by iterating the map from the product of the exact single-detector
+laws until it is stationary to a few machine epsilons (:func:`live_set_law`). A slot's
 outcome depends on the past only through its live set, and the slot's own setting is drawn
 afresh, so every figure is ``Σ_L π(L) · figure(L)``.
 
@@ -404,7 +407,10 @@ def _figures(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis: Any, dead_time
     pi, change = live_set_law(mu, eta_a, eta_b, p_dark, dead_time_slots, basis_z)
     if xp is np and np.max(change) > tolerance(np.float64):
         raise ParameterError(
-            "dead_time_slots", dead_time_slots, f"a value whose counter chain settles within {MAX_SWEEPS} sweeps"
+            "dead_time_slots",
+            dead_time_slots,
+            f"a dead time whose counter chain settles within {MAX_SWEEPS} sweeps (it does not when detectors "
+            "click in nearly every slot, which makes the counters almost periodic)",
         )
     per_live = _live_set_figures(mu, eta_a, eta_b, p_dark, e_mis, xp)
     weights = xp.stack(pi, axis=-1)
