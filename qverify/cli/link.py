@@ -163,7 +163,11 @@ def link(
                 }
             )
             return
-        table = Table(title=f"Key rate vs distance ({decoys} decoys, preset {preset})")
+        det = params.detector
+        table = Table(
+            title=f"Key rate vs distance ({decoys} decoys, preset {preset}; dead time {det.dead_time_slots} slots, "
+            f"BB84 double clicks {det.double_click}, BB84 sifting {params.source.sift_for('bb84'):g})"
+        )
         cols = ["km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"]
         if finite_curves:
             cols += [f"MDI finite N={block_size:.0e}", f"BB84 finite N={block_size:.0e}"]
