@@ -230,6 +230,7 @@ def sample_counts(
         counts = np.stack([rng.multinomial(int(shots), p) for p in probs]) if len(probs) else probs
         return Counts(counts.astype(np.int64), int(shots), "exact", probs)
     if method == "stim":
+        check_sampled_size(circuits)  # the outcome table: 2**num_clbits counts per circuit
         if stim_circuits is None:
             stim_circuits = _stim_circuits(circuits, noise_model)
         return Counts(_stim_counts(circuits, stim_circuits, int(shots), rng), int(shots), "stim", None)
@@ -373,7 +374,8 @@ def stim_circuit(circuit: QuantumCircuit, noise_model: Any = None, seen: dict[in
     writes record ``k`` and :func:`_stim_counts` maps records back to classical bits.
 
     Raises ``CircuitError`` naming the first instruction Stim cannot run exactly: a non-Clifford
-    gate, a non-Pauli or readout error, classical control.
+    gate, a gate outside the noise model's basis (Aer would transpile it first), a non-Pauli or
+    readout error, classical control.
     """
     import stim
 
@@ -384,12 +386,20 @@ def stim_circuit(circuit: QuantumCircuit, noise_model: Any = None, seen: dict[in
         getattr(noise_model, "_default_readout_error", None) or getattr(noise_model, "_local_readout_errors", {})
     ):
         raise CircuitError("the noise model has readout errors; Stim's path takes gate errors only")
+    basis = set(noise_model.basis_gates) | {"measure", "barrier"} if noise_model is not None else None
     out = stim.Circuit()
     for k, inst in enumerate(circuit.data):
         name = inst.operation.name
         qubits = [circuit.find_bit(q).index for q in inst.qubits]
         if name == "barrier":
             continue
+        if basis is not None and name not in basis:
+            # Aer would first transpile the gate into the noise model's basis and attach that basis's
+            # errors; translating it as written would drop or misplace them.
+            raise CircuitError(
+                f"circuit {circuit.name!r}: {name!r} at instruction {k} is not in the noise model's basis "
+                f"{sorted(noise_model.basis_gates)}; Aer would transpile it, so its noise has no exact Stim form here"
+            )
         if name == "measure":
             out.append("M", qubits)
         elif name == "id":

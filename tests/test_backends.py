@@ -67,6 +67,11 @@ def test_stim_refuses_what_it_cannot_run_exactly():
                       mdi_noise_model(BSMNoise(amp_damping=0.1)), "stim")  # fmt: skip
     with pytest.raises(CircuitError, match="not a Clifford gate"):
         stim_circuit(mdi_circuits("inject")[0])
+    # A gate outside the noise model's basis: Aer transpiles it and puts the basis gates' errors there.
+    default_basis = NoiseModel()
+    default_basis.add_all_qubit_quantum_error(pauli_error([("X", 0.1), ("I", 0.9)]), ["sx"])
+    with pytest.raises(CircuitError, match="noise model's basis"):
+        stim_circuit(mdi_circuits("honest")[0], default_basis)
     noise = NoiseModel()
     noise.add_all_qubit_quantum_error(amplitude_damping_error(0.2), ["h"])
     qc = QuantumCircuit(14, 1)
