@@ -146,18 +146,23 @@ def alive_fractions(
     (1.0, True)
     """
     xp, _ = namespace(mu_eta)
-    d = int(dead_time_slots)
     mu_eta = xp.asarray(mu_eta) * 1.0
-    if d == 0:
+    if int(dead_time_slots) == 0:
         ones = xp.ones_like(mu_eta)
         return ones, 0.0 * ones, 0.0 * ones
-    q, p_single, p_both = _click_law(mu_eta, e_mis, p_dark, p_match, xp)
+    return _alive_from_law(_click_law(mu_eta, e_mis, p_dark, p_match, xp), int(dead_time_slots), xp)
+
+
+def _alive_from_law(law: tuple[Any, Any, Any], d: int, xp: Any) -> tuple[Any, Any, Any]:
+    """:func:`alive_fractions` from a slot's click law ``(q, p_single, p_both)`` (any mixture of
+    settings and intensities: the reduction uses nothing else)."""
+    q, p_single, p_both = law
     eye = np.eye(d)
     shift = np.eye(d, k=1)  # (S x)_c = x_{c+1}
     mirror = np.eye(d)[::-1]  # (R x)_c = x_{d+1-c}
     qb = q[..., None, None]
     a = eye - (1 - qb) * shift - qb * mirror
-    rhs = xp.zeros((*mu_eta.shape, d, 1)) + np.eye(d)[:, -1:] * (p_single / 2)[..., None, None]
+    rhs = xp.zeros((*q.shape, d, 1)) + np.eye(d)[:, -1:] * (p_single / 2)[..., None, None]
     x = xp.linalg.solve(a, rhs)[..., 0]
     one_each = x.sum(axis=-1)
     both_dead = 2 * q * (x[..., 1:] * np.arange(1, d)).sum(axis=-1) + d * p_both
@@ -199,17 +204,36 @@ def figures(mu: Any, eta: Any, p_dark: Any, e_mis: Any, dead_time_slots: int = 0
     ``dead_time_slots`` and ``double_click`` must be static (Python values); the other arguments
     broadcast. This is the one detector model behind the link rates, the network and the DRA.
     """
-    xp, _ = namespace(mu, eta, p_dark, e_mis)
-    mu, eta = xp.broadcast_arrays(xp.asarray(mu) * 1.0, xp.asarray(eta) * 1.0)
-    mu_eta = mu * eta
-    both, one, _none = alive_fractions(mu_eta, e_mis, p_dark, dead_time_slots, p_match)
+    return stream_figures((mu,), (1.0,), eta, p_dark, e_mis, dead_time_slots, double_click, p_match)[0]
+
+
+def stream_figures(mus: tuple[Any, ...], probs: tuple[float, ...], eta: Any, p_dark: Any, e_mis: Any,
+                   dead_time_slots: int = 0, double_click: str = "squash",
+                   p_match: float = 0.5) -> list[SlotFigures]:  # fmt: skip
+    """:class:`SlotFigures` of each intensity of a decoy stream that sends ``mus[k]`` with
+    probability ``probs[k]``: the detectors' dead time is driven by the whole stream (every
+    intensity and basis setting), and each intensity's figures are averaged over that stationary law.
+    """
+    xp, _ = namespace(*mus, eta, p_dark, e_mis)
+    mus = tuple(xp.broadcast_arrays(xp.asarray(m) * 1.0, xp.asarray(eta) * 1.0)[0] for m in mus)
+    eta = xp.broadcast_arrays(xp.asarray(eta) * 1.0, mus[0])[0]
+    if int(dead_time_slots) == 0:
+        both, one = xp.ones_like(eta), 0.0 * eta
+    else:
+        laws = [_click_law(m * eta, e_mis, p_dark, p_match, xp) for m in mus]
+        law = tuple(sum(p * lw[i] for p, lw in zip(probs, laws, strict=True)) for i in range(3))
+        both, one, _none = _alive_from_law(law, int(dead_time_slots), xp)
     squash = double_click == "squash"
-    f_both = _pattern_figures(True, True, mu_eta, eta, e_mis, p_dark, squash, xp)
-    # One live detector: the right or the wrong one with equal probability (swap symmetry).
-    f_r = _pattern_figures(True, False, mu_eta, eta, e_mis, p_dark, squash, xp)
-    f_w = _pattern_figures(False, True, mu_eta, eta, e_mis, p_dark, squash, xp)
-    out = [both * fb + one * (fr + fw) / 2 for fb, fr, fw in zip(f_both, f_r, f_w, strict=True)]
-    return SlotFigures(out[0], out[1], out[2], out[3], out[4], both)
+    out = []
+    for m in mus:
+        mu_eta = m * eta
+        f_both = _pattern_figures(True, True, mu_eta, eta, e_mis, p_dark, squash, xp)
+        # One live detector: the right or the wrong one with equal probability (swap symmetry).
+        f_r = _pattern_figures(True, False, mu_eta, eta, e_mis, p_dark, squash, xp)
+        f_w = _pattern_figures(False, True, mu_eta, eta, e_mis, p_dark, squash, xp)
+        v = [both * fb + one * (fr + fw) / 2 for fb, fr, fw in zip(f_both, f_r, f_w, strict=True)]
+        out.append(SlotFigures(v[0], v[1], v[2], v[3], v[4], both))
+    return out
 
 
 def slot_figures(
@@ -244,7 +268,7 @@ def slot_figures(
 
 
 def simulate_slots(
-    mu: float,
+    mu: float | tuple[float, ...],
     eta: float,
     p_dark: float,
     e_mis: float,
@@ -253,20 +277,26 @@ def simulate_slots(
     slots: int,
     rng: np.random.Generator,
     p_match: float = 0.5,
-) -> tuple[int, int, int]:
+    mu_probs: tuple[float, ...] | None = None,
+) -> tuple[Any, Any, Any]:
     """Slow, obviously-correct per-slot simulation: (matched slots, key bits, wrong bits).
 
     Photons are drawn one pulse at a time (Poisson number, each routed to a detector or lost),
     dark counts per detector, dead-time counters per detector: the reference that
-    :func:`slot_figures` is tested against.
+    :func:`slot_figures` is tested against. With ``mu_probs`` the source sends intensity
+    ``mu[k]`` with probability ``mu_probs[k]`` (a decoy stream) and the three counts are arrays
+    per intensity (the reference for :func:`stream_figures`).
     """
     _check(p_dark, dead_time_slots, double_click, p_match)
+    mus = (mu,) if mu_probs is None else tuple(mu)  # type: ignore[arg-type]
+    probs = (1.0,) if mu_probs is None else tuple(mu_probs)
     counters = [0, 0]
-    matched = bits = wrong = 0
+    matched, bits, wrong = (np.zeros(len(mus), dtype=np.int64) for _ in range(3))
     for _ in range(slots):
+        k = int(rng.choice(len(mus), p=probs)) if len(mus) > 1 else 0
         match = rng.random() < p_match
         bit = int(rng.random() < 0.5)
-        n = rng.poisson(mu)
+        n = rng.poisson(mus[k])
         hits = [0, 0]
         for _photon in range(n):
             if rng.random() >= eta:
@@ -283,10 +313,12 @@ def simulate_slots(
             clicks.append(click)
             counters[i] = dead_time_slots if click else max(counters[i] - 1, 0)
         if match:
-            matched += 1
+            matched[k] += 1
             counted, err = _outcome((clicks[0], clicks[1]), bit, double_click)
             if counted:
-                bits += 1
+                bits[k] += 1
                 if err == 1.0 or (err == 0.5 and rng.random() < 0.5):
-                    wrong += 1
+                    wrong[k] += 1
+    if mu_probs is None:
+        return int(matched[0]), int(bits[0]), int(wrong[0])
     return matched, bits, wrong

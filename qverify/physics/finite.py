@@ -29,7 +29,13 @@ counts carry (1 − q_X)². With
 The rate per pulse is ``max(ℓ, 0) / N``. As ``N → ∞`` the fluctuation terms vanish and, with
 μ3 = 0, the bounds on ``s_1`` and ``v_1`` become exactly the vacuum + weak decoy bounds of Ma et al.
 (PRA 72, 012326, Eq. (34)–(37)) that :func:`qverify.physics.bb84.key_rate_vacuum_weak` uses (tested).
-Gains are the GLLP closed forms (double clicks squashed, no dead time).
+Gains are the GLLP closed forms (double clicks squashed). With ``dead_time_slots > 0`` (BB84 only)
+they come from the exact per-slot detector model instead (:func:`qverify.physics.detector.stream_figures`):
+the dead time is driven by the whole decoy stream — every intensity with its probability, matched
+bases with probability ``q_X² + (1 − q_X)²`` — and each intensity's gain is averaged over that
+stationary law. The decoy bounds stay valid because the detectors' state does not depend on the
+intensity of the slot being detected (dead time acts as a state-dependent efficiency seen equally
+by every photon number; attacks that exploit dead time are not covered).
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ import numpy as np
 from qverify.errors import ParameterError
 from qverify.physics._validate import check_range
 from qverify.physics._xp import binary_entropy
-from qverify.physics.bb84 import gains
+from qverify.physics.bb84 import Gains, gains
+from qverify.physics.detector import check_dead_time, stream_figures
 
 DEFAULT_EPSILON = 1e-10
 """Default ε_sec (and ε_cor) of a finite-key rate."""
@@ -105,17 +112,22 @@ def _bounds(n: np.ndarray, total: np.ndarray, mu: tuple[float, ...], p: tuple[fl
 
 
 def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, s: DecoySettings,
-                    finite: bool = True) -> dict[str, Any]:  # fmt: skip
+                    finite: bool = True, dead_time_slots: int = 0) -> dict[str, Any]:  # fmt: skip
     """Every intermediate bound of the module docstring, for ``n_pulses`` pulses (expected counts).
 
     Keys: ``n_x`` (X-basis detections), ``s_x0``, ``s_x1``, ``s_z1`` (vacuum and single-photon
     events), ``v_z1`` (single-photon errors in Z), ``phi`` (phase error bound), ``leak`` (λ_EC) and
     ``length`` (ℓ, before clipping at 0). ``finite=False`` drops every fluctuation and ε term (the
-    asymptotic limit, counts per pulse when ``n_pulses = 1``).
+    asymptotic limit, counts per pulse when ``n_pulses = 1``). ``dead_time_slots`` (per detector,
+    double clicks squashed) takes the gains from the exact detector model (module docstring).
     """
     m1, m2, m3 = s.mu
-    g = [gains(m, eta, p_dark, e_mis) for m in s.mu]
     qx2, qz2 = s.q_x**2, (1 - s.q_x) ** 2
+    if dead_time_slots:
+        stream = stream_figures(s.mu, s.p, eta, p_dark, e_mis, dead_time_slots, "squash", qx2 + qz2)
+        g = [Gains(f.gain, f.error_gain) for f in stream]
+    else:
+        g = [gains(m, eta, p_dark, e_mis) for m in s.mu]
     n_x = np.stack([n_pulses * pk * qx2 * gk.gain for pk, gk in zip(s.p, g, strict=True)])
     m_x = np.stack([n_pulses * pk * qx2 * gk.error_gain for pk, gk in zip(s.p, g, strict=True)])
     n_z = np.stack([n_pulses * pk * qz2 * gk.gain for pk, gk in zip(s.p, g, strict=True)])
@@ -153,6 +165,7 @@ def bb84_finite_rate(
     e_mis: Any,
     f_ec: Any = 1.16,
     settings: DecoySettings | None = None,
+    dead_time_slots: int = 0,
 ) -> Any:
     """Secret bits per pulse of decoy BB84 after ``n_pulses`` pulses (Lim et al. 2014, module docstring).
 
@@ -163,6 +176,7 @@ def bb84_finite_rate(
         e_mis: misalignment error probability.
         f_ec: error-correction inefficiency (≥ 1).
         settings: intensities, probabilities, basis bias and ε (default :class:`DecoySettings`).
+        dead_time_slots: per-detector dead time in slots (integer in [0, 200]; module docstring).
 
     Returns:
         ``max(ℓ, 0) / N`` in bits per pulse (float64 numpy, shaped like the broadcast inputs).
@@ -174,8 +188,9 @@ def bb84_finite_rate(
     check_range("p_dark", p_dark, 0.0, 0.5)
     check_range("e_mis", e_mis, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, np.inf)
+    dead = check_dead_time(dead_time_slots)
     eta, p_dark, e_mis = (np.asarray(x, dtype=float) for x in (eta, p_dark, e_mis))
-    return _per_pulse(n, lambda m, fin: decoy_estimates(m, eta, p_dark, e_mis, f_ec, s, fin)["length"])
+    return _per_pulse(n, lambda m, fin: decoy_estimates(m, eta, p_dark, e_mis, f_ec, s, fin, dead)["length"])
 
 
 def _per_pulse(n: np.ndarray, length: Any) -> Any:

@@ -11,8 +11,9 @@ optimum: the rate shown is a lower bound on what optimised settings give)::
     >>> bool(r.key_rate[0] > r.key_rate[1] > 0)
     True
 
-Gains are the closed forms without dead time, double clicks squashed (what the proofs assume);
-other detector conventions are refused here.
+Gains are the closed forms, double clicks squashed (what the proofs assume); BB84 with dead time
+takes them from the exact detector model driven by each candidate's decoy stream
+(:mod:`qverify.physics.finite`). Discarded double clicks, and dead time for MDI-QKD, are refused.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def finite_link_rate(
 
     Args:
         distance_km: Alice–Bob fibre length(s) in km (≥ 0).
-        params: link parameters (loss, detector, misalignment, f_EC, clock). Dead time and
-            discarded double clicks are refused (the finite-key bounds use the squashed closed forms).
+        params: link parameters (loss, detector, misalignment, f_EC, clock). Discarded double
+            clicks are refused (the bounds assume squashing), dead time for MDI-QKD too.
         protocol: ``"bb84"`` (Lim et al. 2014) or ``"mdi"`` (after Curty et al. 2014).
         n_pulses: block size N, pulses (pulse pairs) per block, ≥ 1.
         eps: ε_sec = ε_cor, in (0, 1).
@@ -117,8 +118,9 @@ def finite_link_rate(
     """
     _check(protocol, "infinite")
     fk = FiniteKey(float(n_pulses), float(eps))
-    if params.detector.dead_time_slots:
-        raise ParameterError("dead_time_slots", params.detector.dead_time_slots, "0 for finite-key rates")
+    dead = params.detector.dead_time_slots
+    if dead and protocol == "mdi":
+        raise ParameterError("dead_time_slots", dead, "0 for MDI-QKD finite-key rates (BB84 takes dead time)")
     if params.detector.double_click != "squash":
         raise ParameterError("double_click", params.detector.double_click, "'squash' for finite-key rates")
     if nu is not None:
@@ -131,7 +133,7 @@ def finite_link_rate(
     chosen = [np.zeros(d.shape) for _ in range(4)]
     for s in _candidates(protocol, fk.eps, nu):
         if protocol == "bb84":
-            r = bb84_finite_rate(fk.n_pulses, eta_a, det.p_dark, ch.e_mis, params.ec.f_ec, s)
+            r = bb84_finite_rate(fk.n_pulses, eta_a, det.p_dark, ch.e_mis, params.ec.f_ec, s, dead)
             desc = (s.mu[0], s.mu[1], s.q_x, s.p[0])
         else:
             r = mdi_finite_rate(fk.n_pulses, eta_a, eta_b, det.p_dark, ch.e_mis, params.ec.f_ec, s)

@@ -50,6 +50,20 @@ def test_dead_time_chain_matches_brute_force_slots(dead, convention):
     assert f.gain < 0.8 * no_dead.gain and f.live_fraction < 0.8
 
 
+def test_decoy_stream_drives_the_dead_time_per_slot():
+    # Three intensities sent at random: the detectors' live law is set by the whole stream, and each
+    # intensity's gain is averaged over it (what finite-key BB84 uses). Bright enough that the stream
+    # matters: treating every pulse as signal would give a gain 14 % lower than the mixture's.
+    mus, probs = (0.6, 0.1, 2e-4), (0.5, 0.3, 0.2)
+    f = D.stream_figures(mus, probs, 0.5, 2e-3, 0.03, 3, "squash", 0.5)
+    matched, bits, _wrong = D.simulate_slots(mus, 0.5, 2e-3, 0.03, 3, "squash", 80_000, np.random.default_rng(5),
+                                            0.5, probs)  # fmt: skip
+    for k in range(3):
+        g = float(f[k].gain)
+        assert abs(bits[k] / matched[k] - g) < 4 * np.sqrt(g * (1 - g) / matched[k])
+    assert float(D.slot_figures(0.6, 0.5, 2e-3, 0.03, 3).gain) < 0.9 * float(f[0].gain)
+
+
 def _full_chain_alive(mu_eta, e_mis, p_dark, d, p_match):
     """Oracle: the stationary law of both dead-time counters over all (d + 1)² states, built slot by
     slot from the click rules (a detector with counter c > 0 is blind and counts down; a live one

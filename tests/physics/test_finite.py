@@ -174,5 +174,24 @@ def test_finite_link_rate_orders_block_sizes_and_refuses_bad_input(protocol):
     for kwargs, field in (({"n_pulses": 0.0}, "block_size"), ({"eps": 1.0}, "epsilon"), ({"eps": 0.0}, "epsilon")):
         with pytest.raises(ParameterError, match=field):
             finite_link_rate(d, LCQ_2012, protocol, **kwargs)
-    with pytest.raises(ParameterError, match="dead_time_slots"):
-        finite_link_rate(d, LCQ_2012.replace(dead_time_slots=3), protocol)
+    if protocol == "mdi":  # the relay's chain is not searched over decoy settings
+        with pytest.raises(ParameterError, match="dead_time_slots"):
+            finite_link_rate(d, LCQ_2012.replace(dead_time_slots=3), protocol)
+
+
+def test_bb84_finite_key_pays_for_dead_time_driven_by_the_decoy_stream():
+    # Lim et al. (PRA 89, 022307) bounds on gains from the exact detector model: dead time lowers
+    # the key where detectors click often, barely where they rarely do, and more pulses still give
+    # more key, up to the N → ∞ limit.
+    from qverify.physics import LCQ_2012
+    from qverify.physics.finite_link import finite_link_rate
+
+    d = np.array([1.0, 20.0, 100.0])
+    rates = {
+        dead: finite_link_rate(d, LCQ_2012.replace(dead_time_slots=dead), "bb84", 1e12).key_rate for dead in (0, 3, 10)
+    }
+    assert np.all(rates[10] <= rates[3]) and np.all(rates[3] <= rates[0])
+    assert rates[10][0] < 0.9 * rates[0][0] and rates[10][2] > 0.95 * rates[0][2]
+    p3 = LCQ_2012.replace(dead_time_slots=3)
+    r10, r12, rinf = (finite_link_rate(np.array(20.0), p3, "bb84", n).key_rate for n in (1e10, 1e12, np.inf))
+    assert 0 < r10 < r12 < rinf
