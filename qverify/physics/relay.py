@@ -314,8 +314,9 @@ def _block(d: int, live: int, click: int | None) -> tuple[Any, ...]:
 
 def _step_blocks(by_live: Any, pi: Any, d: int) -> Any:
     """The same slot for numpy, in place: each live set's block of states is added, weighted by
-    ``r[L][C]``, where each click set C sends it. About ``(d + 2)⁴`` multiply-adds per element,
-    20× fewer copies than :func:`_step_kron` at d = 16; tested against it and a dense chain."""
+    ``r[L][C]``, where each click set C sends it: about ``(d + 2)⁴`` multiply-adds per batch
+    element, so each state is touched about once per slot instead of the ~46 copies of
+    :func:`_step_kron`; tested against it and a dense chain."""
     new = np.zeros_like(pi)
     for live in range(16):
         block = pi[_block(d, live, None)]
