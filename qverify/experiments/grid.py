@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -174,11 +174,12 @@ def program_key(task: Task) -> tuple[Any, ...]:
     return (task.topology, task.demands, task.slots, "dra" in task.policy)
 
 
-def spread_programs(tasks: list[Task]) -> list[Task]:
-    """The tasks reordered so that the first task of every distinct program comes first.
+def spread_programs(items: Sequence[Any], task_of: Callable[[Any], Task] | None = None) -> list[Any]:
+    """The items (tasks, or units of tasks with ``task_of`` naming the task that decides a unit's
+    program) reordered so that the first item of every distinct program comes first.
 
     With several workers and a cold compilation cache, workers then compile *different* programs
-    side by side, and the later tasks of each program load it from the persistent cache instead of
+    side by side, and the later items of each program load it from the persistent cache instead of
     compiling it again in every worker. The order within a program is kept.
 
     >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
@@ -186,11 +187,11 @@ def spread_programs(tasks: list[Task]) -> list[Task]:
     >>> [t.topology for t in spread_programs([a, replace(a, seed=1), b])]
     ['secoqc', 'grid:2x2', 'secoqc']
     """
-    first: dict[tuple[Any, ...], Task] = {}
-    for t in tasks:
-        first.setdefault(program_key(t), t)
-    leaders = {id(t) for t in first.values()}
-    return list(first.values()) + [t for t in tasks if id(t) not in leaders]
+    first: dict[tuple[Any, ...], int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(program_key(item if task_of is None else task_of(item)), i)
+    leaders = set(first.values())
+    return [items[i] for i in first.values()] + [x for i, x in enumerate(items) if i not in leaders]
 
 
 def sim_config(task: Task) -> Any:
@@ -243,8 +244,9 @@ def seed_batches(tasks: list[Task], size: int = MAX_SEED_BATCH) -> list[tuple[Ta
 
 
 def _policy(task: Task, g: Any, cfg: Any) -> Any:
-    """The task's policy (None: the baseline), built for its seed."""
+    """The task's policy, built for its seed."""
     from qverify.consensus.control import ABFTPolicy
+    from qverify.network.policy import BaselinePolicy
 
     if task.policy == "abft":
         return ABFTPolicy(alpha=task.alpha)
@@ -260,7 +262,7 @@ def _policy(task: Task, g: Any, cfg: Any) -> Any:
         return DRAPolicy(
             params, env_params, dcfg.hidden, ABFTPolicy(alpha=task.alpha) if task.policy == "abft+dra" else None
         )
-    return None
+    return BaselinePolicy()
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -271,7 +273,7 @@ def run_task(task: Task) -> dict[str, Any]:
 def run_seeds(tasks: Sequence[Task]) -> list[dict[str, Any]]:
     """Run tasks that differ only in seed as one vmapped simulation
     (:func:`qverify.network.sim.simulate_seeds`); row ``i`` equals ``run_task(tasks[i])``."""
-    from qverify.network.sim import BaselinePolicy, simulate_seeds
+    from qverify.network.sim import simulate_seeds
     from qverify.network.topology import resolve
 
     if not tasks:
@@ -282,8 +284,7 @@ def run_seeds(tasks: Sequence[Task]) -> list[dict[str, Any]]:
     g = resolve(first.topology)
     cfg = sim_config(first)
     policies = [_policy(t, g, cfg) for t in tasks]
-    results = simulate_seeds(g, cfg, first.slots, [t.seed for t in tasks],
-                             [BaselinePolicy() if p is None else p for p in policies])  # fmt: skip
+    results = simulate_seeds(g, cfg, first.slots, [t.seed for t in tasks], policies)
     return [_row(t, res, pol) for t, res, pol in zip(tasks, results, policies, strict=True)]
 
 

@@ -213,7 +213,7 @@ class TaskPool:
             self.deferred += todo
             return
         with self._lock:
-            self.backlog.extend(_spread_units(seed_batches(todo)))
+            self.backlog.extend(spread_programs(seed_batches(todo), task_of=lambda unit: unit[0]))
         self._feed()
 
     def _feed(self) -> None:
@@ -274,12 +274,6 @@ class TaskPool:
                 break
             time.sleep(0.2)
             check_interrupt()
-
-
-def _spread_units(units: list[tuple[Task, ...]]) -> list[tuple[Task, ...]]:
-    """:func:`~qverify.experiments.grid.spread_programs` applied to units (by their first task)."""
-    by_first = {id(u[0]): u for u in units}
-    return [by_first[id(t)] for t in spread_programs([u[0] for u in units])]
 
 
 def _keyed_rows(unit: tuple[Task, ...]) -> list[tuple[str, dict[str, Any]]]:
