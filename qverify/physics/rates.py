@@ -100,8 +100,8 @@ def _mdi_per_slot(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis: Any, f_ec
     xp, _ = namespace(mu, eta_a, eta_b)
     rf = relay.figures(mu, eta_a, eta_b, p_dark, e_mis, int(dead_time_slots), xp.sqrt(sift))
     g = Gains_(rf.gain, rf.error_gain)
-    ex = xp.where(rf.y11_x > 0, rf.e11y11_x / xp.where(rf.y11_x > 0, rf.y11_x, 1.0), 0.5)
-    ez = xp.where(rf.gain > 0, rf.error_gain / xp.where(rf.gain > 0, rf.gain, 1.0), 0.5)
+    ex = mdi._safe_div(rf.e11y11_x, rf.y11_x, xp, 0.5)
+    ez = mdi._safe_div(rf.error_gain, rf.gain, xp, 0.5)
     q11 = mu * mu * xp.exp(-2 * mu) * rf.y11_z
     rate = q11 * (1 - binary_entropy(ex, xp)) - f_ec * rf.gain * binary_entropy(ez, xp)
     return sift * (xp.maximum(rate, 0.0) if clip else rate), g

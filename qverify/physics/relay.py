@@ -196,28 +196,33 @@ def _restriction() -> np.ndarray:
     return r
 
 
-_RESTRICT = _restriction()
+_RESTRICT = _restriction().reshape(16, 256)
 
 
-def _announcement(basis: str, x: int, y: int, e_mis: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-    """``(right, wrong, e_mis)``: 0/1 vectors over click sets C (index = mask) of the successes that
+def _by_live(law: Any) -> Any:
+    """``(..., L, C)``: probability that exactly the click set C occurs with live set L, from a
+    would-click law ``(..., W)`` (``Σ_{W ∩ L = C} P(W)``)."""
+    return (law @ _RESTRICT).reshape(*law.shape[:-1], 16, 16)
+
+
+def _announcement(basis: str, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(right, wrong)``: 0/1 vectors over click sets C (index = mask) of the successes that
     announce the right and the wrong correlation for bits x, y in ``basis`` (before misalignment)."""
     plus, minus = np.zeros(16), np.zeros(16)
     plus[list(PSI_PLUS)] = 1.0
     minus[list(PSI_MINUS)] = 1.0
     if basis == "Z":
         success = plus + minus
-        return (success, 0 * success, e_mis) if x != y else (0 * success, success, e_mis)
-    return (plus, minus, e_mis) if x == y else (minus, plus, e_mis)
+        return (success, 0 * success) if x != y else (0 * success, success)
+    return (plus, minus) if x == y else (minus, plus)
 
 
 def _per_live_set(law: Any, basis: str, x: int, y: int, e_mis: Any) -> tuple[Any, Any]:
     """(success, error) probability for every live set L, ``(..., 16)``, from a would-click law."""
-    right, wrong, e = _announcement(basis, x, y, e_mis)
-    by_live = law @ _RESTRICT.reshape(16, 256)  # (..., L·16 + C)
-    by_live = by_live.reshape(*law.shape[:-1], 16, 16)
+    right, wrong = _announcement(basis, x, y)
+    by_live = _by_live(law)
     r, w = by_live @ right, by_live @ wrong
-    return r + w, e * r + (1 - e) * w
+    return r + w, e_mis * r + (1 - e_mis) * w
 
 
 def _live_set_figures(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis: Any, xp: Any) -> list[Any]:
@@ -257,8 +262,7 @@ def stream_law(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, basis_z: Any = 1.0)
 def transition_law(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, basis_z: Any = 1.0) -> dict[int, dict[int, Any]]:
     """``r[L][C]``: probability that exactly the detectors C ⊆ L click when those of L are live
     (:func:`stream_law` restricted to L: ``r[L][C] = Σ_{W ∩ L = C} P(W)``)."""
-    full = stream_law(mu, eta_a, eta_b, p_dark, basis_z)
-    by_live = (full @ _RESTRICT.reshape(16, 256)).reshape(*full.shape[:-1], 16, 16)
+    by_live = _by_live(stream_law(mu, eta_a, eta_b, p_dark, basis_z))
     return {live: {c: by_live[..., live, c] for c in _subsets(live)} for live in range(16)}
 
 
@@ -364,7 +368,7 @@ def live_set_law(mu: Any, eta_a: Any, eta_b: Any, p_dark: Any, dead_time_slots: 
     pi = pi * marginals[2][None, None, :, None] * marginals[3][None, None, None, :]
 
     if xp is np:
-        by_live = (law @ _RESTRICT.reshape(16, 256)).reshape(*shape, 16, 16)
+        by_live = _by_live(law)
 
         def step(x: Any) -> Any:
             return _step_blocks(by_live, x, d)
