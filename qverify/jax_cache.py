@@ -9,8 +9,12 @@ started afterwards use the same cache.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -27,14 +31,25 @@ def cache_dir() -> Path:
 def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
     """Point JAX's persistent compilation cache at ``path`` (default :func:`cache_dir`).
 
-    Returns the folder, or None when it cannot be created (the run then simply compiles).
+    Returns the folder, or None when it cannot be created or written (a full disk, a read-only
+    mount, a file in the way): then one warning is logged and the run simply compiles. A corrupted
+    entry is not fatal either: JAX fails to read it, recompiles and overwrites it (JAX's warning about
+    it is routed to debug level by :mod:`qverify.third_party_logs` in the CLI).
     """
     import jax
 
     folder = Path(path) if path is not None else cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        # A folder can exist and still refuse writes: probe with a real file before JAX relies on it.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-") as probe:
+            probe.write(b"qverify")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        log.warning(
+            "compilation cache disabled: %s is not usable (%s); compiling without it", folder, exc.strerror or exc
+        )
         return None
     # Worker processes (spawned) read the same settings from the environment.
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)

@@ -54,6 +54,9 @@ def _root(
         raise typer.Exit()
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     setup_logging(level)
+    from qverify.third_party_logs import route_third_party_logs
+
+    route_third_party_logs(debug=level <= logging.DEBUG)
     err.quiet = quiet
 
 

@@ -182,10 +182,11 @@ def spread_programs(items: Sequence[Any], task_of: Callable[[Any], Task] | None 
     side by side, and the later items of each program load it from the persistent cache instead of
     compiling it again in every worker. The order within a program is kept.
 
-    >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
-    >>> b = replace(a, topology="grid:2x2")
-    >>> [t.topology for t in spread_programs([a, replace(a, seed=1), b])]
-    ['secoqc', 'grid:2x2', 'secoqc']
+    Examples:
+        >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
+        >>> b = replace(a, topology="grid:2x2")
+        >>> [t.topology for t in spread_programs([a, replace(a, seed=1), b])]
+        ['secoqc', 'grid:2x2', 'secoqc']
     """
     first: dict[tuple[Any, ...], int] = {}
     for i, item in enumerate(items):
@@ -230,10 +231,11 @@ def seed_batches(tasks: list[Task], size: int = MAX_SEED_BATCH) -> list[tuple[Ta
     """The tasks grouped into units that differ only in seed, at most ``size`` each, in the order
     of their first task; each unit runs as one :func:`run_seeds` call.
 
-    >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
-    >>> b = replace(a, policy="abft")
-    >>> [[t.seed for t in u] for u in seed_batches([a, b, replace(a, seed=1), replace(a, seed=2)], size=2)]
-    [[0, 1], [2], [0]]
+    Examples:
+        >>> a = Task("secoqc", 0.0, "x", True, "baseline", 0, 10, 1, 1.0)
+        >>> b = replace(a, policy="abft")
+        >>> [[t.seed for t in u] for u in seed_batches([a, b, replace(a, seed=1), replace(a, seed=2)], size=2)]
+        [[0, 1], [2], [0]]
     """
     if size < 1:
         raise ParameterError("size", size, "[1, inf)")

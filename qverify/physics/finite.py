@@ -377,7 +377,8 @@ def mdi_finite_rate(
 
     Args:
         n_pairs: pulse pairs sent in the block (N ≥ 1); ``np.inf`` gives the asymptotic limit.
-        eta_a, eta_b: total transmittances Alice→Charlie and Bob→Charlie, in [0, 1].
+        eta_a: total transmittance Alice→Charlie, in [0, 1].
+        eta_b: total transmittance Bob→Charlie, in [0, 1].
         p_dark: dark count probability per detector per pulse.
         e_mis: misalignment error probability.
         f_ec: error-correction inefficiency (≥ 1).

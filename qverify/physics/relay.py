@@ -432,8 +432,9 @@ def relay_figures(mu: Any, eta_a: Any, eta_b: Any, p_dark: float, e_mis: float, 
 
     Args:
         mu: mean photon number each party sends (array-like).
-        eta_a, eta_b: total transmittances Alice–Charlie and Bob–Charlie, detector efficiency
-            included (array-like, broadcast with ``mu``).
+        eta_a: total transmittance Alice–Charlie, detector efficiency included (array-like, broadcast
+            with ``mu``).
+        eta_b: total transmittance Bob–Charlie, likewise.
         p_dark: dark-count probability per detector per slot, in [0, 1).
         e_mis: probability that misalignment flips the announced correlation, in [0, 0.5].
         dead_time_slots: slots a detector stays blind after a click, integer in [0, MAX_DEAD_TIME_SLOTS].

@@ -38,10 +38,11 @@ def as_source(qc: QuantumCircuit) -> QuantumCircuit:
     built-in source. Mid-circuit measurements, resets and classical control are refused: their
     random outcomes would make the verdict change between runs.
 
-    >>> from qiskit import QuantumCircuit
-    >>> qc = QuantumCircuit(2); _ = qc.h(0); _ = qc.cx(0, 1); _ = qc.id(0)
-    >>> [i.operation.name for i in as_source(qc).data]
-    ['h', 'cx', 'id', 'id']
+    Examples:
+        >>> from qiskit import QuantumCircuit
+        >>> qc = QuantumCircuit(2); _ = qc.h(0); _ = qc.cx(0, 1); _ = qc.id(0)
+        >>> [i.operation.name for i in as_source(qc).data]
+        ['h', 'cx', 'id', 'id']
     """
     bare = qc.remove_final_measurements(inplace=False)
     out = bare.copy_empty_like()

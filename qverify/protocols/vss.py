@@ -12,12 +12,13 @@ computational (they reveal ``g^s``, hiding ``s`` under the discrete-logarithm as
 Group parameters are DSA domain parameters (FIPS 186-4: 2048-bit p, 256-bit q) generated per
 process by ``cryptography``; nothing is derived from a fixed seed or a name.
 
->>> import numpy as np
->>> g = group()
->>> shares, commitments = deal(42, n=5, t=3, rng=np.random.default_rng(0), grp=g)
->>> bad = [(shares[0][0], (shares[0][1] + 1) % g.q), *shares[1:]]
->>> rebuild(bad, commitments, t=3, grp=g)
-(42, (1,))
+Examples:
+    >>> import numpy as np
+    >>> g = group()
+    >>> shares, commitments = deal(42, n=5, t=3, rng=np.random.default_rng(0), grp=g)
+    >>> bad = [(shares[0][0], (shares[0][1] + 1) % g.q), *shares[1:]]
+    >>> rebuild(bad, commitments, t=3, grp=g)
+    (42, (1,))
 """
 
 from __future__ import annotations

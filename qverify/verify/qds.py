@@ -239,14 +239,16 @@ def run_qds(
     """Run ``trials`` independent signings of each kind and measure the probabilities.
 
     Args:
-        holders, t: key holders and signing threshold, 1 ≤ t ≤ holders.
+        holders: key holders of the threshold signer (≥ 1).
+        t: signing threshold, 1 ≤ t ≤ holders.
         length: signature positions per recipient string (≥ 8), before parameter estimation. The
             default is where the measured attacks fail: at 400 positions the intercept-resend
             forger's best fraction (0.75) wins 4.0 % [1.7, 7.7] of 200 runs, at 2000 none of 200
             (``run_qds(trials=200, seed=0, length=400)`` and ``length=2000``); parameter estimation
             on 20 % of 400 positions is too coarse to notice a 19 % error rate often enough.
         p_depol: depolarising probability of each state's channel, in [0, 1].
-        s_a, s_v: authentication and verification thresholds, 0 ≤ s_a < s_v ≤ 0.5.
+        s_a: authentication threshold, 0 ≤ s_a < s_v.
+        s_v: verification threshold, s_a < s_v ≤ 0.5.
         trials: runs per measured probability (≥ 1).
         confidence: Clopper–Pearson confidence, in (0, 1).
         seed: seed of every classical and sampling choice.
