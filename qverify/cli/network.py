@@ -17,6 +17,7 @@ from qverify.cli.common import (
     PolicyName,
     Preset,
     _emit_json,
+    _jax_cache,
     _progress,
     app,
     finite_float,
@@ -137,6 +138,7 @@ def simulate(
 ) -> None:
     """Simulate the network slot by slot (one jit-compiled JAX model; the control plane runs between
     epochs): availability, delivered key, true and measured QBER, exposed key bits."""
+    _jax_cache()
     from qverify.network.adversary import Adversary
     from qverify.network.sim import Fluctuation, SimConfig
     from qverify.network.sim import simulate_seeds as run_seeds
