@@ -102,10 +102,18 @@ def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
                 "Status": {
                     "type": "object",
                     "required": [
-                        "source_KME_ID", "target_KME_ID", "master_SAE_ID", "slave_SAE_ID", "key_size",
-                        "stored_key_count", "max_key_count", "max_key_per_request", "max_key_size",
-                        "min_key_size", "max_SAE_ID_count",
-                    ],  # fmt: skip
+                        "source_KME_ID",
+                        "target_KME_ID",
+                        "master_SAE_ID",
+                        "slave_SAE_ID",
+                        "key_size",
+                        "stored_key_count",
+                        "max_key_count",
+                        "max_key_per_request",
+                        "max_key_size",
+                        "min_key_size",
+                        "max_SAE_ID_count",
+                    ],
                     "properties": {
                         **{k: {"type": "string"} for k in ("source_KME_ID", "target_KME_ID", "master_SAE_ID")},
                         "slave_SAE_ID": {"type": "string"},

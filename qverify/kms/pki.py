@@ -37,7 +37,7 @@ def write_dev_pki(folder: str | Path, saes: Iterable[str], valid_days: int = 30)
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise QverifyError(f"dev_pki = {str(out)!r} cannot be created ({exc.strerror})") from None
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     until = now + dt.timedelta(days=valid_days)
 
     def name(cn: str) -> x509.Name:
@@ -60,9 +60,7 @@ def write_dev_pki(folder: str | Path, saes: Iterable[str], valid_days: int = 30)
         .not_valid_before(now)
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     _write(out / "ca.pem", ca.public_bytes(serialization.Encoding.PEM), private=False)

@@ -271,7 +271,7 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
         except KeyDeliveryError as exc:
             log.info("%s %s: %d %s", request.method, op, exc.status, exc.message)
             return _error(exc.status, exc.message, exc.details)
-        except Exception as exc:  # noqa: BLE001 - a fault of ours: 503, its type only (never its text)
+        except Exception as exc:  # a fault of ours: 503, its type only (never its text)
             log.error("%s %s: internal fault (%s)", request.method, op, type(exc).__name__)
             return _error(503, f"internal fault ({type(exc).__name__})")
 

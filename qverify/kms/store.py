@@ -149,7 +149,9 @@ class PairStore:
             stored = db.execute("SELECT COUNT(*) FROM pool").fetchone()[0]
             added = max(0, min(whole, self.max_blocks - stored))
             nbytes = self.block_bits // 8
-            db.executemany("INSERT INTO pool (material) VALUES (?)", ((self._random_bytes(nbytes),) for _ in range(added)))
+            db.executemany(
+                "INSERT INTO pool (material) VALUES (?)", ((self._random_bytes(nbytes),) for _ in range(added))
+            )
             self._set_meta("carry_bits", carry - whole * self.block_bits)
             self._set_meta("last_slot", float(slot))
             return added

@@ -79,7 +79,9 @@ def test_no_key_material_in_errors_or_repr(tmp_path):
     assert keys[0].material.hex() not in repr(keys) and str(keys[0].material) not in repr(keys)
     for bad in (("X", "M"), ("S", "M")):
         with pytest.raises(KeyDeliveryError) as e:
-            s.fetch(*bad, [keys[0].key_id, "00000000-0000-4000-8000-000000000000"] if bad[0] == "S" else [keys[0].key_id])
+            s.fetch(
+                *bad, [keys[0].key_id, "00000000-0000-4000-8000-000000000000"] if bad[0] == "S" else [keys[0].key_id]
+            )
         text = f"{e.value} {e.value.details!r} {e.value!r}"
         assert all(k.material.hex() not in text and repr(k.material) not in text for k in keys)
 
