@@ -81,17 +81,19 @@ class TlsFiles:
 
         certs = {}
         for name in ("cert", "ca"):
+            data = read(f"tls {name}", getattr(self, name))
             try:
-                certs[name] = x509.load_pem_x509_certificate(read(f"tls {name}", getattr(self, name)))
+                certs[name] = x509.load_pem_x509_certificate(data)
             except ValueError:
                 raise QverifyError(f"tls {name} = {str(getattr(self, name))!r} is not a PEM certificate") from None
+        key = read("tls key", self.key)
         try:
-            load_pem_private_key(read("tls key", self.key), password=None)
+            load_pem_private_key(key, password=None)
         except (ValueError, TypeError):
             raise QverifyError(f"tls key = {str(self.key)!r} is not an unencrypted PEM private key") from None
         try:
             certs["cert"].verify_directly_issued_by(certs["ca"])
-        except (ValueError, TypeError, Exception) as exc:
+        except Exception as exc:  # InvalidSignature, or a key type that cannot have signed it
             raise QverifyError(
                 f"tls ca = {str(self.ca)!r} did not sign the server certificate {str(self.cert)!r} "
                 f"({type(exc).__name__})"
@@ -201,6 +203,8 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    if time_scale is not None and not (math.isfinite(time_scale) and time_scale > 0):
+        raise ParameterError("time_scale", time_scale, "(0, inf) simulated seconds per wall second")
     lock = threading.Lock()
 
     async def fill() -> None:
@@ -314,7 +318,8 @@ def bind_sockets(host: str, ports: list[int]) -> list[socket.socket]:
 
 
 class KmsServer:
-    """``network``'s KMEs served on ``host``, node ``i`` on ``ports[i]`` (0: ephemeral), mutual TLS.
+    """``network``'s KMEs served on ``host``, node ``i`` on ``ports[i]`` (0: ephemeral) or on
+    ``sockets[i]`` (already listening, from :func:`bind_sockets`), mutual TLS.
 
     :meth:`serve` runs until :meth:`stop`; :meth:`start_in_thread` runs it in a background thread
     (tests, notebooks). :attr:`addresses` maps each node to its ``https://host:port``.
@@ -328,6 +333,7 @@ class KmsServer:
         ports: list[int] | None = None,
         time_scale: float | None = 1.0,
         log_level: str = "warning",
+        sockets: list[socket.socket] | None = None,
     ) -> None:
         import uvicorn
 
@@ -335,10 +341,12 @@ class KmsServer:
         ports = [0] * len(nodes) if ports is None else list(ports)
         if len(ports) != len(nodes):
             raise ParameterError("ports", ports, f"one port per node ({len(nodes)})")
+        if sockets is not None and len(sockets) != len(nodes):
+            raise ParameterError("sockets", len(sockets), f"one listening socket per node ({len(nodes)})")
         tls.check()
         self.network = network
         self.host = host
-        self.sockets = bind_sockets(host, ports)
+        self.sockets = sockets if sockets is not None else bind_sockets(host, ports)
         self.ports = {node: s.getsockname()[1] for node, s in zip(nodes, self.sockets, strict=True)}
         self.addresses = {node: f"https://{host}:{port}" for node, port in self.ports.items()}
         app = create_app(network, {p: n for n, p in self.ports.items()}, time_scale)
