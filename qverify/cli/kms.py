@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from qverify import __version__
-from qverify.cli.common import KeyRelay, PolicyName, _emit_json, app, err, finite_float, out
+from qverify.cli.common import KeyRelay, PolicyName, _emit_json, _jax_cache, app, err, finite_float, out
 from qverify.errors import ParameterError, QverifyError
 
 
@@ -28,6 +28,8 @@ def serve(
     ),
     fluctuation: Annotated[bool, typer.Option(help="Fluctuating loss and drifts on/off.")] = True,
     slot_s: Annotated[float, typer.Option(parser=finite_float, help="Slot length, simulated seconds.")] = 1.0,
+    verify_rounds: Annotated[int, typer.Option(help="BSM test rounds per link and epoch (>= 3).")] = 10_000,
+    node_rounds: Annotated[int, typer.Option(help="GHZ node-check rounds per node and epoch (>= 0; 0: none).")] = 3_000,
     horizon_slots: Annotated[
         int, typer.Option(help="Slots the network model runs before serving; replayed from the start after.")
     ] = 600,
@@ -72,20 +74,22 @@ def serve(
         assert tls_cert is not None and tls_key is not None and tls_ca is not None
         TlsFiles(tls_cert, tls_key, tls_ca).check()
 
-    from qverify.network.adversary import Adversary
-    from qverify.network.sim import Fluctuation, SimConfig
     from qverify.network.topology import resolve
 
     g = resolve(topology)
-    adv = Adversary(fraction=byzantine, behaviours=tuple(b for b in behaviours.split(",") if b))
-    config = SimConfig(slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
-                       fluctuation=Fluctuation() if fluctuation else Fluctuation.off())  # fmt: skip
     nodes = [str(n) for n in g.nodes]
     ports = [0] * len(nodes) if port == 0 else [port + i for i in range(len(nodes))]
     if ports and ports[-1] > 65535:
         raise ParameterError("port", port, f"[0, {65535 - len(nodes) + 1}] ({len(nodes)} KMEs on consecutive ports)")
     sockets = bind_sockets(host, ports)  # a port in use fails now, before the model runs
     try:
+        from qverify.network.adversary import Adversary
+        from qverify.network.sim import Fluctuation, SimConfig
+
+        adv = Adversary(fraction=byzantine, behaviours=tuple(b for b in behaviours.split(",") if b))
+        config = SimConfig(slot_s=slot_s, n_demands=demands, demand_bits=demand_bits, relay=relay, adversary=adv,
+                           fluctuation=Fluctuation() if fluctuation else Fluctuation.off(),
+                           verify_rounds=verify_rounds, node_rounds=node_rounds)  # fmt: skip
         from qverify.consensus.control import make_policy
         from qverify.kms.feed import SimulatedFeed
         from qverify.kms.kme import KeyNetwork, default_saes, kme_id
@@ -99,6 +103,7 @@ def serve(
         else:
             assert tls_cert is not None and tls_key is not None and tls_ca is not None
             tls = TlsFiles(tls_cert, tls_key, tls_ca)
+        _jax_cache()
         err.print(f"running the network model for {horizon_slots} slots …", highlight=False)
         feed = SimulatedFeed(g, config, horizon_slots=horizon_slots, seed=seed, policy=make_policy(policy))
         network = KeyNetwork(feed, store)
