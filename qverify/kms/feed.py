@@ -32,9 +32,14 @@ class Feed(Protocol):
         slot_s: slot length, seconds of simulated time.
     """
 
-    nodes: tuple[str, ...]
-    pairs: tuple[tuple[str, str], ...]
-    slot_s: float
+    @property
+    def nodes(self) -> tuple[str, ...]: ...
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def slot_s(self) -> float: ...
 
     def bits(self, slot: int) -> np.ndarray:
         """Key bits (≥ 0) delivered to each pair in ``slot`` (≥ 0), shape ``(len(pairs),)``."""

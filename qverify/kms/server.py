@@ -116,7 +116,7 @@ def _tls_protocol_class() -> type:
     """uvicorn's h11 protocol, extended to put the verified client certificate into the scope."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class TlsH11Protocol(H11Protocol):  # type: ignore[misc]
+    class TlsH11Protocol(H11Protocol):
         """See the module docstring: the ASGI TLS extension from the connection's ``ssl_object``."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
