@@ -15,8 +15,9 @@ from typing import Any
 from qverify.kms.kme import KmeLimits
 
 
-def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document, with ``limits`` in the request schemas' bounds."""
+def openapi_document(limits: KmeLimits | None = None, saes: list[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document, with ``limits`` in the request schemas' bounds and, if given, the
+    network's SAE IDs as the values the path parameters take."""
     lim = limits or KmeLimits()
     obj = {"type": "object"}
     error = {
@@ -36,7 +37,10 @@ def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
     }
 
     def sae(name: str) -> dict[str, Any]:
-        return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if saes:
+            schema["enum"] = sorted(saes)
+        return {"name": name, "in": "path", "required": True, "schema": schema}
 
     integer = {"type": "integer"}
     return {
@@ -129,6 +133,7 @@ def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
                 },
                 "KeyRequest": {
                     "type": "object",
+                    "additionalProperties": False,
                     "properties": {
                         "number": {"type": "integer", "minimum": 1, "maximum": lim.max_key_per_request},
                         "size": {
@@ -144,6 +149,7 @@ def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
                 },
                 "KeyIDs": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["key_IDs"],
                     "properties": {
                         "key_IDs": {
@@ -152,6 +158,7 @@ def openapi_document(limits: KmeLimits | None = None) -> dict[str, Any]:
                             "maxItems": lim.max_key_per_request,
                             "items": {
                                 "type": "object",
+                                "additionalProperties": False,
                                 "required": ["key_ID"],
                                 "properties": {"key_ID": {"type": "string", "format": "uuid"}, "key_ID_extension": obj},
                             },

@@ -49,7 +49,6 @@ MAX_BODY_BYTES = 64 * 1024
 
 API = "/api/v1/keys/"
 ALLOWED = {"status": ("GET",), "enc_keys": ("GET", "POST"), "dec_keys": ("GET", "POST")}
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 # --- TLS ---------------------------------------------------------------------------------------------
@@ -229,8 +228,10 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
                     await task
 
     async def keys(request: Request) -> Response:
-        sae_path = request.path_params["sae_id"]
-        op = request.path_params["op"]
+        parts = request.scope["path"].removeprefix(API.rstrip("/")).strip("/").split("/")
+        if len(parts) != 2 or not parts[0]:
+            return _error(400, f"{request.url.path!r} is not a key-delivery path; allowed: {API}{{SAE_ID}}/{{method}}")
+        sae_path, op = parts
         try:
             if op not in ALLOWED:
                 raise KeyDeliveryError(400, f"{op!r} is not a key-delivery method; allowed: {', '.join(ALLOWED)}")
@@ -279,20 +280,31 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
             log.error("%s %s: internal fault (%s)", request.method, op, type(exc).__name__)
             return _error(503, f"internal fault ({type(exc).__name__})")
 
-    async def stray(request: Request) -> Response:
-        return _error(400, f"{request.url.path!r} is not a key-delivery path; allowed: {API}{{SAE_ID}}/{{method}}")
+    async def keys_app(scope: Any, receive: Any, send: Any) -> None:
+        # Every method and sub-path under the prefix lands here (no framework 404/405).
+        response = await keys(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def openapi(request: Request) -> Response:
         from qverify.kms.openapi import openapi_document
 
-        return JSONResponse(openapi_document(network.limits))
+        return JSONResponse(openapi_document(network.limits, sorted(network.saes)))
 
     routes = [
-        Route(API + "{sae_id}/{op}", keys, methods=ALL_METHODS),
-        Route("/api/v1/keys/{rest:path}", stray, methods=ALL_METHODS),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    rest = Starlette(routes=routes, lifespan=lifespan)
+    prefix = API.rstrip("/")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # Anything under the key-delivery prefix, whatever its method or characters, goes to the key
+        # endpoints (no framework 404/405/422 from them); the rest (lifespan, /openapi.json) to Starlette.
+        if scope["type"] == "http" and (scope["path"] == prefix or scope["path"].startswith(API)):
+            await keys_app(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return app
 
 
 # --- running it --------------------------------------------------------------------------------------
