@@ -314,7 +314,9 @@ def bind_sockets(host: str, ports: list[int]) -> list[socket.socket]:
     socks: list[socket.socket] = []
     for port in ports:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections (it checks the proto);
+        # with 0, a response's header and body records wait for a delayed ACK (~40 ms each on Linux).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
