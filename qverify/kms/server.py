@@ -142,6 +142,7 @@ def server_ssl_context(tls: TlsFiles) -> ssl.SSLContext:
     """TLS ≥ 1.2 server context that requires a client certificate signed by ``tls.ca``."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_RENEGOTIATION  # the identity read at the handshake holds for the connection
     ctx.load_cert_chain(str(tls.cert), str(tls.key))
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(str(tls.ca))
@@ -174,6 +175,22 @@ def _query_ints(query: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         except ValueError:
             out[name] = v
     return out
+
+
+async def _bounded_body(request: Any) -> bytes:
+    """The request body, read no further than :data:`MAX_BODY_BYTES` (a longer one is a 400)."""
+    too_long = KeyDeliveryError(400, f"request body is longer than {MAX_BODY_BYTES} bytes; allowed: ≤ {MAX_BODY_BYTES}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_long
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_long
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Clock:
@@ -246,9 +263,7 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
             caller = sae_of_pem(chain[0]) if chain else None
             body: Any = None
             if request.method == "POST":
-                raw = await request.body()
-                if len(raw) > MAX_BODY_BYTES:
-                    raise KeyDeliveryError(400, f"request body has {len(raw)} bytes; allowed: ≤ {MAX_BODY_BYTES}")
+                raw = await _bounded_body(request)
                 if raw.strip():
                     try:
                         body = json.loads(raw)

@@ -267,6 +267,12 @@ def test_12_malformed_json_and_bad_queries(live):
     assert_error(a.get(live.url("A", "SAE_B", "enc_keys"), params=[("number", "1"), ("number", "2")]), 400)
     assert_error(a.get(live.url("A", "SAE_B", "status"), params={"x": "1"}), 400)
     assert_error(a.post(live.url("A", "SAE_B", "enc_keys"), content=b"{" * 70_000), 400)
+
+    def chunked():  # no Content-Length: the server stops reading past its limit
+        for _ in range(100):
+            yield b" " * 1024
+
+    assert_error(a.post(live.url("A", "SAE_B", "enc_keys"), content=chunked()), 400)
     assert status(live)["stored_key_count"] == before
 
 
