@@ -212,8 +212,8 @@ class Clock:
 
 def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: float | None = 1.0) -> Any:
     """The Starlette app serving ``network``'s KMEs; ``nodes_by_port`` maps a listening port to its
-    node. With ``time_scale`` the stores fill in the background as simulated time passes (at most
-    ``max_catch_up`` slots per tick); ``None`` leaves filling to the caller (``network.advance``)."""
+    node. With ``time_scale`` the stores fill in the background as simulated time passes (at most 1000
+    slots per 20 ms tick); ``None`` leaves filling to the caller (``network.advance``)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -261,13 +261,15 @@ def create_app(network: KeyNetwork, nodes_by_port: dict[int, str], time_scale: f
                 raise KeyDeliveryError(503, "this address serves no KME")
             chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
             caller = sae_of_pem(chain[0]) if chain else None
+            if caller is None or caller not in network.saes:  # authenticate before reading the request
+                raise KeyDeliveryError(401, "the client certificate names no SAE known to this network")
             body: Any = None
             if request.method == "POST":
                 raw = await _bounded_body(request)
                 if raw.strip():
                     try:
                         body = json.loads(raw)
-                    except (ValueError, UnicodeDecodeError):
+                    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
                         raise KeyDeliveryError(400, "request body is not valid JSON (RFC 8259)") from None
                 elif op == "dec_keys":
                     raise KeyDeliveryError(400, "request body is empty; a Key IDs object (Table 12) is required")

@@ -267,6 +267,10 @@ def test_12_malformed_json_and_bad_queries(live):
     assert_error(a.get(live.url("A", "SAE_B", "enc_keys"), params=[("number", "1"), ("number", "2")]), 400)
     assert_error(a.get(live.url("A", "SAE_B", "status"), params={"x": "1"}), 400)
     assert_error(a.post(live.url("A", "SAE_B", "enc_keys"), content=b"{" * 70_000), 400)
+    assert_error(a.post(live.url("A", "SAE_B", "enc_keys"), content=b"[" * 60_000), 400)  # too deep to parse
+    assert_error(a.post(live.url("A", "SAE_B", "enc_keys"), content=b'{"number": 1' + b"0" * 5000 + b"}"), 400)
+    # An unknown SAE is refused before its request is even parsed.
+    assert_error(live.as_("SAE_UNKNOWN").post(live.url("A", "SAE_B", "enc_keys"), content=b"{bad"), 401)
 
     def chunked():  # no Content-Length: the server stops reading past its limit
         for _ in range(100):
