@@ -242,3 +242,13 @@ TestStoreMachine = StoreMachine.TestCase
 TestStoreMachine.settings = settings(
     max_examples=25, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_key_delivery_error_survives_pickle():
+    import pickle
+
+    e = KeyDeliveryError(503, "insufficient amount of key material", [{"keys_available": 0}])
+    back = pickle.loads(pickle.dumps(e))
+    assert (type(back), back.status, back.message, back.details, str(back)) == (
+        KeyDeliveryError, 503, e.message, e.details, str(e),
+    )  # fmt: skip
