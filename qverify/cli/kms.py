@@ -81,6 +81,14 @@ def serve(
     ports = [0] * len(nodes) if port == 0 else [port + i for i in range(len(nodes))]
     if ports and ports[-1] > 65535:
         raise ParameterError("port", port, f"[0, {65535 - len(nodes) + 1}] ({len(nodes)} KMEs on consecutive ports)")
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        err.print(f"warning: listening on {host}, not the loopback: the keys are not secret", highlight=False)
     sockets = bind_sockets(host, ports)  # a port in use fails now, before the model runs
     try:
         from qverify.network.adversary import Adversary

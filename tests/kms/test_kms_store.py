@@ -252,3 +252,26 @@ def test_key_delivery_error_survives_pickle():
     assert (type(back), back.status, back.message, back.details, str(back)) == (
         KeyDeliveryError, 503, e.message, e.details, str(e),
     )  # fmt: skip
+
+
+def test_two_store_objects_on_one_file_still_deliver_once(tmp_path):
+    # Two servers started on the same --store folder: SQLite's write lock serialises them.
+    one = full(tmp_path, 100)
+    two = PairStore(tmp_path / "p.sqlite", block_bits=64)
+    assert two.deposit(0, 64.0 * 100) == 0  # slot 0 was deposited by the other: not again
+    got: list = []
+
+    def drain(s: PairStore) -> None:
+        for _ in range(80):
+            try:
+                got.extend(s.issue("M", "S", 1, 64))
+            except KeyDeliveryError:
+                return
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in (one, two, one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 100 and len({k.key_id for k in got}) == 100 and len({k.material for k in got}) == 100
+    assert one.pool_blocks() == two.pool_blocks() == 0
