@@ -53,3 +53,27 @@ class CircuitError(QverifyError):
 
 class BackendError(QverifyError):
     """The simulator could not run a circuit (e.g. too many qubits for the exact method)."""
+
+
+class KeyDeliveryError(QverifyError):
+    """A key-delivery request (ETSI GS QKD 014) that a KME refuses, with the HTTP status it answers.
+
+    ``status`` is 400 (bad request: the message names the field, the value and what is allowed), 401
+    (the calling SAE may not have these keys) or 503 (the KME cannot serve it now, e.g. its store
+    holds too little key: a project rule, since the standard fixes no code for it). ``details`` is
+    the standard's optional list of name/value objects. No message ever carries key material.
+
+    >>> raise KeyDeliveryError(400, "size shall be a multiple of 8")
+    Traceback (most recent call last):
+    ...
+    qverify.errors.KeyDeliveryError: size shall be a multiple of 8
+    """
+
+    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.message, self.details))

@@ -36,7 +36,7 @@ from qverify.errors import QverifyError
 
 # Importing the command modules registers their commands, in the order `--help` lists them.
 # isort: off
-from qverify.cli import link, verify, reproduce, consensus, network, dra  # noqa: F401
+from qverify.cli import link, verify, reproduce, consensus, network, dra, kms  # noqa: F401
 # isort: on
 
 __all__ = ["app", "finite_float", "main"]
