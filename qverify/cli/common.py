@@ -53,6 +53,7 @@ class Decoys(StrEnum):
 class Preset(StrEnum):
     LCQ2012 = "lcq2012"
     GYS2004 = "gys2004"
+    LIM2014 = "lim2014"
 
 
 class DoubleClick(StrEnum):
