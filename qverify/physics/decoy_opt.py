@@ -129,13 +129,13 @@ def _compass(objective: Callable[[np.ndarray], np.ndarray], z: np.ndarray, f: np
     (drawn from ``rng``, shared by every start), which follows ridges the axes cannot.
     """
     dim, shape, k = lo.size, z.shape[1:-1], z.shape[0]
-    steps = np.full((k,) + shape, step)
+    steps = np.full((k, *shape), step)
     scale = (hi - lo) / np.min(hi - lo)
     for r in range(rounds):
         basis = np.eye(dim) if r % 2 == 0 else np.linalg.qr(rng.normal(size=(dim, dim)))[0]
         eye = (np.concatenate([basis, -basis]) * scale).reshape((2 * dim,) + (1,) * (1 + len(shape)) + (dim,))
         trial = np.clip(z[None] + steps[None, ..., None] * eye, lo, hi)
-        ft = objective(trial.reshape((-1,) + shape + (dim,))).reshape((2 * dim, k) + shape)
+        ft = objective(trial.reshape((-1, *shape, dim))).reshape((2 * dim, k, *shape))
         ft = np.where(np.isfinite(ft), ft, -np.inf)
         best = np.argmax(ft, axis=0)
         fb = np.take_along_axis(ft, best[None], axis=0)[0]
@@ -162,7 +162,7 @@ def compass_search(objective: Callable[[np.ndarray], np.ndarray], lo: np.ndarray
     rescues a start that fell into a poor basin).
     """
     dim = lo.size
-    full = (n_random,) + shape + (dim,)
+    full = (n_random, *shape, dim)
     lo0, hi0 = (lo, hi) if start_box is None else start_box
     z0 = np.broadcast_to(rng.uniform(lo0, hi0, (n_random,) + (1,) * len(shape) + (dim,)), full)
     f0 = objective(z0)
@@ -175,7 +175,7 @@ def compass_search(objective: Callable[[np.ndarray], np.ndarray], lo: np.ndarray
     top = np.argmax(f, axis=0)
     zb, fb = np.take_along_axis(z, top[None, ..., None], axis=0)[0], np.take_along_axis(f, top[None], axis=0)[0]
     if len(shape) == 1 and 1 < shape[0] <= CROSS_SEED_MAX:
-        zc = np.broadcast_to(zb[:, None, :], (shape[0],) + shape + (dim,))
+        zc = np.broadcast_to(zb[:, None, :], (shape[0], *shape, dim))
         fc = np.where(np.isfinite(fc := objective(zc)), fc, -np.inf)
         pick = np.argmax(fc, axis=0)
         zs = np.take_along_axis(zc, pick[None, :, None], axis=0)

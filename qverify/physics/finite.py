@@ -153,7 +153,9 @@ def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any,
         g = [gains(m, eta, p_dark, e_mis) for m in s.mu]
     if np.any(np.asarray(p_afterpulse) > 0):
         if dead_time_slots:
-            raise ParameterError("p_afterpulse", p_afterpulse, "0 with dead time (after-pulses are not in the dead-time chain)")
+            raise ParameterError(
+                "p_afterpulse", p_afterpulse, "0 with dead time (after-pulses are not in the dead-time chain)"
+            )
         g = [afterpulse_gains(gk, p_afterpulse) for gk in g]
     n_x = np.stack([n_pulses * pk * qx2 * gk.gain for pk, gk in zip(s.p, g, strict=True)])
     m_x = np.stack([n_pulses * pk * qx2 * gk.error_gain for pk, gk in zip(s.p, g, strict=True)])

@@ -147,7 +147,9 @@ def _link_arrays(d: np.ndarray, params: LinkParams, protocol: str) -> dict[str, 
 def _check_link(params: LinkParams, protocol: str, fk: FiniteKey) -> None:
     det = params.detector
     if det.dead_time_slots and protocol == "mdi":
-        raise ParameterError("dead_time_slots", det.dead_time_slots, "0 for MDI-QKD finite-key rates (BB84 takes dead time)")
+        raise ParameterError(
+            "dead_time_slots", det.dead_time_slots, "0 for MDI-QKD finite-key rates (BB84 takes dead time)"
+        )
     if det.p_afterpulse and protocol == "mdi":
         raise ParameterError("p_afterpulse", det.p_afterpulse, "0 for MDI-QKD (after-pulsing is modelled for BB84)")
     if det.double_click != "squash":

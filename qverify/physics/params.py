@@ -74,7 +74,9 @@ class Detector:
         check_range("p_afterpulse", self.p_afterpulse, 0.0, 1.0, high_open=True)
         if self.p_afterpulse > 0 and self.dead_time_slots > 0:
             raise ParameterError(
-                "p_afterpulse", self.p_afterpulse, "0 with dead_time_slots > 0 (after-pulses are not in the dead-time chain)"
+                "p_afterpulse",
+                self.p_afterpulse,
+                "0 with dead_time_slots > 0 (after-pulses are not in the dead-time chain)",
             )
         if self.p_afterpulse > 0 and self.double_click != "squash":
             raise ParameterError("p_afterpulse", self.p_afterpulse, "0 with double_click='discard' (squash only)")
