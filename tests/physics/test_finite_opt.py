@@ -6,6 +6,8 @@ could assert" (rows 1-9), built from the published PRA text of Lim et al. 2014.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -73,7 +75,7 @@ def test_lim_curves_rise_with_block_and_stay_below_asymptotic():
     km = np.array([0.0, 60.0, 110.0])
     curves = [lim_rate(km, n).key_rate for n in (1e4, 1e5, 1e6, 1e7, 1e8, 1e9)]
     asym = lim_rate(km, np.inf).key_rate
-    for lower, upper in zip(curves, curves[1:], strict=False):
+    for lower, upper in itertools.pairwise(curves):
         assert np.all(upper > lower)
     assert np.all(curves[-1] < asym)
 
