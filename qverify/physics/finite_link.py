@@ -59,6 +59,8 @@ KEY_BASIS_PROB = (0.5, 0.7, 0.85, 0.95)
 """Key-basis probabilities of the fixed grid (each side)."""
 INTENSITY_PROBS = ((0.7, 0.2, 0.1), (0.5, 0.3, 0.2), (0.4, 0.4, 0.2))
 """Probabilities of (signal, weak decoy, vacuum) of the fixed grid."""
+ESTIMATORS = ("analytic", "lp")
+"""MDI-QKD decoy estimations: the vacuum + weak closed form, or linear programmes over the yields."""
 BB84_VACUUM_MU = 2e-4
 """Mean photon number of BB84's weakest decoy μ3 (Lim et al. 2014's value, fixed)."""
 
@@ -171,6 +173,7 @@ def finite_link_rate(
     block: str = "pulses",
     kappa: float | None = None,
     seed: int = 0,
+    estimator: str = "analytic",
 ) -> FiniteLinkRate:
     """Finite-key rate with every decoy setting optimised per distance (numpy float64).
 
@@ -185,13 +188,46 @@ def finite_link_rate(
         eps: ε_sec, in (0, 1); ``eps_cor`` ε_cor (default ε_sec); ``kappa`` sets ε_sec = κ·ℓ.
         block: ``"pulses"`` or ``"n_x"`` (:class:`FiniteKey`).
         seed: seed of the optimiser's random restarts.
+        estimator: MDI-QKD decoy estimation, ``"analytic"`` (vacuum + weak closed form) or
+            ``"lp"`` (linear programmes over the yields, :mod:`qverify.physics.mdi_lp`, evaluated
+            at the settings optimised with the analytical estimator; block ``"pulses"``, no κ).
     """
     _check(protocol, "infinite")
     fk = FiniteKey(float(n_pulses), float(eps), eps_cor, block, kappa)
     _check_link(params, protocol, fk)
+    if estimator not in ESTIMATORS:
+        raise ChoiceError("estimator", estimator, ESTIMATORS)
+    if estimator == "lp" and (protocol != "mdi" or fk.block != "pulses" or fk.kappa is not None):
+        raise ParameterError("estimator", estimator, "'analytic' except for MDI-QKD with block='pulses' and no kappa")
     d = np.asarray(distance_km, dtype=float)
     check_range("distance_km", d, 0.0, np.inf)
-    return _cached(tuple(d.ravel().tolist()), d.shape, params, protocol, fk, int(seed))
+    r = _cached(tuple(d.ravel().tolist()), d.shape, params, protocol, fk, int(seed))
+    if estimator == "lp" and np.isfinite(fk.block_size):
+        r = _lp_cached(tuple(d.ravel().tolist()), d.shape, params, fk, int(seed))
+    return r
+
+
+@functools.lru_cache(maxsize=64)
+def _lp_cached(d_flat: tuple[float, ...], shape: tuple[int, ...], params: LinkParams, fk: FiniteKey,
+               seed: int) -> FiniteLinkRate:  # fmt: skip
+    """The analytical optimum re-evaluated with the LP decoy estimation (MDI-QKD)."""
+    from qverify.physics.mdi_lp import mdi_lp_estimates
+
+    base = _cached(d_flat, shape, params, "mdi", fk, seed)
+    d = np.asarray(d_flat, dtype=float).reshape(shape)
+    eta_a, eta_b = (np.broadcast_to(e, shape) for e in _etas(d, params, "mdi", np))
+    st = base.settings
+    length = np.empty(shape)
+    for i in np.ndindex(shape):
+        s = MDIDecoySettings(float(st["mu"][i]), float(st["nu"][i]),
+                             _normalised(st["p_mu"][i], st["p_nu"][i], st["p_0"][i]), float(st["q_z"][i]),
+                             fk.eps, fk.epsilon_cor)  # fmt: skip
+        det = params.detector
+        length[i] = mdi_lp_estimates(fk.block_size, float(eta_a[i]), float(eta_b[i]), det.p_dark,
+                                     params.channel.e_mis, params.ec.f_ec, s)["length"]  # fmt: skip
+    rate = np.maximum(length, 0.0) / fk.block_size
+    return base._replace(key_rate=rate, key_rate_bps=rate * params.source.clock_hz, key_bits=np.maximum(length, 0.0),
+                         best_length_bits=length)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)
@@ -303,3 +339,41 @@ def min_block_size(
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if has_key(10**mid) else (mid, hi)
     return float(10**hi)
+
+
+def finite_reach_km(
+    params: LinkParams,
+    protocol: str = "mdi",
+    n_pulses: float = 1e12,
+    eps: float = DEFAULT_EPSILON,
+    *,
+    eps_cor: float | None = None,
+    block: str = "pulses",
+    kappa: float | None = None,
+    estimator: str = "analytic",
+    tol_km: float = 0.25,
+    max_km: float = 400.0,
+) -> float:
+    """Longest fibre (km, to ``tol_km``) with key at any settings the optimiser found; 0 if none at 0 km.
+
+    Bisection on the distance between a length with key and one without (key vanishes once, at
+    the reach, for these monotone channel models).
+
+    >>> from qverify.physics import LCQ_2012
+    >>> 80 < finite_reach_km(LCQ_2012, "mdi", 1e12) < 110
+    True
+    """
+    kw = {"eps_cor": eps_cor, "block": block, "kappa": kappa, "estimator": estimator}
+
+    def has_key(km: float) -> bool:
+        return bool(finite_link_rate(np.array([km]), params, protocol, n_pulses, eps, **kw).key_rate[0] > 0)
+
+    if not has_key(0.0):
+        return 0.0
+    lo, hi = 0.0, max_km
+    if has_key(hi):
+        return float("inf")
+    while hi - lo > tol_km:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if has_key(mid) else (lo, mid)
+    return float(lo)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy.optimize import differential_evolution
 
 from qverify.errors import ChoiceError, ParameterError
-from qverify.physics import LCQ_2012, LIM_2014, Detector
+from qverify.physics import LCQ_2012, LIM_2014, Detector, mdi
+from qverify.physics.decoy_opt import MDI_NU_MIN
 from qverify.physics.finite import DecoySettings, MDIDecoySettings, _bounds, _gamma, decoy_estimates
 from qverify.physics.finite import mdi_decoy_estimates as mdi_est
 from qverify.physics.finite_link import finite_link_rate, grid_link_rate, min_block_size
@@ -119,13 +120,29 @@ def test_mdi_asymptotic_optimum_within_one_percent_of_scipy_reference():
 
     def neg(x):
         q, pm, split, mu, share = x
-        s = MDIDecoySettings(mu, mu * share, (pm, (1 - pm) * split, (1 - pm) * (1 - split)), q)
+        s = MDIDecoySettings(
+            mu, MDI_NU_MIN + (mu - MDI_NU_MIN) * share, (pm, (1 - pm) * split, (1 - pm) * (1 - split)), q
+        )
         return -float(mdi_est(1.0, eta, eta, 3e-6, 0.015, 1.16, s, False)["length"])
 
+    # same floor on ν as the optimiser (decoy_opt.MDI_NU_MIN: below it float64 rounding of the gains
+    # is harvested); the next test bounds both by the infinite-decoy rate
     bounds = [(0.5, 1 - 1e-9), (1e-6, 1 - 1e-6), (1e-3, 1 - 1e-3), (1e-2, 1.5), (1e-3, 1 - 1e-3)]
     ref = differential_evolution(neg, bounds, seed=1, popsize=8, maxiter=60, tol=1e-9)
     ours = finite_link_rate(np.array(40.0), LCQ_2012, "mdi", np.inf).key_rate
     assert ours == pytest.approx(-ref.fun, rel=0.01)
+
+
+def test_mdi_asymptotic_optimum_never_beats_infinite_decoys():
+    # Adversary: an optimiser harvests any numerical error of the decoy bounds. The vacuum + weak
+    # estimate can never beat the infinite-decoy rate (Lo-Curty-Qi PRL 108, 130503, Eq. (1)).
+    km = np.linspace(0.0, 240.0, 25)
+    eta = 0.145 * 10 ** (-0.01 * km)
+    mus = np.exp(np.linspace(np.log(0.01), np.log(1.5), 600))[:, None]
+    inf = mdi.key_rate_infinite(mus, eta, eta, 3e-6, 0.015, 1.16, 1.0).max(axis=0)
+    ours = finite_link_rate(km, LCQ_2012, "mdi", np.inf).key_rate
+    assert np.all(ours <= inf * (1 + 1e-9))
+    assert np.all((ours > 0) == (inf > 0))  # same reach on this 10 km grid
 
 
 @settings(max_examples=4, deadline=None)
@@ -184,3 +201,42 @@ def test_refusal_threshold_is_the_optimisers():
     need = min_block_size(LIM_2014, "bb84", 1e-10, eps_cor=1e-15, block="n_x")
     assert need < 1e4  # Lim et al. still have key at 135 km with n_X = 1e4
     assert finite_link_rate(np.array(0.0), LIM_2014, "bb84", need / 1.05, **LIM).key_rate == 0
+
+
+# --- MDI-QKD: decoy estimation as linear programmes over the yields ---------------------------
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    mu=st.floats(0.05, 1.0),
+    share=st.floats(0.05, 0.7),
+    p=st.tuples(st.floats(0.1, 1.0), st.floats(0.1, 1.0), st.floats(0.1, 1.0)),
+    q_z=st.floats(0.3, 0.95),
+    km=st.floats(0.0, 60.0),
+    log_n=st.floats(10.0, 14.0),
+)
+def test_lp_decoy_bounds_are_never_looser_than_the_analytical_ones(mu, share, p, q_z, km, log_n):
+    from qverify.physics.mdi_lp import mdi_lp_estimates
+
+    tot = sum(p)
+    s = MDIDecoySettings(mu, mu * share, (p[0] / tot, p[1] / tot, 1 - p[0] / tot - p[1] / tot), q_z)
+    eta = 0.145 * 10 ** (-0.01 * km)
+    a = mdi_est(10**log_n, eta, eta, 3e-6, 0.015, 1.16, s)
+    b = mdi_lp_estimates(10**log_n, eta, eta, 3e-6, 0.015, 1.16, s)
+    tol = 1e-5  # HiGHS's tolerances on rows scaled to 1
+    assert b["y11_z"] >= float(a["y11_z"]) * (1 - tol)
+    assert b["y11_x"] >= float(a["y11_x"]) * (1 - tol)
+    assert b["e11_x"] <= float(a["e11_x"]) * (1 + tol)
+    assert b["length"] >= float(a["length"]) - tol * abs(float(a["length"]))
+
+
+def test_lp_rates_at_least_the_analytical_along_a_curve():
+    d = np.array([0.0, 40.0, 80.0, 90.0])
+    ana = finite_link_rate(d, LCQ_2012, "mdi", 1e12)
+    lp = finite_link_rate(d, LCQ_2012, "mdi", 1e12, estimator="lp")
+    assert np.all(lp.key_rate >= ana.key_rate * (1 - 1e-6))
+    assert np.any(lp.key_rate > ana.key_rate * 1.001)  # and tighter somewhere
+    with pytest.raises(ParameterError, match="estimator"):
+        finite_link_rate(d, LCQ_2012, "bb84", 1e12, estimator="lp")
+    with pytest.raises(ChoiceError, match="estimator"):
+        finite_link_rate(d, LCQ_2012, "mdi", 1e12, estimator="simplex")
