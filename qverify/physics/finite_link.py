@@ -363,10 +363,11 @@ def finite_reach_km(
     >>> 80 < finite_reach_km(LCQ_2012, "mdi", 1e12) < 110
     True
     """
-    kw = {"eps_cor": eps_cor, "block": block, "kappa": kappa, "estimator": estimator}
 
     def has_key(km: float) -> bool:
-        return bool(finite_link_rate(np.array([km]), params, protocol, n_pulses, eps, **kw).key_rate[0] > 0)
+        r = finite_link_rate(np.array([km]), params, protocol, n_pulses, eps, eps_cor=eps_cor, block=block,
+                             kappa=kappa, estimator=estimator)  # fmt: skip
+        return bool(r.key_rate[0] > 0)
 
     if not has_key(0.0):
         return 0.0
