@@ -71,3 +71,13 @@ def test_bad_finite_input_one_line_exit_2(args, needle):
     assert r.returncode == 2, r.stdout
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_mdi_lp_estimator_is_recorded_and_not_below_the_analytical():
+    args = ("link", "--block-size", "1e12", "--distance-km", "90", "--json")
+    ana = json.loads(run(*args).stdout)["finite_key"]
+    r = run(*args, "--mdi-estimator", "lp")
+    assert r.returncode == 0, r.stderr
+    lp = json.loads(r.stdout)
+    assert lp["params"]["mdi_estimator"] == "lp" and lp["finite_key"]["decoy_estimation"] == "lp"
+    assert lp["finite_key"]["key_rate"] >= ana["key_rate"] * (1 - 1e-6)

@@ -56,6 +56,11 @@ class Preset(StrEnum):
     LIM2014 = "lim2014"
 
 
+class MdiEstimator(StrEnum):
+    ANALYTIC = "analytic"
+    LP = "lp"
+
+
 class BlockKind(StrEnum):
     PULSES = "pulses"
     N_X = "n_x"

@@ -15,6 +15,7 @@ from qverify.cli.common import (
     BlockKind,
     Decoys,
     DoubleClick,
+    MdiEstimator,
     Method,
     Preset,
     Protocol,
@@ -143,6 +144,10 @@ def link(
         float | None,
         typer.Option(parser=finite_float, help="Finite key: ε_sec = κ·ℓ (Lim et al. 2014), κ in (0, 1)."),
     ] = None,
+    mdi_estimator: Annotated[
+        MdiEstimator,
+        typer.Option(help="Finite MDI key: analytic (vacuum + weak) or lp (linear programmes over the yields)."),
+    ] = MdiEstimator.ANALYTIC,
     sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -159,7 +164,9 @@ def link(
     if decoys not in DECOYS:
         raise ChoiceError("decoys", decoys, DECOYS)
     options = _key_options(block_size, str(block), epsilon, eps_cor, kappa)
-    finite = _finite_key(params, protocol if sweep_km is None else None, options, block_size)
+    if mdi_estimator == "lp" and (options.block != "pulses" or options.kappa is not None):
+        raise ParameterError("mdi_estimator", str(mdi_estimator), "'analytic' with --block n_x or --kappa")
+    finite = _finite_key(params, protocol if sweep_km is None else None, options, block_size, str(mdi_estimator))
     key = options if block_size is not None else None
     provenance = {"params": {**params.to_dict(), "decoys": decoys, **finite}, "qverify_version": __version__}
     if sweep_km is not None:
@@ -168,7 +175,7 @@ def link(
         d = _parse_sweep(sweep_km)
         protocols = [p for p in PROTOCOLS if not (p == "mdi" and params.detector.p_afterpulse > 0)]
         curves = {p: link_rate(d, params, p, decoys) for p in protocols}
-        finite_curves = _finite_curves(d, params, key, protocols)
+        finite_curves = _finite_curves(d, params, key, protocols, str(mdi_estimator))
         if plot is not None:
             from qverify.experiments.link_report import plot_rates
 
@@ -228,7 +235,7 @@ def link(
         "max_distance_km": max_distance_km(params, protocol, decoys),
     }
     if block_size is not None:
-        res["finite_key"] = _finite_point(distance_km, params, protocol, key)
+        res["finite_key"] = _finite_point(distance_km, params, protocol, key, str(mdi_estimator))
     if as_json:
         _emit_json({**provenance, **res})
         return
@@ -283,7 +290,9 @@ def _finite_note(key: Any) -> str:
     )
 
 
-def _finite_key(params: Any, protocol: str | None, key: Any, block_size: float | None) -> dict[str, Any]:
+def _finite_key(
+    params: Any, protocol: str | None, key: Any, block_size: float | None, estimator: str = "analytic"
+) -> dict[str, Any]:
     """Record the finite-key options (validated even when unused); refuse a block too small for any key.
 
     "Any key" is at 0 km with every decoy setting optimised; the refusal says what the optimiser
@@ -297,6 +306,7 @@ def _finite_key(params: Any, protocol: str | None, key: Any, block_size: float |
         "epsilon": key.eps if key.kappa is None else None,
         "eps_cor": key.epsilon_cor,
         "kappa": key.kappa,
+        "mdi_estimator": estimator,
     }
     if block_size is None:
         return options
@@ -306,7 +316,8 @@ def _finite_key(params: Any, protocol: str | None, key: Any, block_size: float |
         protocols = [protocol]
     kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
     for p in protocols:
-        at_zero = finite_link_rate(np.array(0.0), params, p, block_size, key.eps, **kw)
+        est = estimator if p == "mdi" else "analytic"
+        at_zero = finite_link_rate(np.array(0.0), params, p, block_size, key.eps, estimator=est, **kw)
         if at_zero.key_rate > 0:
             continue
         need = min_block_size(params, p, key.eps, **kw)
@@ -326,7 +337,7 @@ def _finite_json(c: Any, a: Any) -> dict[str, Any]:
     return out
 
 
-def _finite_curves(d: np.ndarray, params: Any, key: Any, protocols: list[str]) -> dict[str, Any]:
+def _finite_curves(d: np.ndarray, params: Any, key: Any, protocols: list[str], estimator: str) -> dict[str, Any]:
     from qverify.physics.finite_link import finite_link_rate
 
     if key is None:
@@ -334,23 +345,27 @@ def _finite_curves(d: np.ndarray, params: Any, key: Any, protocols: list[str]) -
     kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
     return {
         p: (
-            finite_link_rate(d, params, p, key.block_size, key.eps, **kw),
+            finite_link_rate(
+                d, params, p, key.block_size, key.eps, estimator=estimator if p == "mdi" else "analytic", **kw
+            ),
             finite_link_rate(d, params, p, np.inf, key.eps, **kw),
         )
         for p in protocols
     }
 
 
-def _finite_point(distance_km: float, params: Any, protocol: str, key: Any) -> dict[str, Any]:
+def _finite_point(distance_km: float, params: Any, protocol: str, key: Any, estimator: str) -> dict[str, Any]:
     from qverify.physics.finite_link import finite_link_rate
 
     kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
-    r = finite_link_rate(np.array(distance_km), params, protocol, key.block_size, key.eps, **kw)
+    est = estimator if protocol == "mdi" else "analytic"
+    r = finite_link_rate(np.array(distance_km), params, protocol, key.block_size, key.eps, estimator=est, **kw)
     a = finite_link_rate(np.array(distance_km), params, protocol, np.inf, key.eps, **kw)
     res: dict[str, Any] = {k: float(v) for k, v in r._asdict().items() if k != "settings"}
     res["settings"] = {k: float(v) for k, v in r.settings.items()}
     res["asymptotic_key_rate"] = float(a.key_rate)
     res["block"] = key.block
+    res["decoy_estimation"] = est
     return res
 
 
