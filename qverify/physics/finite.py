@@ -405,9 +405,8 @@ def mdi_finite_rate(
     The protocol and ε accounting follow Curty et al., Nat. Commun. 5, 3732 (2014): key from
     Z-basis signal pairs, phase error from X-basis decoys with a random-sampling correction,
     Hoeffding bounds on every count. The decoy estimate is the analytical vacuum + weak bound
-    of :func:`qverify.physics.mdi.y11_lower_vacuum_weak` (Xu et al. 2013) instead of Curty et al.'s
-    linear programme, so this rate is a lower bound on theirs at the same settings
-    (:func:`mdi_decoy_estimates`).
+    of :func:`qverify.physics.mdi.y11_lower_vacuum_weak` (Xu et al. 2013); the linear programme
+    over the yields is :func:`qverify.physics.mdi_lp.mdi_lp_estimates` (never looser, tested).
 
     Args:
         n_pairs: pulse pairs sent in the block (N ≥ 1); ``np.inf`` gives the asymptotic limit.
