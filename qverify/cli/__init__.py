@@ -95,7 +95,7 @@ def main() -> None:
         rv = app(standalone_mode=False)
     except QverifyError as exc:
         err.quiet = False
-        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False, emoji=False)
         raise SystemExit(2) from None
     except _USAGE_ERROR as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -103,7 +103,7 @@ def main() -> None:
             out.print(ctx.get_help() if ctx else "", markup=False, highlight=False)
             raise SystemExit(0) from None
         err.quiet = False
-        err.print(f"error: {_usage_message(exc)}", highlight=False, soft_wrap=True, markup=False)
+        err.print(f"error: {_usage_message(exc)}", highlight=False, soft_wrap=True, markup=False, emoji=False)
         raise SystemExit(2) from None
     except typer.Abort:
         err.quiet = False

@@ -53,6 +53,17 @@ class Decoys(StrEnum):
 class Preset(StrEnum):
     LCQ2012 = "lcq2012"
     GYS2004 = "gys2004"
+    LIM2014 = "lim2014"
+
+
+class MdiEstimator(StrEnum):
+    ANALYTIC = "analytic"
+    LP = "lp"
+
+
+class BlockKind(StrEnum):
+    PULSES = "pulses"
+    N_X = "n_x"
 
 
 class DoubleClick(StrEnum):

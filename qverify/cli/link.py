@@ -12,8 +12,10 @@ from rich.table import Table
 
 from qverify import __version__
 from qverify.cli.common import (
+    BlockKind,
     Decoys,
     DoubleClick,
+    MdiEstimator,
     Method,
     Preset,
     Protocol,
@@ -40,6 +42,7 @@ def _link_params(
     sift_factor: float | None,
     double_click: str | None,
     dead_time_slots: int | None = None,
+    p_afterpulse: float | None = None,
 ) -> Any:
     from qverify.physics import PRESETS
 
@@ -59,6 +62,7 @@ def _link_params(
             "sift_factor": sift_factor,
             "double_click": double_click,
             "dead_time_slots": dead_time_slots,
+            "p_afterpulse": p_afterpulse,
         }.items()
         if v is not None
     }
@@ -111,15 +115,39 @@ def link(
             "0–10 for MDI-QKD: Charlie's four detectors)."
         ),
     ] = None,
+    p_afterpulse: Annotated[
+        float | None,
+        typer.Option(
+            parser=finite_float,
+            help="BB84 after-pulse probability per detection, [0, 1) (Lim et al. 2014 model; not with dead time).",
+        ),
+    ] = None,
     block_size: Annotated[
         float | None,
         typer.Option(
             parser=finite_float,
-            help="Finite key: pulses (MDI: pulse pairs) per block, ≥ 1 (e.g. 1e12). Adds the finite-key rate "
-            "(BB84 after Lim et al. 2014, MDI after Curty et al. 2014) with decoy settings searched per distance.",
+            help="Finite key: block size ≥ 1 (e.g. 1e12), counted as --block. Adds the finite-key rate "
+            "(BB84 after Lim et al. 2014, MDI after Curty et al. 2014) with every decoy setting optimised per distance.",
         ),
     ] = None,
-    epsilon: Annotated[float, typer.Option(parser=finite_float, help="Finite key: ε_sec = ε_cor, in (0, 1).")] = 1e-10,
+    block: Annotated[
+        BlockKind,
+        typer.Option(help="What --block-size counts: pulses sent N (MDI: pairs) or n_x, the key-basis block (Lim)."),
+    ] = BlockKind.PULSES,
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", "--eps-sec", parser=finite_float, help="Finite key: ε_sec, in (0, 1).")
+    ] = 1e-10,
+    eps_cor: Annotated[
+        float | None, typer.Option(parser=finite_float, help="Finite key: ε_cor, in (0, 1) (default: ε_sec).")
+    ] = None,
+    kappa: Annotated[
+        float | None,
+        typer.Option(parser=finite_float, help="Finite key: ε_sec = κ·ℓ (Lim et al. 2014), κ in (0, 1)."),
+    ] = None,
+    mdi_estimator: Annotated[
+        MdiEstimator,
+        typer.Option(help="Finite MDI key: analytic (vacuum + weak) or lp (linear programmes over the yields)."),
+    ] = MdiEstimator.ANALYTIC,
     sweep_km: Annotated[str | None, typer.Option(help="Sweep START:STOP:STEP km, both protocols.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --sweep-km: write a PNG plot here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -129,26 +157,31 @@ def link(
 
     params = _link_params(
         preset, loss_db_per_km, e_mis, eta_det, p_dark, f_ec, mu, nu, clock_hz, relay_fraction,
-        sift_factor, double_click, dead_time_slots,
+        sift_factor, double_click, dead_time_slots, p_afterpulse,
     )  # fmt: skip
     if protocol not in PROTOCOLS:
         raise ChoiceError("protocol", protocol, PROTOCOLS)
     if decoys not in DECOYS:
         raise ChoiceError("decoys", decoys, DECOYS)
-    finite = _finite_key(params, protocol if sweep_km is None else None, block_size, epsilon)
+    options = _key_options(block_size, str(block), epsilon, eps_cor, kappa)
+    if mdi_estimator == "lp" and (options.block != "pulses" or options.kappa is not None):
+        raise ParameterError("mdi_estimator", str(mdi_estimator), "'analytic' with --block n_x or --kappa")
+    finite = _finite_key(params, protocol if sweep_km is None else None, options, block_size, str(mdi_estimator))
+    key = options if block_size is not None else None
     provenance = {"params": {**params.to_dict(), "decoys": decoys, **finite}, "qverify_version": __version__}
     if sweep_km is not None:
         if plot is not None and not plot.parent.exists():
             raise QverifyError(f"plot folder {str(plot.parent)!r} does not exist")
         d = _parse_sweep(sweep_km)
-        curves = {p: link_rate(d, params, p, decoys) for p in PROTOCOLS}
-        finite_curves = _finite_curves(d, params, block_size, epsilon)
+        protocols = [p for p in PROTOCOLS if not (p == "mdi" and params.detector.p_afterpulse > 0)]
+        curves = {p: link_rate(d, params, p, decoys) for p in protocols}
+        finite_curves = _finite_curves(d, params, key, protocols, str(mdi_estimator))
         if plot is not None:
             from qverify.experiments.link_report import plot_rates
 
             plotted = {f"{p}/{decoys}": {"key_rate": c.key_rate.tolist()} for p, c in curves.items()}
-            for p, c in finite_curves.items():
-                plotted[f"{p}/finite N={block_size:.0e}"] = {"key_rate": c.key_rate.tolist()}
+            for p, (c, _a) in finite_curves.items():
+                plotted[f"{p}/finite {options.block}={block_size:.0e}"] = {"key_rate": c.key_rate.tolist()}
             plot_rates({"distances_km": d.tolist(), "curves": plotted}, plot)
         if as_json:
             _emit_json(
@@ -156,9 +189,7 @@ def link(
                     **provenance,
                     "distances_km": d.tolist(),
                     **{p: {k: v.tolist() for k, v in c._asdict().items()} for p, c in curves.items()},
-                    **{
-                        f"{p}_finite": {k: v.tolist() for k, v in c._asdict().items()} for p, c in finite_curves.items()
-                    },
+                    **{f"{p}_finite": _finite_json(c, a) for p, (c, a) in finite_curves.items()},
                     "plot": str(plot) if plot else None,
                 }
             )
@@ -166,20 +197,28 @@ def link(
         det = params.detector
         table = Table(
             title=f"Key rate vs distance ({decoys} decoys, preset {preset}; dead time {det.dead_time_slots} slots, "
-            f"BB84 double clicks {det.double_click}, BB84 sifting {params.source.sift_for('bb84'):g})"
+            f"BB84 double clicks {det.double_click}, after-pulses {det.p_afterpulse:g}, "
+            f"BB84 sifting {params.source.sift_for('bb84'):g})"
         )
-        cols = ["km", "MDI bit/pulse", "MDI bit/s", "BB84 bit/pulse", "BB84 bit/s"]
-        if finite_curves:
-            cols += [f"MDI finite N={block_size:.0e}", f"BB84 finite N={block_size:.0e}"]
+        cols = ["km"]
+        for p in protocols:
+            cols += [f"{p.upper()} bit/pulse", f"{p.upper()} bit/s"]
+        for p in finite_curves:
+            cols += [f"{p.upper()} finite", f"{p.upper()} asymptotic, same model"]
         for col in cols:
             table.add_column(col, justify="right")
         for i, dist in enumerate(d):
-            m, b = curves["mdi"], curves["bb84"]
-            row = [f"{dist:g}", f"{m.key_rate[i]:.3e}", f"{m.key_rate_bps[i]:.3e}", f"{b.key_rate[i]:.3e}",
-                   f"{b.key_rate_bps[i]:.3e}"]  # fmt: skip
-            row += [f"{finite_curves[p].key_rate[i]:.3e}" for p in ("mdi", "bb84") if p in finite_curves]
+            row = [f"{dist:g}"]
+            for p in protocols:
+                row += [f"{curves[p].key_rate[i]:.3e}", f"{curves[p].key_rate_bps[i]:.3e}"]
+            for c, a in finite_curves.values():
+                row += [f"{c.key_rate[i]:.3e}", f"{a.key_rate[i]:.3e}"]
             table.add_row(*row)
         out.print(table)
+        if finite_curves:
+            out.print(_finite_note(options), highlight=False)
+        if "mdi" not in protocols:
+            out.print("MDI-QKD left out: after-pulsing is modelled for BB84 only.", highlight=False)
         if plot is not None:
             out.print(f"plot written to {plot}")
         return
@@ -196,7 +235,7 @@ def link(
         "max_distance_km": max_distance_km(params, protocol, decoys),
     }
     if block_size is not None:
-        res["finite_key"] = _finite_point(distance_km, params, protocol, block_size, epsilon)
+        res["finite_key"] = _finite_point(distance_km, params, protocol, key, str(mdi_estimator))
     if as_json:
         _emit_json({**provenance, **res})
         return
@@ -219,45 +258,115 @@ def link(
         table.add_row("dead time (Charlie's 4 detectors)", f"{params.detector.dead_time_slots} slots")
     if block_size is not None:
         fk = res["finite_key"]
-        table.add_row(f"finite-key rate (bit/pulse, N = {block_size:.3g}, ε = {epsilon:g})", f"{fk['key_rate']:.4e}")
+        table.add_row("finite key: block", f"{block_size:.3g} ({_block_words(options.block)})")
+        table.add_row("finite key: pulses sent per block N", f"{fk['n_pulses']:.4e}")
+        table.add_row("finite key: ε_sec / ε_cor", f"{fk['eps_sec']:.3g} / {options.epsilon_cor:.3g}")
+        table.add_row("finite-key rate (bit/pulse)", f"{fk['key_rate']:.4e}")
         table.add_row("finite-key bits per block", f"{fk['key_bits']:.4e}")
-        table.add_row(
-            "finite-key settings (grid-searched)",
-            f"μ {fk['mu']:g}, ν {fk['nu']:g}, key basis p {fk['key_basis_prob']:g}, p(μ) {fk['p_signal']:g}",
-        )
+        table.add_row("asymptotic rate, same model and optimiser (bit/pulse)", f"{fk['asymptotic_key_rate']:.4e}")
+        table.add_row("finite-key settings (optimised)", ", ".join(f"{k} {v:.4g}" for k, v in fk["settings"].items()))
     out.print(table)
+    if block_size is not None:
+        out.print(_finite_note(options), highlight=False)
 
 
-def _finite_key(params: Any, protocol: str | None, block_size: float | None, epsilon: float) -> dict[str, Any]:
-    """Validate the finite-key flags; refuse a block too small for any key (at 0 km, best settings)."""
-    from qverify.physics.finite_link import FiniteKey, min_block_size
+def _block_words(block: str) -> str:
+    return "pulses sent N" if block == "pulses" else "post-processing block n_X"
 
+
+def _key_options(block_size: float | None, block: str, epsilon: float, eps_cor: float | None,
+                 kappa: float | None) -> Any:  # fmt: skip
+    """The finite-key options, validated even without ``--block-size`` (then recorded, unused)."""
+    from qverify.physics.finite_link import FiniteKey
+
+    return FiniteKey(1e12 if block_size is None else block_size, epsilon, eps_cor, block, kappa)
+
+
+def _finite_note(key: Any) -> str:
+    return (
+        f"Finite key: {key.describe()}; every decoy setting optimised per distance. The 'asymptotic, same model' "
+        "column is the same decoy formula and optimiser with N → ∞ (its key basis is chosen with probability → 1); "
+        "the closed-form columns use the sifting factor in the title."
+    )
+
+
+def _finite_key(
+    params: Any, protocol: str | None, key: Any, block_size: float | None, estimator: str = "analytic"
+) -> dict[str, Any]:
+    """Record the finite-key options (validated even when unused); refuse a block too small for any key.
+
+    "Any key" is at 0 km with every decoy setting optimised; the refusal says what the optimiser
+    searched and its best block length.
+    """
+    from qverify.physics.finite_link import finite_link_rate, min_block_size
+
+    options = {
+        "block_size": block_size,
+        "block": key.block,
+        "epsilon": key.eps if key.kappa is None else None,
+        "eps_cor": key.epsilon_cor,
+        "kappa": key.kappa,
+        "mdi_estimator": estimator,
+    }
     if block_size is None:
-        return {}
-    FiniteKey(block_size, epsilon)
-    for p in (protocol,) if protocol else ("mdi", "bb84"):
-        need = min_block_size(params, p, epsilon)
-        if block_size < need:
-            raise ParameterError(
-                "block_size", block_size, f"≥ {need:.3g} for any {p} key at ε = {epsilon:g} (0 km, best settings)"
-            )
-    return {"block_size": block_size, "epsilon": epsilon}
+        return options
+    if protocol is None:
+        protocols = ["bb84"] if params.detector.p_afterpulse > 0 else ["mdi", "bb84"]
+    else:
+        protocols = [protocol]
+    kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
+    for p in protocols:
+        est = estimator if p == "mdi" else "analytic"
+        at_zero = finite_link_rate(np.array(0.0), params, p, block_size, key.eps, estimator=est, **kw)
+        if at_zero.key_rate > 0:
+            continue
+        need = min_block_size(params, p, key.eps, **kw)
+        raise ParameterError(
+            "block_size",
+            block_size,
+            f"≥ {need:.3g} ({_block_words(key.block)}) for any {p} key at 0 km: no key at any settings the optimiser "
+            f"found (its best block of this size has ℓ = {float(at_zero.best_length_bits):.0f} bits)",
+        )
+    return options
 
 
-def _finite_curves(d: np.ndarray, params: Any, block_size: float | None, epsilon: float) -> dict[str, Any]:
-    from qverify.physics import PROTOCOLS
+def _finite_json(c: Any, a: Any) -> dict[str, Any]:
+    out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c._asdict().items() if k != "settings"}
+    out["settings"] = {k: v.tolist() for k, v in c.settings.items()}
+    out["asymptotic_key_rate"] = a.key_rate.tolist()
+    return out
+
+
+def _finite_curves(d: np.ndarray, params: Any, key: Any, protocols: list[str], estimator: str) -> dict[str, Any]:
     from qverify.physics.finite_link import finite_link_rate
 
-    if block_size is None:
+    if key is None:
         return {}
-    return {p: finite_link_rate(d, params, p, block_size, epsilon) for p in PROTOCOLS}
+    kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
+    return {
+        p: (
+            finite_link_rate(
+                d, params, p, key.block_size, key.eps, estimator=estimator if p == "mdi" else "analytic", **kw
+            ),
+            finite_link_rate(d, params, p, np.inf, key.eps, **kw),
+        )
+        for p in protocols
+    }
 
 
-def _finite_point(distance_km: float, params: Any, protocol: str, block_size: float, epsilon: float) -> dict[str, Any]:
+def _finite_point(distance_km: float, params: Any, protocol: str, key: Any, estimator: str) -> dict[str, Any]:
     from qverify.physics.finite_link import finite_link_rate
 
-    r = finite_link_rate(np.array(distance_km), params, protocol, block_size, epsilon)
-    return {k: float(v) for k, v in r._asdict().items()}
+    kw = {"eps_cor": key.eps_cor, "block": key.block, "kappa": key.kappa}
+    est = estimator if protocol == "mdi" else "analytic"
+    r = finite_link_rate(np.array(distance_km), params, protocol, key.block_size, key.eps, estimator=est, **kw)
+    a = finite_link_rate(np.array(distance_km), params, protocol, np.inf, key.eps, **kw)
+    res: dict[str, Any] = {k: float(v) for k, v in r._asdict().items() if k != "settings"}
+    res["settings"] = {k: float(v) for k, v in r.settings.items()}
+    res["asymptotic_key_rate"] = float(a.key_rate)
+    res["block"] = key.block
+    res["decoy_estimation"] = est
+    return res
 
 
 @app.command()

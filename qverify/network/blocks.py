@@ -7,7 +7,7 @@ distils key only when its block of N pulses (MDI-QKD: pulse pairs) closes
     keep = R_N / R_∞
 
 of the asymptotic key the network model accumulated over the block, where R_N is the finite-key
-rate of :func:`qverify.physics.finite_link.finite_link_rate` (decoy settings searched per link)
+rate of :func:`qverify.physics.finite_link.finite_link_rate` (every decoy setting optimised per link)
 at the link's *nominal* loss and R_∞ the same with N → ∞. So the finite-size cost is evaluated at
 nominal conditions and applied to the key the block actually accumulated under the slot-by-slot
 fluctuations (an approximation the docs state; the exact cost would redo the decoy estimates on

@@ -7,6 +7,7 @@ Formulas live once, written so they take numpy (float64) or jax.numpy arrays. Se
 from qverify.physics.params import (
     GYS_2004,
     LCQ_2012,
+    LIM_2014,
     PRESETS,
     Channel,
     Detector,
@@ -21,6 +22,7 @@ __all__ = [
     "DECOYS",
     "GYS_2004",
     "LCQ_2012",
+    "LIM_2014",
     "PRESETS",
     "PROTOCOLS",
     "Channel",

@@ -15,16 +15,23 @@ X-basis counts of intensity k are ``n_{X,k} = N p_k q_X² Q_k`` (``Q_k`` the gai
 :func:`qverify.physics.bb84.gains`), their errors ``m_{X,k} = N p_k q_X² E_k Q_k``, and the Z-basis
 counts carry (1 − q_X)². With
 
-* ``n^±_{X,k} = e^k / p_k · (n_{X,k} ± sqrt(n_X/2 · ln(21/ε_sec)))`` (Hoeffding, Eq. (2)),
+* ``n^±_{X,k} = e^k / p_k · (n_{X,k} ± sqrt(n_X/2 · ln(21/ε_sec)))`` (Hoeffding brackets, Eq. (2)),
 * ``τ_n = Σ_k e^{−k} k^n p_k / n!``,
-* ``s_{X,0} ≥ τ_0 (μ2 n^−_{X,μ3} − μ3 n^+_{X,μ2}) / (μ2 − μ3)`` (Eq. (3)),
+* ``s_{X,0} ≥ τ_0 (μ2 n^−_{X,μ3} − μ3 n^+_{X,μ2}) / (μ2 − μ3)`` (Eq. (2)),
 * ``s_{X,1} ≥ τ_1 μ1 [n^−_{X,μ2} − n^+_{X,μ3} − (μ2² − μ3²)/μ1² (n^+_{X,μ1} − s_{X,0}/τ_0)] /
-  (μ1(μ2 − μ3) − μ2² + μ3²)`` (Eq. (4)),
-* ``v_{Z,1} ≤ τ_1 (m^+_{Z,μ2} − m^−_{Z,μ3}) / (μ2 − μ3)`` (Eq. (5)),
+  (μ1(μ2 − μ3) − μ2² + μ3²)`` (Eq. (3)),
+* ``v_{Z,1} ≤ τ_1 (m^+_{Z,μ2} − m^−_{Z,μ3}) / (μ2 − μ3)`` (Eq. (4)),
 * ``φ_X ≤ v_{Z,1}/s_{Z,1} + γ(ε_sec, v_{Z,1}/s_{Z,1}, s_{Z,1}, s_{X,1})`` with
   ``γ(a, b, c, d) = sqrt((c + d)(1 − b) b / (c d ln 2) · log2((c + d)/(c d (1 − b) b) · 21²/a²))``
-  (Eq. (6)),
+  (Eq. (5)),
 * ``λ_EC = f_EC n_X h(E_X)``.
+
+After-pulsing (Lim et al. 2014, detector model of their Sec. IV): with after-pulse probability
+``p_ap`` the detection probability of intensity k becomes ``R_k = D_k (1 + p_ap)`` and its error
+probability gains ``p_ap D_k / 2``, ``D_k = 1 − (1 − 2 p_dc) e^{−η k}`` being the gain without
+after-pulses (:func:`afterpulse_gains`). Lim et al. print the misalignment term with the channel
+transmittance alone; the system transmittance η (channel × Bob) is used here, as in every other
+rate of qverify (with η_ch the misalignment error would exceed the detection probability).
 
 The rate per pulse is ``max(ℓ, 0) / N``. As ``N → ∞`` the fluctuation terms vanish and, with
 μ3 = 0, the bounds on ``s_1`` and ``v_1`` become exactly the vacuum + weak decoy bounds of Ma et al.
@@ -92,7 +99,7 @@ def _check_probabilities_and_eps(p: tuple[float, ...], eps_sec: float, eps_cor: 
 
 
 def _gamma(a: float, b: Any, c: Any, d: Any) -> Any:
-    """Lim et al. Eq. (6): the random-sampling correction of the phase error rate."""
+    """Lim et al. Eq. (5): the random-sampling correction of the phase error rate."""
     with np.errstate(divide="ignore", invalid="ignore"):
         inner = (c + d) / (c * d * (1 - b) * b) * 21.0**2 / a**2
         val = (c + d) * (1 - b) * b / (c * d * np.log(2)) * np.log2(inner)
@@ -103,7 +110,8 @@ def _bounds(n: np.ndarray, total: np.ndarray, mu: tuple[float, ...], p: tuple[fl
             finite: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(n⁻_k, n⁺_k) for counts ``n`` (3, ...) whose sum is ``total``; (τ0, τ1)."""
     delta = np.sqrt(total / 2 * np.log(21 / eps)) if finite else 0.0
-    scale = np.array([np.exp(m) / pk for m, pk in zip(mu, p, strict=True)]).reshape((3,) + (1,) * (n.ndim - 1))
+    scale = np.stack(np.broadcast_arrays(*(np.exp(m) / pk for m, pk in zip(mu, p, strict=True))))
+    scale = scale.reshape((3,) + (1,) * (n.ndim - scale.ndim) + scale.shape[1:])
     return (
         scale * (n - delta),
         scale * (n + delta),
@@ -111,15 +119,30 @@ def _bounds(n: np.ndarray, total: np.ndarray, mu: tuple[float, ...], p: tuple[fl
     )
 
 
+def afterpulse_gains(g: Gains, p_afterpulse: Any) -> Gains:
+    """Gain and error gain with after-pulses (Lim et al. PRA 89, 022307 (2014), Sec. IV).
+
+    ``R_k = D_k (1 + p_ap)`` and error gain ``+ p_ap D_k / 2`` (an after-pulse is a random bit).
+
+    >>> g = afterpulse_gains(Gains(0.01, 0.001), 0.04)
+    >>> round(g.gain, 6), round(g.error_gain, 6)
+    (0.0104, 0.0012)
+    """
+    return Gains(g.gain * (1 + p_afterpulse), g.error_gain + p_afterpulse * g.gain / 2)
+
+
 def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any, s: DecoySettings,
-                    finite: bool = True, dead_time_slots: int = 0) -> dict[str, Any]:  # fmt: skip
+                    finite: bool = True, dead_time_slots: int = 0, p_afterpulse: Any = 0.0) -> dict[str, Any]:  # fmt: skip
     """Every intermediate bound of the module docstring, for ``n_pulses`` pulses (expected counts).
 
     Keys: ``n_x`` (X-basis detections), ``s_x0``, ``s_x1``, ``s_z1`` (vacuum and single-photon
     events), ``v_z1`` (single-photon errors in Z), ``phi`` (phase error bound), ``leak`` (λ_EC) and
     ``length`` (ℓ, before clipping at 0). ``finite=False`` drops every fluctuation and ε term (the
     asymptotic limit, counts per pulse when ``n_pulses = 1``). ``dead_time_slots`` (per detector,
-    double clicks squashed) takes the gains from the exact detector model (module docstring).
+    double clicks squashed) takes the gains from the exact detector model (module docstring);
+    ``p_afterpulse`` adds Lim et al.'s after-pulses (:func:`afterpulse_gains`; not with dead time).
+    The fields of ``s`` may be arrays that broadcast with the link's (one setting per element);
+    the optimiser of :mod:`qverify.physics.decoy_opt` evaluates whole populations that way.
     """
     m1, m2, m3 = s.mu
     qx2, qz2 = s.q_x**2, (1 - s.q_x) ** 2
@@ -128,6 +151,12 @@ def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any,
         g = [Gains(f.gain, f.error_gain) for f in stream]
     else:
         g = [gains(m, eta, p_dark, e_mis) for m in s.mu]
+    if np.any(np.asarray(p_afterpulse) > 0):
+        if dead_time_slots:
+            raise ParameterError(
+                "p_afterpulse", p_afterpulse, "0 with dead time (after-pulses are not in the dead-time chain)"
+            )
+        g = [afterpulse_gains(gk, p_afterpulse) for gk in g]
     n_x = np.stack([n_pulses * pk * qx2 * gk.gain for pk, gk in zip(s.p, g, strict=True)])
     m_x = np.stack([n_pulses * pk * qx2 * gk.error_gain for pk, gk in zip(s.p, g, strict=True)])
     n_z = np.stack([n_pulses * pk * qz2 * gk.gain for pk, gk in zip(s.p, g, strict=True)])
@@ -155,7 +184,7 @@ def decoy_estimates(n_pulses: Any, eta: Any, p_dark: Any, e_mis: Any, f_ec: Any,
     if finite:
         length = length - 6 * np.log2(21 / s.eps_sec) - np.log2(2 / s.eps_cor)
     return {"n_x": total_x, "s_x0": s_x0, "s_x1": s_x1, "s_z1": s_z1, "v_z1": v_z1, "phi": phi, "leak": leak,
-            "length": length}  # fmt: skip
+            "length": length, "detect_x": n_x.sum(axis=0) / n_pulses}  # fmt: skip
 
 
 def bb84_finite_rate(
@@ -166,6 +195,7 @@ def bb84_finite_rate(
     f_ec: Any = 1.16,
     settings: DecoySettings | None = None,
     dead_time_slots: int = 0,
+    p_afterpulse: float = 0.0,
 ) -> Any:
     """Secret bits per pulse of decoy BB84 after ``n_pulses`` pulses (Lim et al. 2014, module docstring).
 
@@ -177,6 +207,7 @@ def bb84_finite_rate(
         f_ec: error-correction inefficiency (≥ 1).
         settings: intensities, probabilities, basis bias and ε (default :class:`DecoySettings`).
         dead_time_slots: per-detector dead time in slots (integer in [0, 200]; module docstring).
+        p_afterpulse: after-pulse probability per detection, in [0, 1) (Lim et al.'s model).
 
     Returns:
         ``max(ℓ, 0) / N`` in bits per pulse (float64 numpy, shaped like the broadcast inputs).
@@ -188,9 +219,12 @@ def bb84_finite_rate(
     check_range("p_dark", p_dark, 0.0, 0.5)
     check_range("e_mis", e_mis, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, np.inf)
+    check_range("p_afterpulse", p_afterpulse, 0.0, 1.0, high_open=True)
     dead = check_dead_time(dead_time_slots)
     eta, p_dark, e_mis = (np.asarray(x, dtype=float) for x in (eta, p_dark, e_mis))
-    return _per_pulse(n, lambda m, fin: decoy_estimates(m, eta, p_dark, e_mis, f_ec, s, fin, dead)["length"])
+    return _per_pulse(
+        n, lambda m, fin: decoy_estimates(m, eta, p_dark, e_mis, f_ec, s, fin, dead, p_afterpulse)["length"]
+    )
 
 
 def _per_pulse(n: np.ndarray, length: Any) -> Any:
@@ -301,7 +335,7 @@ def mdi_decoy_estimates(n_pairs: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis
     * ``s11^Z = N p_μ² q_z² μ² e^{−2μ} Y11^{Z,L}`` single-photon pairs in the key,
       ``s11^X = N p_ν² q_x² ν² e^{−2ν} Y11^{X,L}`` those the phase error is sampled from, and
       the phase error ``φ = e11^{X,U} + γ(ε_sec/K·21, e11^{X,U}, s11^Z, s11^X)`` (random sampling,
-      Lim et al. Eq. (6), as Curty et al. 2014 use it);
+      Lim et al. Eq. (5), as Curty et al. 2014 use it);
     * ``ℓ = s11^Z (1 − h(φ)) − f n_Z^{μμ} h(E_Z^{μμ}) − 6 log2(K/ε_sec) − log2(2/ε_cor)``.
 
     ``finite=False`` drops every fluctuation and ε term (counts per pulse pair when
@@ -330,7 +364,7 @@ def mdi_decoy_estimates(n_pairs: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis
         total = 0.0
         for k, ck in c.items():
             lo, hi = chernoff_interval(n[k], s.eps_sec / MDI_ESTIMATES) if finite else (n[k], n[k])
-            total = total + ck * (hi if (ck > 0) == upper else lo) / weight(k, q)
+            total = total + ck * (hi if bool(np.all(np.asarray(ck) > 0)) == upper else lo) / weight(k, q)
         return total
 
     n_z, m_z = counts(gains_z, s.q_z)
@@ -354,7 +388,7 @@ def mdi_decoy_estimates(n_pairs: Any, eta_a: Any, eta_b: Any, p_dark: Any, e_mis
     if finite:
         length = length - 6 * np.log2(MDI_ESTIMATES / s.eps_sec) - np.log2(2 / s.eps_cor)
     return {"n_z": key_n, "y11_z": y11_z, "y11_x": y11_x, "e11_x": e11_x, "s11_z": s11_z, "s11_x": s11_x,
-            "phi": phi, "leak": leak, "length": length}  # fmt: skip
+            "phi": phi, "leak": leak, "length": length, "detect_z": key_n / n_pairs}  # fmt: skip
 
 
 def mdi_finite_rate(
@@ -371,9 +405,8 @@ def mdi_finite_rate(
     The protocol and ε accounting follow Curty et al., Nat. Commun. 5, 3732 (2014): key from
     Z-basis signal pairs, phase error from X-basis decoys with a random-sampling correction,
     Hoeffding bounds on every count. The decoy estimate is the analytical vacuum + weak bound
-    of :func:`qverify.physics.mdi.y11_lower_vacuum_weak` (Xu et al. 2013) instead of Curty et al.'s
-    linear programme, so this rate is a lower bound on theirs at the same settings
-    (:func:`mdi_decoy_estimates`).
+    of :func:`qverify.physics.mdi.y11_lower_vacuum_weak` (Xu et al. 2013); the linear programme
+    over the yields is :func:`qverify.physics.mdi_lp.mdi_lp_estimates` (never looser, tested).
 
     Args:
         n_pairs: pulse pairs sent in the block (N ≥ 1); ``np.inf`` gives the asymptotic limit.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from qverify.errors import ChoiceError
+from qverify.errors import ChoiceError, ParameterError
 from qverify.physics._validate import check_range
 from qverify.physics.detector import check_convention, check_dead_time
 
@@ -54,18 +54,32 @@ class Detector:
             Ma–Razavi assume) or ``"discard"`` (as event simulators do).
         dead_time_slots: slots each detector stays blind after a click (an integer in [0, 200]; 0 for
             the closed forms). Solved exactly per detector (:mod:`qverify.physics.detector`).
+        p_afterpulse: after-pulse probability per detection, in [0, 1): Lim et al.'s model (PRA 89,
+            022307 (2014), Sec. IV), detection probability ``D (1 + p_ap)``, error probability
+            ``+ p_ap D / 2`` (:func:`qverify.physics.finite.afterpulse_gains`). BB84 with squashed
+            double clicks only; not composed with dead time (refused).
     """
 
     eta_det: float = 0.145
     p_dark: float = 3e-6
     double_click: DoubleClick = "squash"
     dead_time_slots: int = 0
+    p_afterpulse: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("eta_det", self.eta_det, 0.0, 1.0, low_open=True)
         check_range("p_dark", self.p_dark, 0.0, 1.0, high_open=True)
         object.__setattr__(self, "dead_time_slots", check_dead_time(self.dead_time_slots))
         check_convention(self.double_click)
+        check_range("p_afterpulse", self.p_afterpulse, 0.0, 1.0, high_open=True)
+        if self.p_afterpulse > 0 and self.dead_time_slots > 0:
+            raise ParameterError(
+                "p_afterpulse",
+                self.p_afterpulse,
+                "0 with dead_time_slots > 0 (after-pulses are not in the dead-time chain)",
+            )
+        if self.p_afterpulse > 0 and self.double_click != "squash":
+            raise ParameterError("p_afterpulse", self.p_afterpulse, "0 with double_click='discard' (squash only)")
 
 
 @dataclass(frozen=True)
@@ -191,7 +205,16 @@ GYS_2004 = LinkParams(
 )
 """GYS experiment parameters as used by Ma et al. PRA 72, 012326 (2005), Table I."""
 
-PRESETS: dict[str, LinkParams] = {"lcq2012": LCQ_2012, "gys2004": GYS_2004}
+LIM_2014 = LinkParams(
+    channel=Channel(loss_db_per_km=0.2, e_mis=5e-3),
+    detector=Detector(eta_det=0.1, p_dark=6e-7, p_afterpulse=0.04),
+    ec=ErrorCorrection(f_ec=1.16),
+    source=Source(),
+)
+"""Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), parameters of Fig. 1 (dedicated fibre):
+η_Bob = 10 %, p_dc = 6e-7, p_ap = 4 %, 0.2 dB/km, e_mis = 0.5 %, f_EC = 1.16."""
+
+PRESETS: dict[str, LinkParams] = {"lcq2012": LCQ_2012, "gys2004": GYS_2004, "lim2014": LIM_2014}
 
 
 def transmittance(distance_km: Any, loss_db_per_km: float) -> Any:

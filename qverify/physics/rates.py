@@ -131,6 +131,11 @@ def rate_function(
         relay.check_dead_time(dead)
     if exact_slots and decoys != "infinite":
         raise ParameterError("decoys", decoys, "'infinite' with dead time or discarded double clicks")
+    p_ap = params.detector.p_afterpulse
+    if p_ap > 0 and protocol == "mdi":
+        raise ParameterError("p_afterpulse", p_ap, "0 for MDI-QKD (after-pulsing is modelled for BB84)")
+    if p_ap > 0 and decoys != "infinite":
+        raise ParameterError("decoys", decoys, "'infinite' with after-pulsing (finite keys: qverify.physics.finite)")
 
     def fn(mu: Any, clip: bool = True) -> tuple[Any, Gains_]:
         if protocol == "mdi" and exact_slots:
@@ -145,7 +150,14 @@ def rate_function(
             r, g = _bb84_per_slot(mu, eta_a, p_dark, e_mis, f_ec, sift, dead, convention, clip)
         else:
             g = bb84.gains(mu, eta_a, p_dark, e_mis)
-            if decoys == "infinite":
+            if p_ap > 0:
+                # Lim et al. 2014 after-pulses: every n-photon yield Y_n(1 + p_ap), error yield
+                # e_n Y_n + p_ap Y_n / 2, so the single-photon figures move the same way.
+                y_1 = bb84.y1(eta_a, p_dark)
+                g = Gains_(g.gain * (1 + p_ap), g.error_gain + p_ap * g.gain / 2)
+                e1y1 = bb84.e1(eta_a, p_dark, e_mis) * y_1 + p_ap * y_1 / 2
+                r = bb84.key_rate_from_yields(mu, y_1 * (1 + p_ap), e1y1, g, f_ec, sift, clip)
+            elif decoys == "infinite":
                 r = bb84.key_rate_infinite(mu, eta_a, p_dark, e_mis, f_ec, sift, clip)
             else:
                 r = bb84.key_rate_vacuum_weak(mu, nu, eta_a, p_dark, e_mis, f_ec, sift, clip)
