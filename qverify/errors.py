@@ -53,3 +53,23 @@ class CircuitError(QverifyError):
 
 class BackendError(QverifyError):
     """The simulator could not run a circuit (e.g. too many qubits for the exact method)."""
+
+
+class SolverError(QverifyError):
+    """A numerical solver did not return a usable solution (never silently replaced by another bound).
+
+    >>> raise SolverError("CLARABEL", "infeasible")
+    Traceback (most recent call last):
+    ...
+    qverify.errors.SolverError: solver CLARABEL returned status infeasible
+    """
+
+    def __init__(self, solver: str, status: str, detail: str = "") -> None:
+        self.solver = solver
+        self.status = status
+        self.detail = detail
+        tail = f" ({detail})" if detail else ""
+        super().__init__(f"solver {solver} returned status {status}{tail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.solver, self.status, self.detail))
