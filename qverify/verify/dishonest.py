@@ -325,7 +325,7 @@ def coalition_operators(rho: np.ndarray, n: int, dishonest: tuple[int, ...]) -> 
         for t in th_h:
             m = np.kron(m, _single(t))
         sign = (-1) ** (sum(theta) // 2)
-        o = sign * np.einsum("ab,bjai->ij", m, r4)  # Tr_H[(M ⊗ I) ρ]
+        o = sign * np.einsum("ab,biaj->ij", m, r4)  # (Tr_H[(M ⊗ I) ρ])_ij = Σ M_ab ρ_(b i),(a j)
         key = tuple(theta[q] for q in dishonest)
         ops[key] = ops.get(key, 0) + o
         cnt[key] = cnt.get(key, 0) + 1
@@ -416,6 +416,33 @@ def flagged_ghz_state(n: int, dishonest: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _perm_matrix(n: int, order: list[int]) -> np.ndarray:
+    """Permutation taking a Qiskit-ordered vector to big-endian order over ``order`` (first = most significant)."""
+    dim = 2**n
+    perm = np.zeros((dim, dim))
+    for x in range(dim):
+        y = int("".join(str((x >> q) & 1) for q in order), 2)
+        perm[y, x] = 1.0
+    return perm
+
+
+def pass_operator(n: int, dishonest: tuple[int, ...], strategy: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
+    """``W`` (Qiskit order) with ``P = ½ + ½ Tr(ρ W)`` when the coalition answers ``θ_D`` with
+    ``strategy[θ_D]`` (an observable on its qubits, in the order of ``dishonest``)."""
+    honest = [q for q in range(n) if q not in dishonest]
+    perm = _perm_matrix(n, honest + list(dishonest))
+    dim = 2**n
+    w = np.zeros((dim, dim), dtype=complex)
+    thetas = [t for t in itertools.product((0, 1), repeat=n) if sum(t) % 2 == 0]
+    for theta in thetas:
+        m = np.ones((1, 1), dtype=complex)
+        for q in honest:
+            m = np.kron(m, _single(theta[q]))
+        b = strategy[tuple(theta[q] for q in dishonest)]
+        w += (-1) ** (sum(theta) // 2) * np.kron(m, b)
+    return perm.T @ (w / len(thetas)) @ perm
+
+
 def seesaw(
     n: int, dishonest: tuple[int, ...], weight: float, iterations: int = 20, seed: int = 0, solver: str = "CLARABEL",
 ) -> tuple[float, float]:  # fmt: skip
@@ -431,35 +458,15 @@ def seesaw(
     rho /= np.trace(rho).real
     k = len(dishonest)
     honest = [q for q in range(n) if q not in dishonest]
-    order = honest + list(dishonest)
     dh = 2 ** len(honest)
-    # permutation matrix from qiskit order to (H, D) big-endian order
-    perm = np.zeros((dim, dim))
-    for x in range(dim):
-        bits = [(x >> q) & 1 for q in order]
-        y = int("".join(map(str, bits)), 2)
-        perm[y, x] = 1.0
     sel = np.zeros((2 * 2**k, dim))
     for a, hidx in enumerate((0, dh - 1)):
         for d in range(2**k):
             sel[a * 2**k + d, hidx * 2**k + d] = 1.0
-    proj = sel @ perm
+    proj = sel @ _perm_matrix(n, honest + list(dishonest))
     for _ in range(iterations):
         _, strat = optimal_strategy(rho, n, dishonest)
-        # pass operator W: P = ½ + ½ Tr(ρ W)
-        w = np.zeros((dim, dim), dtype=complex)
-        cnt = 0
-        for theta in itertools.product((0, 1), repeat=n):
-            if sum(theta) % 2:
-                continue
-            ops = {q: _single(theta[q]) for q in honest}
-            b = strat[tuple(theta[q] for q in dishonest)]
-            full_h = _op_on(n, ops)
-            # B on the dishonest qubits in (d_0 … d_{k−1}) big-endian order -> embed via permutation
-            bd = np.kron(np.eye(dh), b)
-            w += (-1) ** (sum(theta) // 2) * (full_h @ (perm.T @ bd @ perm))
-            cnt += 1
-        w /= cnt
+        w = pass_operator(n, dishonest, strat)
         r = cp.Variable((dim, dim), hermitian=True)
         s = cp.Variable((2**k, 2**k), hermitian=True)
         cons = [r >> 0, cp.real(cp.trace(r)) == 1, cp.kron(_I2, s) - proj @ r @ proj.T >> 0]

@@ -173,6 +173,41 @@ def exact_pass_probabilities(
     return thetas, np.clip(probs, 0.0, 1.0), fid
 
 
+OPTIMAL_STRATEGIES: tuple[str, ...] = ("optimal_product", "optimal_biseparable", "optimal_separable")
+"""Coalitions that adapt their answers (:mod:`qverify.verify.cheaters`, n ≤ 5, exact mode, no noise):
+the best state of each entanglement class with the coalition's best answers. The coalition is
+``coalition`` parties (default 1) starting at ``dishonest``."""
+
+
+def _check_optimal(n: int, strategy: str, state: Any, p_depol: float, method: str, coalition: int | None) -> None:
+    from qverify.verify.cheaters import MAX_CHEATER_PARTIES
+
+    if not n <= MAX_CHEATER_PARTIES:
+        raise ParameterError("parties", n, f"[3, {MAX_CHEATER_PARTIES}] for strategy {strategy!r}")
+    if state is not None:
+        raise ParameterError("state", "a circuit", f"none for strategy {strategy!r} (the cheater chooses the state)")
+    if p_depol != 0:
+        raise ParameterError("p_depol", p_depol, f"0 for strategy {strategy!r}")
+    if method not in ("auto", "exact"):
+        raise ParameterError("method", method, f"'exact' for strategy {strategy!r}")
+    if strategy == "optimal_biseparable" and (coalition or 1) > n - 2:
+        raise ParameterError("coalition", coalition, f"[1, {n - 2}] for strategy {strategy!r} (two honest parties)")
+
+
+def _optimal_cheater_probabilities(
+    n: int, strategy: str, first: int, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(challenges, P(pass | θ), plain GHZ fidelity) of the optimal cheater ``strategy``."""
+    from qverify.verify.cheaters import optimal_cheater
+
+    dis = tuple((first + i) % n for i in range(k))
+    ch = optimal_cheater(n, strategy.removeprefix("optimal_"), dis, seed=seed)
+    thetas = even_thetas(n)
+    ghz = np.zeros(2**n, dtype=complex)
+    ghz[0] = ghz[-1] = 2**-0.5
+    return thetas, ch.challenge_pass_probabilities(thetas), float(abs(np.vdot(ghz, ch.state)) ** 2)
+
+
 def verify_ghz(
     n: int,
     p_depol: float = 0.0,
@@ -191,7 +226,8 @@ def verify_ghz(
     """Run ``rounds`` rounds of the GHZ test and return pass rate, fidelity bounds and verdict.
 
     ``trust`` (:data:`TRUST`) picks the bound the verdict uses; ``coalition`` the number of dishonest
-    parties assumed (``None``: any number up to ``n − 1``).
+    parties assumed (``None``: any number up to ``n − 1``). ``strategy`` is one of today's circuit
+    strategies (:data:`qverify.protocols.ghz.STRATEGIES`) or an optimal cheater (:data:`OPTIMAL_STRATEGIES`).
 
     >>> r = verify_ghz(4, rounds=2000, seed=1)
     >>> r.pass_probability.value, r.accepted
@@ -211,10 +247,13 @@ def verify_ghz(
         raise CircuitError(f"the GHZ test needs one qubit per party: circuit has {state.num_qubits}, parties = {n}")
     if state is not None:
         state = as_source(state)
-    if strategy not in STRATEGIES:
+    if strategy not in STRATEGIES + OPTIMAL_STRATEGIES:
         from qverify.errors import ChoiceError
 
-        raise ChoiceError("strategy", strategy, STRATEGIES)
+        raise ChoiceError("strategy", strategy, STRATEGIES + OPTIMAL_STRATEGIES)
+    optimal = strategy in OPTIMAL_STRATEGIES
+    if optimal:
+        _check_optimal(n, strategy, state, p_depol, method, coalition)
     check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     check_range("threshold", threshold, 0.0, 1.0)
     if rounds < 1:
@@ -223,7 +262,7 @@ def verify_ghz(
         from qverify.errors import ChoiceError
 
         raise ChoiceError("method", method, METHODS)
-    source = state if state is not None else shared_state(n, strategy, dishonest)
+    source = state if state is not None else shared_state(n, "honest" if optimal else strategy, dishonest)
     if method == "auto":
         method = "exact" if n <= MAX_EXACT_QUBITS else ("stabilizer" if is_clifford(source) else "sampled")
     rng = np.random.default_rng(seed)
@@ -234,7 +273,10 @@ def verify_ghz(
     uniq, counts = np.unique(codes, return_counts=True)
     exact_p = exact_f = None
     if method == "exact":
-        thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state, noise)
+        if optimal:
+            thetas, probs, exact_f = _optimal_cheater_probabilities(n, strategy, dishonest, coalition or 1, seed)
+        else:
+            thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state, noise)
         table = dict(zip((thetas @ (1 << np.arange(n))).tolist(), probs.tolist(), strict=True))
         passes = int(sum(rng.binomial(int(c), table[int(u)]) for u, c in zip(uniq, counts, strict=True)))
         exact_p = float(probs.mean())
