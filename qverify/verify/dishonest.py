@@ -308,28 +308,57 @@ def _permute_to_hd(rho: np.ndarray, n: int, dishonest: tuple[int, ...]) -> tuple
     return t.reshape(2**n, 2**n), honest
 
 
-def coalition_operators(rho: np.ndarray, n: int, dishonest: tuple[int, ...]) -> dict[tuple[int, ...], np.ndarray]:
-    """``O_{θ_D} = E_{θ_H} (−1)^{|θ|/2} Tr_H[ρ (M_{θ_H} ⊗ I_D)]`` for every ``θ_D`` (brute force over all
-    even challenges, no reduction used); the best coalition answer is ``sign(O)``, worth ``‖O‖₁``."""
-    k = len(dishonest)
-    r, honest = _permute_to_hd(np.asarray(rho, dtype=complex), n, dishonest)
+def _challenge_terms(
+    rho: np.ndarray, n: int, dishonest: tuple[int, ...], memory: tuple[int, ...] = ()
+) -> list[tuple[tuple[int, ...], tuple[int, ...], np.ndarray]]:
+    """(θ over the parties, θ_D, ``(−1)^{|θ|/2} Tr_H[ρ (M_{θ_H} ⊗ I)]``) for every even challenge.
+
+    ``ρ`` is on ``n`` qubits; ``memory`` qubits belong to the coalition but are not parties (no
+    challenge); the coalition's system is ``dishonest`` then ``memory`` (big-endian in that order).
+    """
+    parties = [q for q in range(n) if q not in memory]
+    coal = tuple(dishonest) + tuple(memory)
+    k = len(coal)
+    r, honest = _permute_to_hd(np.asarray(rho, dtype=complex), n, coal)
     dh = 2 ** len(honest)
     r4 = r.reshape(dh, 2**k, dh, 2**k)
+    out = []
+    for bits in itertools.product((0, 1), repeat=len(parties)):
+        if sum(bits) % 2:
+            continue
+        theta = dict(zip(parties, bits, strict=True))
+        m = np.ones((1, 1), dtype=complex)
+        for q in honest:
+            m = np.kron(m, _single(theta[q]))
+        sign = (-1) ** (sum(bits) // 2)
+        o = sign * np.einsum("ab,biaj->ij", m, r4)  # (Tr_H[(M ⊗ I) ρ])_ij = Σ M_ab ρ_(b i),(a j)
+        out.append((bits, tuple(theta[q] for q in dishonest), (o + o.conj().T) / 2))
+    return out
+
+
+def coalition_operators(
+    rho: np.ndarray, n: int, dishonest: tuple[int, ...], memory: tuple[int, ...] = ()
+) -> dict[tuple[int, ...], np.ndarray]:
+    """``O_{θ_D} = E_{θ_H} (−1)^{|θ|/2} Tr_H[ρ (M_{θ_H} ⊗ I_D)]`` for every ``θ_D`` (brute force over all
+    even challenges, no reduction used); the best coalition answer is ``sign(O)``, worth ``‖O‖₁``.
+    ``memory``: coalition qubits that are not parties (see :func:`_challenge_terms`)."""
     ops: dict[tuple[int, ...], np.ndarray] = {}
     cnt: dict[tuple[int, ...], int] = {}
-    for theta in itertools.product((0, 1), repeat=n):
-        if sum(theta) % 2:
-            continue
-        th_h = [theta[q] for q in honest]
-        m = np.ones((1, 1), dtype=complex)
-        for t in th_h:
-            m = np.kron(m, _single(t))
-        sign = (-1) ** (sum(theta) // 2)
-        o = sign * np.einsum("ab,biaj->ij", m, r4)  # (Tr_H[(M ⊗ I) ρ])_ij = Σ M_ab ρ_(b i),(a j)
-        key = tuple(theta[q] for q in dishonest)
+    for _, key, o in _challenge_terms(rho, n, dishonest, memory):
         ops[key] = ops.get(key, 0) + o
         cnt[key] = cnt.get(key, 0) + 1
-    return {key: (o + o.conj().T) / (2 * cnt[key]) for key, o in ops.items()}
+    return {key: o / cnt[key] for key, o in ops.items()}
+
+
+def challenge_pass_probabilities(
+    rho: np.ndarray, n: int, dishonest: tuple[int, ...], strategy: dict[tuple[int, ...], np.ndarray],
+    memory: tuple[int, ...] = (),
+) -> dict[tuple[int, ...], float]:  # fmt: skip
+    """Pass probability for every even challenge (θ over the parties) under ``strategy``."""
+    return {
+        bits: float(np.clip(0.5 + 0.5 * np.real(np.trace(o @ strategy[key])), 0.0, 1.0))
+        for bits, key, o in _challenge_terms(rho, n, dishonest, memory)
+    }
 
 
 def pass_probability(
@@ -341,13 +370,13 @@ def pass_probability(
 
 
 def optimal_strategy(
-    rho: np.ndarray, n: int, dishonest: tuple[int, ...]
+    rho: np.ndarray, n: int, dishonest: tuple[int, ...], memory: tuple[int, ...] = ()
 ) -> tuple[float, dict[tuple[int, ...], np.ndarray]]:
-    """(best pass probability, best observables) of a coalition holding exactly its qubits of ``ρ``:
-    ``½ + ½ E_{θ_D} ‖O_{θ_D}‖₁`` with ``B = sign(O_{θ_D})``."""
+    """(best pass probability, best observables) of a coalition holding exactly its qubits of ``ρ``
+    (and ``memory``): ``½ + ½ E_{θ_D} ‖O_{θ_D}‖₁`` with ``B = sign(O_{θ_D})``."""
     if not dishonest:
         raise ParameterError("coalition", 0, f"[1, {n - 1}]")
-    ops = coalition_operators(rho, n, dishonest)
+    ops = coalition_operators(rho, n, dishonest, memory)
     strat: dict[tuple[int, ...], np.ndarray] = {}
     vals = []
     for key, o in ops.items():
