@@ -59,7 +59,14 @@ MAX_PARTIES = 8
 
 SOURCES = ("honest", "product_source")
 BOUND = DISHONEST_BOUND
-"""The bound node reports carry (their ``estimate.method`` and ``bound``)."""
+"""The bound of node reports' ``estimate`` (its ``method``)."""
+QBER_ASSUMPTION = (
+    "qber: QBER-equivalent of the pass rate assuming every partner measures as told (honest-measurement "
+    "calibration; colluding partners can pass at P* = 0.854 with F = 1/2 and a qber of 0.024-0.080)"
+)
+"""The trust assumption of node reports' ``qber`` (what the control plane's weights read)."""
+REPORT_BOUND = f"estimate: {BOUND}; {QBER_ASSUMPTION}"
+"""What a node report's ``bound`` field says: the estimate's bound and the qber's assumption."""
 
 
 def _depolarise(rho: np.ndarray, qubit: int, n: int) -> np.ndarray:
@@ -239,5 +246,7 @@ def node_reports(
         link = int(check_links[i, j])
         partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
         est = Estimate(float(fid[m]), float(f_lo[m]), float(f_hi[m]), confidence, int(rounds[i, j]), BOUND)
-        out.append(FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner], bound=BOUND))
+        out.append(
+            FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner], bound=REPORT_BOUND)
+        )
     return out
