@@ -36,6 +36,11 @@ threshold of Han et al., npj Quantum Inf. 2021, Table 1), GHZ at ``(1, 1)``:
 
     ``F ≥ √2 (P − ½)`` for ``½ ≤ P ≤ P*``,   ``F ≥ ½ + (2 + √2)(P − P*)`` for ``P ≥ P*``.
 
+The Quantum Protocol Zoo's summary ``P = 1 − τ²/2`` (τ the trace distance to GHZ minimised over
+unitaries on D, ``refs/verification.md``) is the honest-case relation ``F = 2P − 1`` for pure
+states; it does not hold when the coalition adapts its answers (the product cheat has ``τ² = ½``,
+hence ``1 − τ²/2 = ¾``, but passes at ``P* ≈ 0.854``).
+
 It is the same for every ``n`` and every coalition size ``k ≤ n − 2``; for ``k = n − 1`` there is no
 junk and the exact envelope is higher below ``P*`` (it starts at ``(½, ¼)``), so qverify reports
 ``max(¼, ·)`` there (``F ≥ ¼`` always holds for one honest qubit). The vertices are attained, in the
