@@ -77,3 +77,22 @@ class KeyDeliveryError(QverifyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.status, self.message, self.details))
+
+class SolverError(QverifyError):
+    """A numerical solver did not return a usable solution (never silently replaced by another bound).
+
+    >>> raise SolverError("CLARABEL", "infeasible")
+    Traceback (most recent call last):
+    ...
+    qverify.errors.SolverError: solver CLARABEL returned status infeasible
+    """
+
+    def __init__(self, solver: str, status: str, detail: str = "") -> None:
+        self.solver = solver
+        self.status = status
+        self.detail = detail
+        tail = f" ({detail})" if detail else ""
+        super().__init__(f"solver {solver} returned status {status}{tail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.solver, self.status, self.detail))

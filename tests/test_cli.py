@@ -295,14 +295,16 @@ def test_attack_command_fuzz_and_twins():
 
 def test_qds_command_measures_and_refuses_bad_input():
     # Honest signatures verify, t − 1 holders cannot sign, a corrupted share is caught (qverify.verify.qds).
-    r = run("qds", "--trials", "10", "--length", "400", "--json")
+    r = run("qds", "--trials", "6", "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)["result"]
     assert res["honest_acceptance"]["value"] == 1.0
     assert res["threshold_t_minus_1_accepts"]["value"] == 0.0
     assert res["corrupted_share_detected"]["value"] == 1.0
-    assert res["params"]["length"] == 400
+    assert res["params"]["length"] == 5053  # chosen from the bounds for ε = 1e-4 (qverify.verify.qds.length_for)
+    assert res["bounds"]["honest_abort"] <= 1e-4 and res["repudiation_parameter_estimation_abort"]["value"] == 1.0
     for bad, field in ((("--t", "6"), "t"), (("--trials", "0"), "trials"), (("--length", "4"), "length"),
+                       (("--length", "2000"), "5053"), (("--epsilon", "0"), "epsilon"),
                        (("--p-depol", "1.5"), "p_depol")):  # fmt: skip
         r = run("qds", *bad)
         assert r.returncode == 2 and field in r.stderr and "Traceback" not in r.stderr

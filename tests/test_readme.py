@@ -57,7 +57,7 @@ CHECKS = {
     "qverify verify circuits/ghz/ghz_8.qasm --protocol ghz --confidence 0.99": lambda d: d["accepted"],
     "qverify verify circuits/sharing/qss35_encode.qasm --protocol qss": lambda d: d["accepted"],
     "qverify network list": lambda d: len(d["topologies"]) >= 4,
-    # At the default 2000 positions the measured attacks fail (qverify.verify.qds.run_qds docstring).
+    # At the default length (5053 positions, chosen from the bounds for ε = 1e-4) the measured attacks fail.
     "qverify qds --trials 200": lambda d: (
         d["result"]["honest_acceptance"]["value"] == 1.0
         and d["result"]["intercept_forgery_success"]["high"] < 0.05

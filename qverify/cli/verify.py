@@ -40,12 +40,18 @@ def verify(
         typer.Option(help="ghz: local (p on every qubit) or global (whole state mixed with probability p)."),
     ] = NoiseModelName.LOCAL,
     seed: Annotated[int, typer.Option(help="Seed of the sampled rounds.")] = 0,
+    trust: Annotated[
+        str,
+        typer.Option(help="ghz: bound the verdict uses: dishonest (parties may collude with the source) or honest."),
+    ] = "dishonest",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Verify a protocol circuit: estimate, confidence interval, the test that produced it, verdict.
 
     ghz: the file prepares an n-party state; the X/Y test of Pappa et al. (2012) gives the pass rate
-    and the fidelity bound 2P − 1. qss: the file is a 5-qubit ((3,5)) encoder (secret on qubit 0);
+    and a fidelity bound: by default the dishonest-party bound of qverify.verify.dishonest (parties
+    may collude with the source; F ≥ 0.9 needs P ≥ 0.9707), or with --trust honest the honest-party
+    bound 2P − 1; both are in the JSON, named. qss: the file is a 5-qubit ((3,5)) encoder (secret on qubit 0);
     every 3-share set must reconstruct, every pair must carry no information. bsm: an MDI round
     circuit named mdi_<basis><a><b>_*.qasm; reports the herald rate and error rate. qds: a
     signature position circuit qds_<basis><bit>_<basis>.qasm; reports the error rate.
@@ -76,8 +82,11 @@ def verify(
         if not 3 <= n <= 64:
             raise CircuitError(f"{file}: the GHZ test needs 3 to 64 parties (qubits); the circuit has {n}")
         r = verify_ghz(n, p_depol=p_depol, rounds=shots, seed=seed, confidence=confidence, threshold=threshold,
-                       state=qc, noise=str(noise))  # fmt: skip
+                       state=qc, noise=str(noise), trust=trust)  # fmt: skip
+        assert r.honest_fidelity_bound is not None and r.dishonest_fidelity_bound is not None
         result = {"test": "GHZ X/Y test (Pappa et al., PRL 108, 260502, 2012)", "estimate": r.fidelity_bound.to_dict(),
+                  "bound": r.bound, "honest_fidelity_bound": r.honest_fidelity_bound.to_dict(),
+                  "dishonest_fidelity_bound": r.dishonest_fidelity_bound.to_dict(),
                   "pass_probability": r.pass_probability.to_dict(), "exact_fidelity": r.fidelity,
                   "accepted": r.accepted, "params": r.params}  # fmt: skip
     elif protocol == "qss":
@@ -146,6 +155,8 @@ def verify(
     table.add_row("estimate", f"{e['value']:.6f}")
     table.add_row(f"interval ({e.get('confidence', confidence):.0%})", f"[{e['low']:.6f}, {e['high']:.6f}]")
     table.add_row("method", str(e.get("method")))
+    if "bound" in result:
+        table.add_row("bound", str(result["bound"]))
     for key in ("exact_fidelity", "max_unauthorised_distance", "herald_rate"):
         if key in result and result[key] is not None:
             table.add_row(key.replace("_", " "), f"{result[key]:.3g}")
@@ -198,7 +209,14 @@ QDS_ROWS = (
 def qds(
     holders: Annotated[int, typer.Option(help="Key holders of the threshold signer, ≥ 1.")] = 5,
     t: Annotated[int, typer.Option(help="Holders needed to sign, in [1, holders].")] = 3,
-    length: Annotated[int, typer.Option(help="Signature positions per recipient string, ≥ 8.")] = 2000,
+    length: Annotated[
+        int | None,
+        typer.Option(help="Signature positions per recipient string; default: what the bounds need for --epsilon."),
+    ] = None,
+    epsilon: Annotated[
+        float,
+        typer.Option(parser=finite_float, help="Target for the honest-abort, repudiation and forgery bounds, (0, 1)."),
+    ] = 1e-4,
     p_depol: Annotated[
         float, typer.Option(parser=finite_float, help="Depolarising probability of each state's channel, [0, 1].")
     ] = 0.02,
@@ -214,12 +232,14 @@ def qds(
     The scheme is the BB84-state QDS of Amiri, Wallden, Kent and Andersson (PRA 93, 032325, 2016)
     with parameter estimation (20 % of each string revealed, abort above 8 % errors); the signer's
     key is AES-256-GCM-encrypted and the key shared among the holders with Feldman verifiable secret
-    sharing. The position count is the one at which the measured attacks fail (see
-    qverify.verify.qds.run_qds), not one derived from a security bound.
+    sharing. The position count is chosen from Hoeffding bounds for --epsilon (qverify.verify.qds:
+    5053 positions for 1e-4 at the defaults); a --length below that is refused with the length needed.
+    The bounds are printed beside the measured rates.
     """
     from qverify.verify.qds import run_qds
 
-    res = run_qds(holders, t, length, p_depol, trials=trials, confidence=confidence, seed=seed)
+    res = run_qds(holders, t, length, p_depol, trials=trials, confidence=confidence, seed=seed, epsilon=epsilon)
+    length = res.params["length"]
     if as_json:
         _emit_json({"result": res.to_dict(), "qverify_version": __version__})
         return
@@ -232,4 +252,16 @@ def qds(
         table.add_row(label, f"{est.value:.4f}", f"[{est.low:.4f}, {est.high:.4f}]")
     for frac, est in res.intercept_forgery_by_fraction:
         table.add_row(f"  intercept fraction {frac:g}", f"{est.value:.4f}", f"[{est.low:.4f}, {est.high:.4f}]")
+    for name, label in (
+        ("honest_parameter_estimation_abort", "honest distribution aborted by parameter estimation"),
+        ("repudiation_parameter_estimation_abort", "repudiating signer aborted by parameter estimation"),
+        ("repudiation_past_parameter_estimation", "repudiation with parameter estimation ignored"),
+    ):
+        est = getattr(res, name)
+        table.add_row(label, f"{est.value:.4f}", f"[{est.low:.4f}, {est.high:.4f}]")
+    if res.bounds is not None:
+        b = res.bounds
+        table.add_row(f"bound (L = {b.paper_length:g}): honest abort", f"{b.honest_abort:.2e}", "Hoeffding")
+        table.add_row("bound: repudiation", f"{b.repudiation:.2e}", "Hoeffding")
+        table.add_row(f"bound: forgery (C_min = {b.c_min:g})", f"{b.forgery:.2e}", "Hoeffding")
     out.print(table)

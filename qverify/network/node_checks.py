@@ -25,8 +25,13 @@ equal per-link depolarising channel under which an honest source passes at that 
 ``e = (1 − (2P̂ − 1)^{1/(n−1)}) / 2`` (0.5 when ``P̂ ≤ 1/2``), so the control plane normalises node
 checks by the same abort QBER as links. Byzantine neighbours may lie in their reports: a slanderer
 claims 0.5 for an honest node, a liar vouches (0) for a Byzantine one when Byzantine nodes collude.
-The fidelity reported beside it is the honest-party bound ``F ≥ 2P − 1`` (Pappa et al.), labelled
-as such: it does not bound a state whose holders cheat.
+The fidelity reported beside it is the dishonest-party bound of :mod:`qverify.verify.dishonest`
+(any coalition colluding with the source; ``F ≥ ½`` needs ``P ≥ 0.854``, ``F ≥ 0.9`` needs
+``P ≥ 0.9707``), named in the report. The QBER-equivalent ``qber`` is a different, weaker figure: it
+assumes the source's partners measure as told (an honest-measurement calibration); a source whose
+partners collude can pass at ``P* ≈ 0.854`` with ``F = ½`` and map to a QBER-equivalent of 0.024–0.080
+for 2–7 partners, below an 11 % abort level. Consumers that must resist colluding partners read the
+fidelity bound, not ``qber``.
 
 What the checks assume: test rounds are drawn at random among the source's rounds and the node
 cannot tell them apart, as in Pappa et al.; a node that could tell would pass every check and
@@ -45,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qverify.verify.dishonest import DISHONEST_BOUND, dishonest_fidelity_bound
 from qverify.verify.report import FidelityReport
 from qverify.verify.stats import Estimate, clopper_pearson_arrays
 
@@ -52,7 +58,15 @@ MAX_PARTIES = 8
 """Largest GHZ state of a node check (the node and seven neighbours): exact density matrices of 8 qubits."""
 
 SOURCES = ("honest", "product_source")
-BOUND = "honest-party bound F ≥ 2P − 1 (Pappa et al., PRL 108, 260502)"
+BOUND = DISHONEST_BOUND
+"""The bound of node reports' ``estimate`` (its ``method``)."""
+QBER_ASSUMPTION = (
+    "qber: QBER-equivalent of the pass rate assuming every partner measures as told (honest-measurement "
+    "calibration; colluding partners can pass at P* = 0.854 with F = 1/2 and a qber of 0.024-0.080)"
+)
+"""The trust assumption of node reports' ``qber`` (what the control plane's weights read)."""
+REPORT_BOUND = f"estimate: {BOUND}; {QBER_ASSUMPTION}"
+"""What a node report's ``bound`` field says: the estimate's bound and the qber's assumption."""
 
 
 def _depolarise(rho: np.ndarray, qubit: int, n: int) -> np.ndarray:
@@ -205,8 +219,8 @@ def node_reports(
     """Every partner's :class:`~qverify.verify.report.FidelityReport` (kind ``"node"``) on every checked node
     (partners without a finite claim, as when node checks are off, report nothing).
 
-    The estimate is the honest-party fidelity bound ``2P − 1`` from the partner's *claimed* pass
-    count (a partner whose claim differs from its counts claims the count its report implies) with a
+    The estimate is the dishonest-party fidelity bound (:data:`BOUND`, any coalition) from the
+    partner's *claimed* pass count (a partner whose claim differs from its counts claims the count its report implies) with a
     Clopper–Pearson interval; ``qber`` is the claim. The method names the bound.
     """
     counts = np.asarray(counts, dtype=np.int64)
@@ -222,12 +236,17 @@ def node_reports(
     claimed = np.where(lying, np.rint(rounds * (0.5 + 0.5 * (1 - 2 * claim) ** k)), passes).astype(np.int64)
     lo, hi = clopper_pearson_arrays(claimed[has], rounds[has], confidence)
     p_hat = claimed[has] / np.maximum(rounds[has], 1)
-    fid = np.maximum(0.0, 2 * p_hat - 1)
-    f_lo, f_hi = np.maximum(0.0, 2 * np.asarray(lo) - 1), np.maximum(0.0, 2 * np.asarray(hi) - 1)
+
+    def bound(p: Any) -> np.ndarray:  # smallest over coalition sizes (one dishonest party leaves |H| ≥ 2)
+        return np.atleast_1d(np.asarray(dishonest_fidelity_bound(np.clip(np.asarray(p, float), 0.0, 1.0), 3, 1)))
+
+    fid, f_lo, f_hi = bound(p_hat), bound(lo), bound(hi)
     out: list[FidelityReport] = []
     for m, (i, j) in enumerate(zip(*np.nonzero(has), strict=True)):
         link = int(check_links[i, j])
         partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
         est = Estimate(float(fid[m]), float(f_lo[m]), float(f_hi[m]), confidence, int(rounds[i, j]), BOUND)
-        out.append(FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner]))
+        out.append(
+            FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner], bound=REPORT_BOUND)
+        )
     return out

@@ -4,7 +4,10 @@ For a challenge ``θ`` (even parity) the test passes with probability
 ``P(θ) = 1/2 + (−1)^{|θ|/2} ⟨M_θ⟩ / 2`` with ``M_θ = ⊗_i (X if θ_i = 0 else Y)``. Averaged over
 the challenges, a state diagonal in the GHZ basis passes with ``P = 1/2 + (F_+ − F_−)/2``, where
 ``F_±`` are its fidelities with ``(|0…0⟩ ± |1…1⟩)/√2``; hence the honest-party fidelity bound
-``F ≥ 2P − 1`` that this module reports (equality when ``F_− = 0``).
+``F ≥ 2P − 1`` (equality when ``F_− = 0``). It assumes every party measures as told: a coalition
+colluding with the source passes at ``P* ≈ 0.854`` with ``F = ½`` (where ``2P − 1 = 0.707``). The
+verdict therefore uses, by default (``trust="dishonest"``), the dishonest-party bound of
+:mod:`qverify.verify.dishonest` (F ≥ 0.9 needs ``P ≥ 0.9707``); both bounds are in the result, named.
 
 Modes (:data:`METHODS`): ``exact`` — the density matrix from Aer once, the exact ``P(θ)`` for every
 challenge, then the rounds drawn per challenge by binomial sampling (n ≤ 12); ``stabilizer`` — every
@@ -33,7 +36,40 @@ from qverify.errors import ParameterError
 from qverify.physics._validate import check_range
 from qverify.protocols.ghz import STRATEGIES, check_parties, measured_bases, measured_y, shared_state, test_circuit
 from qverify.protocols.noise import as_source, depolarising_channel
+from qverify.verify.dishonest import DISHONEST_BOUND, HONEST_BOUND, check_coalition, dishonest_fidelity_bound
 from qverify.verify.stats import Estimate
+
+TRUST = ("dishonest", "honest")
+"""Which bound a verdict uses: ``dishonest`` — parties other than the verifier may collude with the source
+(:mod:`qverify.verify.dishonest`); ``honest`` — every party measures as told (``F ≥ 2P − 1``)."""
+
+
+def honest_bound_estimate(pass_probability: Estimate) -> Estimate:
+    """The honest-party bound ``2P − 1`` with the interval mapped from ``pass_probability``."""
+    e = pass_probability
+    return Estimate(
+        value=max(0.0, 2 * e.value - 1), low=max(0.0, 2 * e.low - 1), high=max(0.0, 2 * e.high - 1),
+        confidence=e.confidence, trials=e.trials, method=e.method, interval=f"{e.interval} (mapped: {HONEST_BOUND})",
+        exact=None if e.exact is None else max(0.0, 2 * e.exact - 1),
+    )  # fmt: skip
+
+
+def dishonest_bound_estimate(pass_probability: Estimate, parties: int, coalition: int | None = None) -> Estimate:
+    """The dishonest-party bound (:func:`~qverify.verify.dishonest.dishonest_fidelity_bound`) with the
+    interval mapped from ``pass_probability`` (the bound is non-decreasing in P, so the lower end of
+    the pass rate's interval gives the lower confidence bound on F). ``coalition=None``: any size."""
+    e = pass_probability
+
+    def f(p: float) -> float:
+        p = min(1.0, max(0.0, p))
+        if coalition is None:  # the smallest over coalition sizes: one dishonest party leaves |H| ≥ 2
+            return float(dishonest_fidelity_bound(p, parties, 1))
+        return float(dishonest_fidelity_bound(p, parties, coalition))
+
+    return Estimate(
+        value=f(e.value), low=f(e.low), high=f(e.high), confidence=e.confidence, trials=e.trials, method=e.method,
+        interval=f"{e.interval} (mapped: {DISHONEST_BOUND})", exact=None if e.exact is None else f(e.exact),
+    )  # fmt: skip
 
 
 def even_thetas(n: int) -> np.ndarray:
@@ -64,10 +100,15 @@ class GHZResult:
     Attributes:
         pass_probability: the test's pass rate over the rounds (with its interval; exact value in
             exact mode).
-        fidelity_bound: ``2P − 1`` with the interval mapped from ``pass_probability``.
+        fidelity_bound: the bound the verdict uses (named by ``bound``), interval mapped from
+            ``pass_probability``.
         fidelity: exact fidelity with the GHZ state (exact mode), else ``None``.
         accepted: verdict — the lower end of ``fidelity_bound`` reaches ``threshold``.
         threshold: fidelity the verifier requires.
+        bound: name of the bound in ``fidelity_bound`` (:data:`~qverify.verify.dishonest.DISHONEST_BOUND`
+            or :data:`~qverify.verify.dishonest.HONEST_BOUND`).
+        honest_fidelity_bound: the honest-party bound ``2P − 1`` (always present, labelled).
+        dishonest_fidelity_bound: the dishonest-party bound (always present, labelled).
     """
 
     pass_probability: Estimate
@@ -76,6 +117,9 @@ class GHZResult:
     accepted: bool
     threshold: float
     params: dict[str, Any]
+    bound: str = DISHONEST_BOUND
+    honest_fidelity_bound: Estimate | None = None
+    dishonest_fidelity_bound: Estimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +173,41 @@ def exact_pass_probabilities(
     return thetas, np.clip(probs, 0.0, 1.0), fid
 
 
+OPTIMAL_STRATEGIES: tuple[str, ...] = ("optimal_product", "optimal_biseparable", "optimal_separable")
+"""Coalitions that adapt their answers (:mod:`qverify.verify.cheaters`, n ≤ 5, exact mode, no noise):
+the best state of each entanglement class with the coalition's best answers. The coalition is
+``coalition`` parties (default 1) starting at ``dishonest``."""
+
+
+def _check_optimal(n: int, strategy: str, state: Any, p_depol: float, method: str, coalition: int | None) -> None:
+    from qverify.verify.cheaters import MAX_CHEATER_PARTIES
+
+    if not n <= MAX_CHEATER_PARTIES:
+        raise ParameterError("parties", n, f"[3, {MAX_CHEATER_PARTIES}] for strategy {strategy!r}")
+    if state is not None:
+        raise ParameterError("state", "a circuit", f"none for strategy {strategy!r} (the cheater chooses the state)")
+    if p_depol != 0:
+        raise ParameterError("p_depol", p_depol, f"0 for strategy {strategy!r}")
+    if method not in ("auto", "exact"):
+        raise ParameterError("method", method, f"'exact' for strategy {strategy!r}")
+    if strategy == "optimal_biseparable" and (coalition or 1) > n - 2:
+        raise ParameterError("coalition", coalition, f"[1, {n - 2}] for strategy {strategy!r} (two honest parties)")
+
+
+def _optimal_cheater_probabilities(
+    n: int, strategy: str, first: int, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(challenges, P(pass | θ), plain GHZ fidelity) of the optimal cheater ``strategy``."""
+    from qverify.verify.cheaters import optimal_cheater
+
+    dis = tuple((first + i) % n for i in range(k))
+    ch = optimal_cheater(n, strategy.removeprefix("optimal_"), dis, seed=seed)
+    thetas = even_thetas(n)
+    ghz = np.zeros(2**n, dtype=complex)
+    ghz[0] = ghz[-1] = 2**-0.5
+    return thetas, ch.challenge_pass_probabilities(thetas), float(abs(np.vdot(ghz, ch.state)) ** 2)
+
+
 def verify_ghz(
     n: int,
     p_depol: float = 0.0,
@@ -141,8 +220,14 @@ def verify_ghz(
     method: str = "auto",
     state: Any = None,
     noise: str = "local",
+    trust: str = "dishonest",
+    coalition: int | None = None,
 ) -> GHZResult:
-    """Run ``rounds`` rounds of the GHZ test and return pass rate, fidelity bound and verdict.
+    """Run ``rounds`` rounds of the GHZ test and return pass rate, fidelity bounds and verdict.
+
+    ``trust`` (:data:`TRUST`) picks the bound the verdict uses; ``coalition`` the number of dishonest
+    parties assumed (``None``: any number up to ``n − 1``). ``strategy`` is one of today's circuit
+    strategies (:data:`qverify.protocols.ghz.STRATEGIES`) or an optimal cheater (:data:`OPTIMAL_STRATEGIES`).
 
     >>> r = verify_ghz(4, rounds=2000, seed=1)
     >>> r.pass_probability.value, r.accepted
@@ -150,16 +235,25 @@ def verify_ghz(
     """
     check_parties(n)
     _check_noise(noise, p_depol)
+    if trust not in TRUST:
+        from qverify.errors import ChoiceError
+
+        raise ChoiceError("trust", trust, TRUST)
+    if coalition is not None:
+        check_coalition(n, coalition)
     if state is not None and state.num_qubits != n:
         from qverify.errors import CircuitError
 
         raise CircuitError(f"the GHZ test needs one qubit per party: circuit has {state.num_qubits}, parties = {n}")
     if state is not None:
         state = as_source(state)
-    if strategy not in STRATEGIES:
+    if strategy not in STRATEGIES + OPTIMAL_STRATEGIES:
         from qverify.errors import ChoiceError
 
-        raise ChoiceError("strategy", strategy, STRATEGIES)
+        raise ChoiceError("strategy", strategy, STRATEGIES + OPTIMAL_STRATEGIES)
+    optimal = strategy in OPTIMAL_STRATEGIES
+    if optimal:
+        _check_optimal(n, strategy, state, p_depol, method, coalition)
     check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     check_range("threshold", threshold, 0.0, 1.0)
     if rounds < 1:
@@ -168,7 +262,7 @@ def verify_ghz(
         from qverify.errors import ChoiceError
 
         raise ChoiceError("method", method, METHODS)
-    source = state if state is not None else shared_state(n, strategy, dishonest)
+    source = state if state is not None else shared_state(n, "honest" if optimal else strategy, dishonest)
     if method == "auto":
         method = "exact" if n <= MAX_EXACT_QUBITS else ("stabilizer" if is_clifford(source) else "sampled")
     rng = np.random.default_rng(seed)
@@ -179,7 +273,10 @@ def verify_ghz(
     uniq, counts = np.unique(codes, return_counts=True)
     exact_p = exact_f = None
     if method == "exact":
-        thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state, noise)
+        if optimal:
+            thetas, probs, exact_f = _optimal_cheater_probabilities(n, strategy, dishonest, coalition or 1, seed)
+        else:
+            thetas, probs, exact_f = exact_pass_probabilities(n, strategy, dishonest, p_depol, state, noise)
         table = dict(zip((thetas @ (1 << np.arange(n))).tolist(), probs.tolist(), strict=True))
         passes = int(sum(rng.binomial(int(c), table[int(u)]) for u, c in zip(uniq, counts, strict=True)))
         exact_p = float(probs.mean())
@@ -215,11 +312,11 @@ def verify_ghz(
             target = (sum(theta) // 2) % 2
             passes += int(res.counts[0][parity == target].sum())
     est = Estimate.binomial(passes, rounds, confidence, method, exact_p)
-    bound = Estimate(
-        value=2 * est.value - 1, low=max(0.0, 2 * est.low - 1), high=2 * est.high - 1, confidence=confidence,
-        trials=rounds, method=method, interval="clopper-pearson (mapped)",
-        exact=None if exact_p is None else 2 * exact_p - 1,
-    )  # fmt: skip
+    honest = honest_bound_estimate(Estimate(est.value, est.low, est.high, confidence, rounds, method,
+                                            "clopper-pearson", exact_p))  # fmt: skip
+    dis_bound = dishonest_bound_estimate(est, n, coalition)
+    bound = dis_bound if trust == "dishonest" else honest
     params = {"parties": n, "p_depol": p_depol, "noise": noise, "strategy": strategy, "dishonest": dishonest, "rounds": rounds,
-              "seed": seed, "confidence": confidence, "threshold": threshold}  # fmt: skip
-    return GHZResult(est, bound, exact_f, bound.low >= threshold, threshold, params)
+              "seed": seed, "confidence": confidence, "threshold": threshold, "trust": trust, "coalition": coalition}  # fmt: skip
+    return GHZResult(est, bound, exact_f, bound.low >= threshold, threshold, params,
+                     DISHONEST_BOUND if trust == "dishonest" else HONEST_BOUND, honest, dis_bound)  # fmt: skip

@@ -36,9 +36,26 @@ intervals over ``trials`` runs each:
 * signing by t holders, by t − 1 holders, and by t + 1 holders one of whom submits a corrupted
   share (it must be detected, and the signature still made from the t valid ones).
 
-What is not computed here: the number of positions a target security level (e.g. 1e-10) needs
-from the paper's bounds; the default length is chosen by measurement instead (see
-:func:`run_qds`). The measured probabilities bound nothing below about 1/trials.
+**Length from bounds.** :func:`run_qds` chooses the number of positions for a target ``epsilon``
+(default :data:`DEFAULT_EPSILON` = 1e-4) from Hoeffding bounds of the Wallden et al. family
+(PRA 91, 042304, 2015; the form used in the Quantum Protocol Zoo's parameter estimator,
+``QuantumDigitalSignatures/Estimate_Parameters/run.py``; Amiri et al.'s own equations could not be
+read, see ``refs/verification.md``), in terms of the paper's signature length ``L``:
+
+    P(honest abort at the signature check) ≤ 2 exp(−(s_a − p_h)² L),
+    P(repudiation) ≤ 2 exp(−(s_v − s_a)² L),   P(forgery) ≤ exp(−(C_min − s_v)² L).
+
+Each is Hoeffding's ``exp(−2 m δ²)`` over a half of ``m = L/2`` tested positions. In qverify a
+recipient's half holds the matched-basis positions of half of the untested positions of a string,
+``m = length (1 − test_fraction) / 4``, so ``L = length (1 − test_fraction) / 2`` and
+``length = 2L / (1 − test_fraction)`` (:func:`length_for`). Rates are per matched-basis position:
+the honest rate ``p_h = p_depol / 2`` (a depolarising channel flips a BB84 state with probability
+p/2), and ``C_min = (e_abort + ½)/2`` — the Zoo's analytic model ``C_min = T²(QBER + ½)/4 +
+T(1 − T)/4`` at ``T = 1`` with the largest error the parameter estimation lets through
+(``QBER = e_abort``), doubled from its all-positions to matched-positions normalisation. For the
+intercept-resend forger of this module the true minimum is higher (``½ − e_abort``), so this
+``C_min`` is conservative there; for general coherent attacks it is the Zoo's model, not a proof.
+The measured probabilities bound nothing below about 1/trials; the bounds are reported beside them.
 """
 
 from __future__ import annotations
@@ -57,6 +74,9 @@ from qverify.protocols.noise import depolarising_channel
 from qverify.protocols.signatures import all_position_circuits
 from qverify.protocols.vss import ShareRejected, deal, group, rebuild
 from qverify.verify.stats import Estimate
+
+DEFAULT_EPSILON = 1e-4
+"""Target failure probability for honest abort, repudiation and forgery when ``run_qds`` picks the length."""
 
 INTERCEPT_FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0)
 """Fractions of Charlie's states the intercept-resend forger attacks; the best one is reported."""
@@ -78,6 +98,64 @@ def _measure(
     meas = rng.integers(0, 2, size=bases.shape)
     out = (rng.random(bases.shape) < table[bases, bits, meas]).astype(np.int64)
     return meas, out
+
+
+@dataclass(frozen=True)
+class QDSBounds:
+    """Hoeffding bounds (module docstring) at a given length; ``paper_length`` is the paper's ``L``.
+
+    Attributes:
+        honest_abort, repudiation, forgery: the three failure bounds (probabilities, ≤ 1).
+        paper_length: ``L = length (1 − test_fraction) / 2``.
+        p_h, c_min: honest and forger mismatch rates (per matched-basis position) used.
+    """
+
+    honest_abort: float
+    repudiation: float
+    forgery: float
+    paper_length: float
+    p_h: float
+    c_min: float
+
+
+def _rates(p_depol: float, e_abort: float) -> tuple[float, float]:
+    return p_depol / 2, (e_abort + 0.5) / 2
+
+
+def bounds_at(length: int, s_a: float, s_v: float, p_depol: float, e_abort: float, test_fraction: float) -> QDSBounds:
+    """The three bounds at ``length`` positions (module docstring; refs: Zoo run.py, Wallden et al. 2015).
+
+    >>> b = bounds_at(5053, 0.08, 0.16, 0.02, 0.08, 0.2)
+    >>> b.paper_length, round(b.honest_abort, 6) <= 1e-4
+    (2021.2, True)
+    """
+    p_h, c_min = _rates(p_depol, e_abort)
+    big_l = length * (1 - test_fraction) / 2
+    h = min(1.0, 2 * np.exp(-((s_a - p_h) ** 2) * big_l)) if s_a > p_h else 1.0
+    r = min(1.0, 2 * np.exp(-((s_v - s_a) ** 2) * big_l))
+    f = min(1.0, float(np.exp(-((c_min - s_v) ** 2) * big_l))) if c_min > s_v else 1.0
+    return QDSBounds(float(h), float(r), float(f), float(big_l), p_h, c_min)
+
+
+def length_for(epsilon: float, s_a: float, s_v: float, p_depol: float, e_abort: float, test_fraction: float) -> int:
+    """Smallest number of positions whose three bounds are all ≤ ``epsilon``:
+    ``L = max(ln(2/ε)/(s_a − p_h)², ln(2/ε)/(s_v − s_a)², ln(1/ε)/(C_min − s_v)²)``, ``length = ⌈2L/(1 − f)⌉``.
+
+    >>> length_for(1e-4, 0.08, 0.16, 0.02, 0.08, 0.2), length_for(1e-10, 0.08, 0.16, 0.02, 0.08, 0.2)
+    (5053, 12102)
+    """
+    check_range("epsilon", epsilon, 0.0, 1.0, low_open=True, high_open=True)
+    p_h, c_min = _rates(p_depol, e_abort)
+    if not p_h < s_a:
+        raise ParameterError("s_a", s_a, f"(p_h = p_depol/2 = {p_h:g}, s_v): no length makes honest signatures pass")
+    if not s_v < c_min:
+        raise ParameterError("s_v", s_v, f"(s_a, C_min = (e_abort + 1/2)/2 = {c_min:g}): no length stops forgery")
+    big_l = max(np.log(2 / epsilon) / (s_a - p_h) ** 2, np.log(2 / epsilon) / (s_v - s_a) ** 2,
+                np.log(1 / epsilon) / (c_min - s_v) ** 2)  # fmt: skip
+    length = int(np.ceil(2 * big_l / (1 - test_fraction)))
+    while bounds_at(length, s_a, s_v, p_depol, e_abort, test_fraction).honest_abort > epsilon:  # rounding guard
+        length += 1
+    return length
 
 
 @dataclass
@@ -205,7 +283,13 @@ class QDSResult:
     """Measured probabilities (each an :class:`Estimate` over ``trials`` protocol runs).
 
     ``intercept_forgery_success`` is the attacker's best over :data:`INTERCEPT_FRACTIONS`;
-    ``intercept_forgery_by_fraction`` lists every fraction's estimate.
+    ``intercept_forgery_by_fraction`` lists every fraction's estimate. ``bounds`` are the bounds at
+    the length used (for ``epsilon``, the target it was chosen for). Repudiation is split:
+    ``repudiation_success`` (the signer wins: distribution not aborted, Bob accepts, Charlie rejects),
+    ``repudiation_parameter_estimation_abort`` (the same runs aborted by parameter estimation) and
+    ``repudiation_past_parameter_estimation`` (Bob accepts and Charlie rejects when parameter
+    estimation is ignored: what symmetrisation alone stops, compared with ``bounds.repudiation``).
+    ``honest_parameter_estimation_abort``: honest distributions aborted by parameter estimation.
     """
 
     honest_acceptance: Estimate
@@ -218,6 +302,11 @@ class QDSResult:
     threshold_with_corrupted_share_accepts: Estimate
     intercept_forgery_by_fraction: tuple[tuple[float, Estimate], ...]
     params: dict[str, Any]
+    bounds: QDSBounds | None = None
+    epsilon: float | None = None
+    honest_parameter_estimation_abort: Estimate | None = None
+    repudiation_parameter_estimation_abort: Estimate | None = None
+    repudiation_past_parameter_estimation: Estimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,7 +315,7 @@ class QDSResult:
 def run_qds(
     holders: int = 5,
     t: int = 3,
-    length: int = 2000,
+    length: int | None = None,
     p_depol: float = 0.02,
     s_a: float = 0.08,
     s_v: float = 0.16,
@@ -235,17 +324,18 @@ def run_qds(
     seed: int = 0,
     test_fraction: float = 0.2,
     e_abort: float = 0.08,
+    epsilon: float | None = DEFAULT_EPSILON,
 ) -> QDSResult:
     """Run ``trials`` independent signings of each kind and measure the probabilities.
 
     Args:
         holders: key holders of the threshold signer (≥ 1).
         t: signing threshold, 1 ≤ t ≤ holders.
-        length: signature positions per recipient string (≥ 8), before parameter estimation. The
-            default is where the measured attacks fail: at 400 positions the intercept-resend
-            forger's best fraction (0.75) wins 4.0 % [1.7, 7.7] of 200 runs, at 2000 none of 200
-            (``run_qds(trials=200, seed=0, length=400)`` and ``length=2000``); parameter estimation
-            on 20 % of 400 positions is too coarse to notice a 19 % error rate often enough.
+        length: signature positions per recipient string (≥ 8), before parameter estimation;
+            ``None`` (default): :func:`length_for` ``(epsilon, …)`` — 5053 at the defaults. A length
+            below what ``epsilon`` needs is refused (the message says the length needed); pass
+            ``epsilon=None`` to measure a deliberately short key (at 400 positions the
+            intercept-resend forger wins a few per cent of runs).
         p_depol: depolarising probability of each state's channel, in [0, 1].
         s_a: authentication threshold, 0 ≤ s_a < s_v.
         s_v: verification threshold, s_a < s_v ≤ 0.5.
@@ -254,6 +344,7 @@ def run_qds(
         seed: seed of every classical and sampling choice.
         test_fraction: fraction of each string revealed for parameter estimation, in (0, 1).
         e_abort: error rate on the revealed positions above which the distribution aborts, in [0, 0.5].
+        epsilon: target for the three bounds, in (0, 1), or ``None`` (no length check; ``length`` required).
 
     >>> r = run_qds(trials=30, seed=2)
     >>> r.honest_acceptance.value, r.forgery_success.value, r.intercept_forgery_success.value
@@ -271,18 +362,30 @@ def run_qds(
     check_range("e_abort", e_abort, 0.0, 0.5)
     if not 0 <= s_a < s_v <= 0.5:
         raise ParameterError("s_a, s_v", (s_a, s_v), "0 ≤ s_a < s_v ≤ 0.5")
+    if epsilon is None and length is None:
+        raise ParameterError("length", None, "[8, inf) (required when epsilon is None)")
+    if epsilon is not None:
+        needed = length_for(epsilon, s_a, s_v, p_depol, e_abort, test_fraction)
+        if length is None:
+            length = needed
+        elif length < needed:
+            raise ParameterError(
+                "length", length, f"[{needed}, inf) for epsilon = {epsilon:g} (the bounds need {needed})"
+            )
+    assert length is not None
     if length < 8:
         raise ParameterError("length", length, "[8, inf)")
     if trials < 1:
         raise ParameterError("trials", trials, "[1, inf)")
     pr = _Protocol(length, p_depol, test_fraction, e_abort)
     rng = np.random.default_rng(seed)
-    keys = ("honest", "forge", "repudiate", "t", "t1", "detected", "t_bad")
+    keys = ("honest", "forge", "repudiate", "t", "t1", "detected", "t_bad", "pe_honest", "pe_rep", "rep_past_pe")
     counts = dict.fromkeys(keys, 0)
     intercepts = dict.fromkeys(INTERCEPT_FRACTIONS, 0)
     for _ in range(trials):
         run = _distribute(rng, pr)
         counts["honest"] += _accepts(run, "bob", run.key, s_a)
+        counts["pe_honest"] += run.aborted
         sig_t, sig_bad, detected = _threshold_sign(rng, run, holders, t, length)
         counts["t"] += sig_t is not None and _accepts(run, "charlie", sig_t, s_a)
         counts["t_bad"] += sig_bad is not None and _accepts(run, "charlie", sig_bad, s_a)
@@ -296,6 +399,9 @@ def run_qds(
         # repudiation: the signer corrupts a fraction of Charlie's states, aiming between s_a and s_v
         bad = _distribute(rng, pr, corrupt_charlie=(s_a + s_v) / 2)
         counts["repudiate"] += _accepts(bad, "bob", bad.key, s_a) and not _accepts(bad, "charlie", bad.key, s_v)
+        counts["pe_rep"] += bad.aborted
+        past = _Run(bad.key, bad.records, False, bad.stolen)  # parameter estimation ignored
+        counts["rep_past_pe"] += _accepts(past, "bob", bad.key, s_a) and not _accepts(past, "charlie", bad.key, s_v)
 
     def est(k: int) -> Estimate:
         return Estimate.binomial(k, trials, confidence, "exact")
@@ -304,7 +410,7 @@ def run_qds(
     best = max(by_fraction, key=lambda rc: rc[1].value)[1]
     params = {"holders": holders, "t": t, "length": length, "p_depol": p_depol, "s_a": s_a, "s_v": s_v,
               "trials": trials, "confidence": confidence, "seed": seed, "test_fraction": test_fraction,
-              "e_abort": e_abort}  # fmt: skip
+              "e_abort": e_abort, "epsilon": epsilon}  # fmt: skip
     return QDSResult(
         honest_acceptance=est(counts["honest"]),
         forgery_success=est(counts["forge"]),
@@ -316,4 +422,9 @@ def run_qds(
         threshold_with_corrupted_share_accepts=est(counts["t_bad"]),
         intercept_forgery_by_fraction=by_fraction,
         params=params,
+        bounds=bounds_at(length, s_a, s_v, p_depol, e_abort, test_fraction),
+        epsilon=epsilon,
+        honest_parameter_estimation_abort=est(counts["pe_honest"]),
+        repudiation_parameter_estimation_abort=est(counts["pe_rep"]),
+        repudiation_past_parameter_estimation=est(counts["rep_past_pe"]),
     )

@@ -20,6 +20,8 @@ class FidelityReport:
         time_s: when it was measured (simulation time, seconds).
         reporter: who measured it (a link endpoint), if a link report.
         link: the link's two endpoints, if a link report.
+        bound: which bound ``estimate`` is, with its trust assumption (node reports from GHZ tests:
+            :data:`~qverify.verify.dishonest.DISHONEST_BOUND` unless stated otherwise).
 
     Consumed by :meth:`qverify.consensus.FidelityWeightedVoting.report` (``link``, ``reporter``,
     ``qber``).
@@ -32,6 +34,7 @@ class FidelityReport:
     time_s: float = 0.0
     reporter: str | None = None
     link: tuple[str, str] | None = None
+    bound: str = ""
 
     @classmethod
     def from_bsm(cls, a: str, b: str, reporter: str, result: Any, time_s: float = 0.0) -> FidelityReport:
@@ -40,8 +43,10 @@ class FidelityReport:
 
     @classmethod
     def from_ghz(cls, node: str, result: Any, time_s: float = 0.0) -> FidelityReport:
-        """Node report from a :class:`~qverify.verify.ghz.GHZResult` (the fidelity lower bound)."""
-        return cls(node, "node", result.fidelity_bound, max(0.0, min(0.5, 1 - result.pass_probability.value)), time_s)
+        """Node report from a :class:`~qverify.verify.ghz.GHZResult`: the bound its verdict used (the
+        dishonest-party bound unless the test was run with ``trust="honest"``), named in ``bound``."""
+        qber = max(0.0, min(0.5, 1 - result.pass_probability.value))
+        return cls(node, "node", result.fidelity_bound, qber, time_s, bound=result.bound)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

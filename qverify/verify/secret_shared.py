@@ -1,5 +1,14 @@
 """Secret-shared GHZ verification: a challenge no small coalition can learn early, and outcomes bound by commitments.
 
+**Broken by an entangling source** (:func:`run`'s ordering): θ becomes public after distribution but
+before anyone measures, so a source that pairs every honest qubit with a qubit the coalition keeps
+lets the coalition measure its halves in the honest bases, learn the honest outcomes and fix the
+parity — every round passes at fidelity ``2^{1−|H|}``, commitments or not. :func:`run_private` is the
+protocol that resists it: private per-party challenges delivered after distribution, outcomes
+committed before any challenge or outcome is revealed, a rational coalition that opens what it
+committed; there the same source passes only ``½ + 2^{−|H|}`` (0.75, 0.625 for two, three honest
+parties). The old scenarios below are kept to show what each step buys against *unknowing* sources.
+
 The protocol (one round, n parties, verifier V, a coalition of at most ``coalition`` parties that
 may collude with the source):
 
@@ -190,3 +199,167 @@ def run(
               "threshold": threshold, "confidence": confidence, "seed": seed}  # fmt: skip
     return SecretSharedResult(**est, accepted=accepted, threshold=threshold, sharing_threshold=k,
                               commitment_failures=commitment_failures, params=params)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- private challenges
+
+PRIVATE_SCENARIOS = ("old_order", "private_uncommitted", "private_committed", "private_committed_liar")
+"""Orderings compared by :func:`run_private` with the same source and coalition:
+
+* ``old_order`` — :func:`run`'s ordering: θ becomes public after distribution but before anyone
+  measures, so the coalition knows every basis; it answers with the best response to the whole θ;
+* ``private_uncommitted`` — each party gets its own θ_i privately after distribution, but outcomes
+  and challenges are announced in the open and the coalition announces last (rushing): it fixes the
+  parity, every round passes;
+* ``private_committed`` — private θ_i after distribution; every party commits (SHA-256) to its
+  outcome before any challenge or outcome is revealed; a *rational* coalition opens what it committed,
+  so its best is the optimal answer to its own θ_D (Pappa et al.'s setting,
+  :func:`qverify.verify.dishonest.optimal_strategy`);
+* ``private_committed_liar`` — as above, but the coalition opens the other value whenever its
+  committed one fails the parity: every such opening fails the commitment check and the round fails.
+"""
+SOURCES = ("entangling", "product_source")
+"""``entangling``: every honest party's qubit is half of a Bell pair whose other half the coalition
+keeps (memory qubits), the coalition's own qubits |0⟩ — fidelity ``2^{1−|H|}`` up to coalition
+operations; ``product_source``: |+⟩ⁿ."""
+
+
+@dataclass(frozen=True)
+class PrivateChallengeResult:
+    """Side-by-side pass rates of one source and coalition under :data:`PRIVATE_SCENARIOS`.
+
+    Attributes:
+        estimates: pass rate per scenario (Clopper–Pearson; ``exact`` the exact value).
+        fidelity_bounds: dishonest-party fidelity bound per scenario (interval mapped from the pass rate).
+        accepted: per scenario, whether the lower end of the fidelity bound reaches ``fidelity_threshold``.
+        fidelity: the source's GHZ fidelity up to operations on the coalition (certified SDP value;
+            NaN when not computed).
+        commitment_failures: rounds whose openings failed the check (``private_committed_liar``).
+        bound: the name of the bound used.
+    """
+
+    estimates: dict[str, Estimate]
+    fidelity_bounds: dict[str, Estimate]
+    accepted: dict[str, bool]
+    fidelity: float
+    fidelity_threshold: float
+    commitment_failures: int
+    bound: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_state(n: int, coalition: int, source: str) -> tuple[np.ndarray, int, tuple[int, ...], tuple[int, ...]]:
+    """(density matrix, total qubits, coalition's party qubits, coalition's memory qubits) of ``source``.
+
+    Parties 0 … n − k − 1 are honest (party 0 the verifier), n − k … n − 1 the coalition; memory qubits
+    follow the parties (Qiskit order, qubit 0 least significant).
+    """
+    from qverify.errors import ChoiceError
+
+    if source not in SOURCES:
+        raise ChoiceError("source", source, SOURCES)
+    honest = n - coalition
+    dishonest = tuple(range(honest, n))
+    if source == "product_source":
+        v = np.ones(2**n, dtype=complex) / np.sqrt(2**n)
+        return np.outer(v, v.conj()), n, dishonest, ()
+    total = n + honest
+    memory = tuple(range(n, total))
+    v = np.zeros(2**total, dtype=complex)
+    for bits in range(2**honest):  # Σ_x |x⟩_H |x⟩_M / √(2^|H|)
+        v[bits | (bits << n)] = 1.0
+    v /= np.linalg.norm(v)
+    return np.outer(v, v.conj()), total, dishonest, memory
+
+
+def run_private(
+    n: int = 4,
+    rounds: int = 2000,
+    coalition: int = 2,
+    source: str = "entangling",
+    fidelity_threshold: float = 0.9,
+    confidence: float = 0.99,
+    seed: int = 0,
+    compute_fidelity: bool = True,
+) -> PrivateChallengeResult:
+    """Verify ``source`` with a coalition of ``coalition`` parties under every ordering of
+    :data:`PRIVATE_SCENARIOS`, with real SHA-256 commitments (:func:`qverify.protocols.shamir.commit`).
+
+    Per round the challenge θ is drawn, the round's pass probability under each scenario is the exact
+    one of the quantum model (coalition's best response; :mod:`qverify.verify.dishonest`), the outcomes
+    are drawn with that parity, committed, opened and checked. ``compute_fidelity=False`` skips the
+    source's fidelity SDP (its size grows as 4^(coalition + memory); ``fidelity`` is then NaN).
+
+    >>> r = run_private(n=3, rounds=300, coalition=1, seed=1)
+    >>> r.accepted["old_order"], r.accepted["private_uncommitted"], r.accepted["private_committed"]
+    (True, True, False)
+    """
+    from qverify.verify.dishonest import (
+        DISHONEST_BOUND,
+        _challenge_terms,
+        challenge_pass_probabilities,
+        check_coalition,
+        fidelity_up_to_coalition,
+        optimal_strategy,
+    )
+    from qverify.verify.ghz import dishonest_bound_estimate
+
+    if not 3 <= n <= 5:
+        raise ParameterError("n", n, "[3, 5] parties (exact model with coalition memory)")
+    check_coalition(n, coalition)
+    check_range("fidelity_threshold", fidelity_threshold, 0.0, 1.0)
+    check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    if rounds < 1:
+        raise ParameterError("rounds", rounds, "[1, inf)")
+    rho, total, dishonest, memory = source_state(n, coalition, source)
+    # old order: the coalition knows the whole θ, so its best answer per θ is worth ‖o_θ‖₁.
+    p_old = {bits: float(min(1.0, 0.5 + 0.5 * np.abs(np.linalg.eigvalsh(o)).sum()))
+             for bits, _, o in _challenge_terms(rho, total, dishonest, memory)}  # fmt: skip
+    _, strat = optimal_strategy(rho, total, dishonest, memory)
+    p_private = challenge_pass_probabilities(rho, total, dishonest, strat, memory)
+    rng = np.random.default_rng(seed)
+    passes = dict.fromkeys(PRIVATE_SCENARIOS, 0)
+    failures = 0
+    coal = list(range(n - coalition, n))
+    for _ in range(rounds):
+        free = rng.integers(0, 2, size=n - 1)
+        theta = np.concatenate([free, [free.sum() % 2]])
+        key = tuple(int(t) for t in theta)
+        target = _target(theta)
+        passes["old_order"] += int(rng.random() < p_old[key])
+        # Private challenges: the committed outcomes (honest ones measured, the coalition's chosen).
+        ok_parity = rng.random() < p_private[key]
+        y = rng.integers(0, 2, size=n)
+        if (y.sum() % 2 == target) != ok_parity:
+            y[coal[0]] ^= 1
+        commitments = [commit(bytes([int(b)])) for b in y]
+        # rational: opens what it committed
+        opened = all(opens(d, bytes([int(b)]), nonce) for (d, nonce), b in zip(commitments, y, strict=True))
+        passes["private_committed"] += int(opened and y.sum() % 2 == target)
+        # liar: opens the other value when its committed one fails
+        claimed = y.copy()
+        if claimed.sum() % 2 != target:
+            claimed[coal[0]] ^= 1
+        ok = all(opens(d, bytes([int(b)]), nonce) for (d, nonce), b in zip(commitments, claimed, strict=True))
+        failures += int(not ok)
+        passes["private_committed_liar"] += int(ok and claimed.sum() % 2 == target)
+        # uncommitted, rushing: the coalition announces after everything else is public.
+        rushed = y.copy()
+        rushed[coal[0]] = (target - int(np.delete(y, coal[0]).sum())) % 2
+        passes["private_uncommitted"] += int(rushed.sum() % 2 == target)
+    exact = {
+        "old_order": float(np.mean(list(p_old.values()))),
+        "private_uncommitted": 1.0,
+        "private_committed": float(np.mean(list(p_private.values()))),
+        "private_committed_liar": float(np.mean(list(p_private.values()))),
+    }
+    est = {s: Estimate.binomial(passes[s], rounds, confidence, "exact", exact[s]) for s in PRIVATE_SCENARIOS}
+    fb = {s: dishonest_bound_estimate(e, n, coalition) for s, e in est.items()}
+    accepted = {s: bool(fb[s].low >= fidelity_threshold) for s in PRIVATE_SCENARIOS}
+    fid = fidelity_up_to_coalition(rho, total, dishonest + memory) if compute_fidelity else float("nan")
+    params = {"parties": n, "rounds": rounds, "coalition": coalition, "source": source,
+              "fidelity_threshold": fidelity_threshold, "confidence": confidence, "seed": seed}  # fmt: skip
+    return PrivateChallengeResult(est, fb, accepted, fid, fidelity_threshold, failures, DISHONEST_BOUND, params)

@@ -124,7 +124,7 @@ def test_sampled_claims_converge_to_the_exact_value():
 
 def test_lying_partners_and_reports():
     """A slandering partner claims 0.5 about an honest node; with collusion a liar vouches (0) for a
-    Byzantine one; FidelityReports carry the honest-party bound with an interval and the claim."""
+    Byzantine one; FidelityReports carry the dishonest-party bound (named) with an interval and the claim."""
     params = secoqc_params(("slander",))
     state, _ = one_epoch(params)
     byz = np.asarray(params.byzantine)
@@ -147,7 +147,8 @@ def test_lying_partners_and_reports():
     reps = NC.node_reports(nodes, cl, a, b, np.asarray(state.node_counts), claims, 5.0)
     assert len(reps) == int(np.isfinite(claims).sum())
     for r in reps:
-        assert r.kind == "node" and r.reporter != r.subject and "honest-party" in r.estimate.method
+        assert r.kind == "node" and r.reporter != r.subject and "dishonest-party" in r.estimate.method
+        assert r.bound == NC.REPORT_BOUND and "dishonest-party" in r.bound and "honest-measurement" in r.bound
         assert r.estimate.low <= r.estimate.value <= r.estimate.high
         if r.qber == 0.5:
             assert r.estimate.value == 0.0  # a claim of 0.5 is a claim of pass rate 1/2: bound 0
