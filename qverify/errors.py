@@ -78,6 +78,7 @@ class KeyDeliveryError(QverifyError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.status, self.message, self.details))
 
+
 class SolverError(QverifyError):
     """A numerical solver did not return a usable solution (never silently replaced by another bound).
 
