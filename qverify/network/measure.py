@@ -119,8 +119,12 @@ def measure(
     byzantine: jax.Array,
     params: NetParams,
     extra: tuple[jax.Array, jax.Array] | None = None,
+    rounds: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2), extra counts).
+
+    ``rounds`` (E,): test rounds of each link this epoch (default ``params.verify_rounds``), a third
+    per basis Z, X, Y.
 
     ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
@@ -132,7 +136,8 @@ def measure(
     """
     p = params
     probs = distribution(mix, p.corners)
-    n = jnp.floor(jnp.asarray(p.verify_rounds, jnp.float32) / 3.0)
+    total = p.verify_rounds if rounds is None else rounds
+    n = jnp.floor(jnp.asarray(total, jnp.float32) / 3.0)[..., None]
     k_err, k_ok = jax.random.split(key)
     p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
     trials, chance = extra if extra is not None else (jnp.zeros(0), jnp.zeros(0))

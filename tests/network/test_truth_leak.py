@@ -1,0 +1,114 @@
+"""The observation must not carry the truth: a flexible regressor tries to recover every link's true
+QBER from it and must do no better than the measurement's own binomial error (DESIGN.md, "Only what a
+network could measure").
+
+Data: many random states of a small network with fades, drifts and randomly placed injecting
+Byzantine nodes, under random settings (μ, protocol) held for an epoch; after every epoch the
+observation (:func:`qverify.network.model.observe`) and, per link, the epoch's true mean QBER, the
+quantity the epoch's test rounds estimate. A scikit-learn ``HistGradientBoostingRegressor`` is fitted
+from the whole observation to one link's truth and scored on held-out states. The measurement alone
+has error ``sqrt(q(1 − q)/n)`` (n heralded Z/X test rounds); a regressor that does much better has
+found the truth in some other field. Shrinking toward the prior can legitimately beat the binomial
+error a little (the truth varies over a finite range), hence the stated margin: held-out RMSE ≥
+``MARGIN`` × binomial RMSE.
+
+The same test on the observation this model had before (drift factors, exact loss, noise-free key
+rate) must flag the leak: there the regressor's error was ``OLD_RATIO`` of the binomial one or less
+(measured 2026-12-07, see ``test_detects_the_old_leak``), so the check can fail.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from qverify.network import model as M
+from qverify.network.adversary import Adversary
+from qverify.network.estimation import zx_counts
+from qverify.network.sim import Fluctuation, SimConfig, build_params
+from qverify.network.topology import grid
+
+MARGIN = 0.7
+"""Held-out RMSE must be at least this fraction of the binomial RMSE of the measurement."""
+OLD_RATIO = 0.3
+"""On the old observation the ratio fell below this (the leak the test exists to catch)."""
+SEEDS, EPOCHS = 48, 40
+
+
+def old_observation(state: M.NetState, params: M.NetParams) -> jax.Array:
+    """The per-link fields the observation carried before it was limited to measurables."""
+    return jnp.stack(
+        [jnp.exp(state.log_src), jnp.exp(state.log_eta), state.mu, state.loss_db / 20.0,
+         state.reported[:, 0], state.reported[:, 1], jnp.log10(1.0 + state.rate_bps) / 6.0],
+        axis=1,
+    ).ravel()  # fmt: skip
+
+
+@cache
+def dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(observations, old observations, true epoch QBER (S·T, E), binomial variance (S·T, E), epoch index)."""
+    cfg = SimConfig(
+        n_demands=2, epoch_slots=2, verify_rounds=900, node_rounds=300,
+        adversary=Adversary(fraction=0.2, behaviours=("inject", "lie")),
+        fluctuation=Fluctuation(loss_sigma_db=2.0, fade_rate=0.05, fade_db=8.0, fade_slots=4, eta_sigma=0.2,
+                                source_sigma=0.2, drift_theta=0.1),
+    )  # fmt: skip
+    p = build_params(grid(2, 3), cfg, seed=0, max_steps=10_000, random_byzantine=True)
+    e = p.n_links
+    keys = jax.random.split(jax.random.PRNGKey(7), SEEDS)
+    state = jax.vmap(M.init, in_axes=(0, None))(keys, p)
+
+    @jax.jit
+    def epoch(key, state):
+        k_dec, k_run = jax.random.split(key)
+        kd = jax.random.split(k_dec, 3)
+        mu = p.mu_levels[jax.random.randint(kd[0], (SEEDS, e), 0, p.mu_levels.shape[0])]
+        dec = M.Decision(
+            jnp.ones((SEEDS, e), bool), mu, jax.random.uniform(kd[1], (SEEDS, e)) < 0.5,
+            jax.random.randint(kd[2], (SEEDS, p.n_demands), 0, p.path_valid.shape[1]),
+        )  # fmt: skip
+        run = jax.vmap(lambda k, s, d: M.run(k, s, d, p, p.epoch_slots, aligned=True))
+        new, out = run(jax.random.split(k_run, SEEDS), state, dec)
+        obs = jax.vmap(M.observe, in_axes=(0, None))(new, p)
+        old = jax.vmap(old_observation, in_axes=(0, None))(new, p)
+        k, n = zx_counts(new.counts)
+        truth = out.qber.mean(axis=1)
+        return new, obs, old, truth, truth * (1 - truth) / jnp.maximum(n, 1)
+
+    rows = []
+    for i in range(EPOCHS):
+        state, *arrays = epoch(jax.random.PRNGKey(100 + i), state)
+        rows.append([np.asarray(a) for a in arrays])
+    obs, old, truth, var = (np.concatenate([r[j] for r in rows]) for j in range(4))
+    which = np.repeat(np.arange(EPOCHS), SEEDS)
+    return obs, old, truth, var, which
+
+
+def held_out_ratio(features: np.ndarray, link: int) -> float:
+    """Held-out RMSE of the regressor over the binomial RMSE, for one link (later epochs held out)."""
+    _obs, _old, truth, var, which = dataset()
+    train, test = which < EPOCHS * 3 // 4, which >= EPOCHS * 3 // 4
+    reg = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.1, random_state=0)
+    reg.fit(features[train], truth[train, link])
+    rmse = float(np.sqrt(np.mean((reg.predict(features[test]) - truth[test, link]) ** 2)))
+    return rmse / float(np.sqrt(var[test, link].mean()))
+
+
+LINKS = (0, 3, 6)
+
+
+def test_observation_does_not_reveal_the_true_qber():
+    obs = dataset()[0]
+    ratios = [held_out_ratio(obs, k) for k in LINKS]
+    assert min(ratios) >= MARGIN, ratios
+
+
+def test_detects_the_old_leak():
+    # The detector works: on the old observation the truth comes back far below the binomial error.
+    old = dataset()[1]
+    ratios = [held_out_ratio(old, k) for k in LINKS]
+    assert max(ratios) < OLD_RATIO, ratios
