@@ -64,7 +64,7 @@ def _edge_length(u: object, v: object, d: dict[str, object]) -> float:
 
     from qverify.errors import ParameterError
 
-    field = f"length_km of edge {u}–{v}"
+    field = f"length_km of link {u}–{v}"
     value = d.get("length_km")
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ParameterError(field, value, "a number in (0, 1e5] km")

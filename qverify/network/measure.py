@@ -170,6 +170,26 @@ def measured_qber(counts: Any, xp: Any = np) -> Any:
     return xp.where(zx > 0, errors / xp.maximum(zx, 1), 0.5)
 
 
+def claim_upper(reported: np.ndarray, counts: np.ndarray | None, confidence: float = 0.95) -> np.ndarray:
+    """(E, 2) the conservative statistic host decisions use: each endpoint's claim read as errors out
+    of the epoch's heralded Z/X test rounds (``rint(claim × rounds)``, as :func:`link_reports` does),
+    and the one-sided Clopper–Pearson upper bound of that rate at ``confidence``. Fewer rounds give a
+    larger bound, so a decision made on it is more conservative. Where no round was heralded (before
+    the first epoch) the claim itself stands.
+    """
+    from scipy.stats import beta
+
+    rep = np.clip(np.asarray(reported, dtype=float), 0.0, 1.0)
+    if counts is None:
+        return rep
+    c = np.asarray(counts, dtype=np.int64)
+    n = (c[:, 0, 1] + c[:, 1, 1]).astype(float)[:, None]
+    k = np.rint(rep * n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
+    return np.where(n > 0, upper, rep)
+
+
 def link_reports(
     nodes: Sequence[str],
     link_a: np.ndarray,

@@ -280,7 +280,7 @@ def _link_rates(
     extra_error: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """:func:`link_physics` with the signal gain (detections per pulse, MDI-QKD: per pulse pair) third."""
-    return fibre_link_rates(  # type: ignore[no-any-return]
+    return fibre_link_rates(
         params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
         params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,
         clock_scale, extra_error, params.dead_time_slots, params.double_click,

@@ -98,8 +98,10 @@ class Policy(Protocol):
 class BaselinePolicy:
     """Single shortest path, static source settings, every report trusted.
 
-    A link is usable when the mean of its endpoints' reports is below the QBER threshold; each
-    demand always uses its shortest path; μ stays at the nominal optimum, the protocol as built.
+    A link is usable when the mean of its endpoints' conservative QBER (the 95 % upper confidence
+    bound of each claim over the epoch's test rounds, :func:`qverify.network.measure.claim_upper`) is
+    below the QBER threshold; each demand always uses its shortest path; μ stays at the nominal
+    optimum, the protocol as built.
     """
 
     name = "baseline"
@@ -109,5 +111,7 @@ class BaselinePolicy:
         self._route = np.zeros(len(ctx.demands), dtype=np.int64)
 
     def decide(self, obs: Observation) -> Decision:
-        usable = obs.reported_qber.mean(axis=1) < self.ctx.qber_threshold
+        from qverify.network.measure import claim_upper
+
+        usable = claim_upper(obs.reported_qber, obs.counts).mean(axis=1) < self.ctx.qber_threshold
         return Decision(usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self._route)
