@@ -131,6 +131,10 @@ class SimConfig:
             its pool only when its block closes (:mod:`qverify.network.blocks`); host policies use
             the first size, the DRA agent chooses per link.
         key_epsilon: ε_sec = ε_cor of the finite keys, in (0, 1).
+        pe_confidence: one-sided confidence of the endpoints' parameter-estimation upper bound,
+            which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in (0, 1).
+        monitor_sigma_db: standard deviation of the loss monitor's Gaussian reading error per slot,
+            dB (≥ 0; what the observation shows instead of the exact loss).
     """
 
     link: LinkParams = LCQ_2012
@@ -150,6 +154,8 @@ class SimConfig:
     node_rounds: int = 3_000
     block_pulses: tuple[float, ...] = ()
     key_epsilon: float = 1e-10
+    pe_confidence: float = 0.95
+    monitor_sigma_db: float = 0.5
 
     def __post_init__(self) -> None:
         if self.epoch_slots < 1:
@@ -158,6 +164,10 @@ class SimConfig:
             from qverify.network.blocks import check_block_sizes
 
             check_block_sizes(self.block_pulses, self.key_epsilon)
+        if not 0 < self.pe_confidence < 1:
+            raise ParameterError("pe_confidence", self.pe_confidence, "(0, 1)")
+        if not 0 <= self.monitor_sigma_db < float("inf"):
+            raise ParameterError("monitor_sigma_db", self.monitor_sigma_db, "[0, inf)")
         if self.node_rounds < 0:
             raise ParameterError("node_rounds", self.node_rounds, "[0, inf) (0: no node checks)")
         if self.verify_rounds < 3:
@@ -453,6 +463,8 @@ def _params(
         source_sigma=jnp.asarray(fl.source_sigma, f32),
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
+        pe_confidence=jnp.asarray(config.pe_confidence, f32),
+        monitor_sigma_db=jnp.asarray(config.monitor_sigma_db, f32),
         node_links=jnp.asarray(incidence, i32),
         check_links=jnp.asarray(check_links, i32),
         check_table=jnp.asarray(node_checks.corner_table(), f32),

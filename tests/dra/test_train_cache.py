@@ -11,7 +11,8 @@ from qverify.dra import train as T
 
 
 def avals(tree):
-    return jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x), getattr(x, "weak_type", False)), tree)
+    """Shape, dtype and weak typing of every leaf: what a jitted function's cache is keyed on."""
+    return jax.tree.map(lambda x: (x.shape, x.dtype, x.weak_type), jax.eval_shape(lambda t: t, tree))
 
 
 def test_replay_state_keeps_its_types():
