@@ -11,12 +11,21 @@ from the whole observation to one link's truth and scored on held-out (later) st
 The criterion. The measurement alone has the binomial error ``sqrt(q(1 − q)/n)`` (n heralded Z/X
 test rounds). A network also knows the settings it chose, and on these links the true QBER is
 mostly a function of them (μ, protocol, and an injector the counts reveal), so a regressor beats the
-binomial error from honest measurables alone (measured: 3–4 % of it, see ``REFERENCE_FIELDS``). The
-test therefore compares with a reference regressor fitted to the plain measurables every link has
-(its settings, the loss monitor, the counts' estimate and rounds): the full observation must not do
-better than ``MARGIN`` × the reference's held-out RMSE. The observation this model had before
-(drift factors, exact loss, noise-free key rate) fails it by a wide margin
-(``test_detects_the_old_leak``), so the check can fail.
+binomial error from honest measurables alone (the reference below: 0.0051 against a binomial
+0.0127 on link 3, 2026-12-07), and a crisp flag made of the counts (the abort) helps a tree model
+classify an injected link, so only measurables can serve as the yardstick. The test compares with a
+reference regressor fitted to every link's settings, loss monitor and test counts with what is
+computed from them alone (``REFERENCE_FIELDS``): the rest of the observation (pools, weights,
+node checks, backlog, phase) must not bring the held-out RMSE below ``MARGIN`` × the reference's.
+
+Limit, measured 2026-12-07: this regressor does *not* flag the latent fields the observation had
+before (drift factors, exact loss, noise-free key rate): added to the reference they changed its
+held-out RMSE by a few per cent only (ratios 0.90–1.03 on 20 km links, max 0.99 on 60 km), although
+an exact inversion of the physics recovers the true QBER from them to 1.9e-9. Those fields are kept
+out by ``tests/network/test_model.py::test_observation_never_reads_the_truth``, which perturbs every
+latent field of the state and requires the observation to stay bit-identical. The detector is weak:
+even the true QBER itself (1e-5 reading error) added as a field brought the ratio only to 0.79 on
+the worst of the three links (the same day), so this test guards against gross leaks only.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from qverify.network import model as M
 from qverify.network.adversary import Adversary
@@ -36,10 +46,9 @@ from qverify.network.topology import grid
 
 MARGIN = 0.8
 """The observation's held-out RMSE must be at least this fraction of the reference regressor's."""
-OLD_RATIO = 0.5
-"""On the old observation the ratio falls below this (the leak the test exists to catch)."""
-REFERENCE_FIELDS = (".mu", ".mdi", ".loss_mon", ".meas", ".tests")
-"""Per-link fields of the observation the reference regressor reads: settings, monitor, estimate, rounds."""
+REFERENCE_FIELDS = tuple(f".{f}" for f in M.OBS_LINK_FIELDS if f != "pool")
+"""Per-link fields the reference regressor reads: the settings, the loss monitor and the epoch's test
+counts with everything computed from them alone (estimate, bound, rounds, Y errors, reports, abort)."""
 SEEDS, EPOCHS = 32, 32
 
 
@@ -62,7 +71,8 @@ CONFIG = SimConfig(
 
 @cache
 def instance() -> M.NetParams:
-    return build_params(grid(2, 3), CONFIG, seed=0, max_steps=10_000, random_byzantine=True)
+    # 60 km links: dark counts make the QBER depend on the loss and the drifts, the latent truth.
+    return build_params(grid(2, 3, spacing_km=60.0), CONFIG, seed=0, max_steps=10_000, random_byzantine=True)
 
 
 @cache
@@ -104,8 +114,10 @@ def held_out_rmse(features: np.ndarray, link: int) -> float:
     _obs, _old, truth, _var, which = dataset()
     train, test = which < EPOCHS * 3 // 4, which >= EPOCHS * 3 // 4
     reg = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=0)
-    reg.fit(features[train], truth[train, link])
-    return float(np.sqrt(np.mean((reg.predict(features[test]) - truth[test, link]) ** 2)))
+    with threadpool_limits(1):  # one thread: a loaded machine's cores make the OpenMP fit crawl
+        reg.fit(features[train], truth[train, link])
+        pred = reg.predict(features[test])
+    return float(np.sqrt(np.mean((pred - truth[test, link]) ** 2)))
 
 
 def reference_features() -> np.ndarray:
@@ -125,11 +137,3 @@ def test_observation_does_not_reveal_the_true_qber():
     # Stated for the record: the measurement's own binomial error is far above both (see module doc).
     binomial = [float(np.sqrt(var[which >= EPOCHS * 3 // 4, k].mean())) for k in LINKS]
     assert all(b > 0 for b in binomial)
-
-
-def test_detects_the_old_leak():
-    # The detector works: the old observation gives the truth back far better than the measurables do.
-    old = dataset()[1]
-    ref = reference_features()
-    ratios = [held_out_rmse(old, k) / held_out_rmse(ref, k) for k in LINKS]
-    assert max(ratios) < OLD_RATIO, ratios
