@@ -171,7 +171,8 @@ def simulate(
     res = results[0]
     summary = res.summary()
     if as_json:
-        _emit_json({"params": res.params, "summary": summary, "qverify_version": __version__})
+        _emit_json({"params": res.params, "summary": summary, "links": res.link_table(),
+                    "qverify_version": __version__})  # fmt: skip
         return
     table = Table(title=f"{topology}: {slots} slots, {byzantine:.0%} Byzantine, policy {policy}")
     table.add_column("quantity")
@@ -191,6 +192,9 @@ RUN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("mean_link_qber", "mean link QBER (true, simulator only)", "%"),
     ("measured_mean_link_qber", "mean link QBER (measured by the verification rounds)", "%"),
     ("measured_mean_node_check_qber", "mean node-check QBER-equivalent (measured by the GHZ checks)", "%"),
+    ("false_abort_rate", "false abort rate (link-slots, simulator only)", "%"),
+    ("missed_abort_rate", "missed abort rate (link-slots, simulator only)", "%"),
+    ("interval_coverage", "95 % interval coverage of the true QBER (simulator only)", "%"),
 )
 """Run-level figures of ``qverify simulate`` (per run, and over seeds with ``--seeds``): key, label, format."""
 

@@ -45,7 +45,7 @@ from qverify.consensus.signing import SCHEMES
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, node_incidence
 from qverify.errors import ChoiceError, ParameterError
-from qverify.network.measure import link_reports
+from qverify.network.measure import claim_upper, link_reports
 from qverify.network.node_checks import node_reports, partners
 from qverify.network.policy import Context, Decision, Observation
 
@@ -131,10 +131,13 @@ class ABFTPolicy:
     # ---- decision computation (deterministic in the ordered reports) ------------------------
     def _decide(self, mean_rep: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         links = self.ctx.links
+        # Usability reads the conservative statistic: each claim's 95 % upper confidence bound over
+        # the epoch's test rounds (qverify.network.measure.claim_upper), not the point value.
+        upper = claim_upper(mean_rep, obs.counts)
         if self.sanitise:
-            link_err = mean_rep.max(axis=1)
+            link_err = upper.max(axis=1)
         else:
-            link_err = mean_rep.mean(axis=1)
+            link_err = upper.mean(axis=1)
         usable = link_err < self.ctx.qber_threshold
         suspect = np.zeros(links.n_nodes, dtype=bool)
         if self.sanitise:

@@ -58,18 +58,27 @@ def random_policy(params: E.EnvParams) -> PolicyFn:
     return policy
 
 
-def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array]) -> PolicyFn:
+def _conditions(params: E.EnvParams, state: E.EnvState, measured: bool) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(excess loss dB, detector-efficiency factor, source-rate factor) a greedy policy plans with:
+    measured, the loss monitor's reading and nominal drifts (a network knows no more); else the truth."""
+    if measured:
+        one = jnp.ones_like(state.loss_monitor)
+        return state.loss_monitor - params.length_km * params.loss_db_per_km, one, one
+    return state.loss_db - params.length_km * params.loss_db_per_km, jnp.exp(state.log_eta), jnp.exp(state.log_src)
+
+
+def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array], measured: bool) -> PolicyFn:
     def policy(key: jax.Array, obs: jax.Array, state: E.EnvState) -> jax.Array:
         extra = extra_error(state)
-        excess = state.loss_db - params.length_km * params.loss_db_per_km
-        rates, qbers = E.option_rates(params, excess, jnp.exp(state.log_eta), jnp.exp(state.log_src), extra)
+        excess, eta_scale, src_scale = _conditions(params, state, measured)
+        rates, qbers = E.option_rates(params, excess, eta_scale, src_scale, extra)
         blocks = []
         if E.n_blocks(params):
             # Finite keys: a block keeps block_keep of its key but delivers it only when it closes;
             # score each block by that fraction times the share of the remaining episode after its
             # first close, and each option by its best block.
             remaining = jnp.maximum(params.max_steps - state.t, 1).astype(jnp.float32)
-            block_slots = params.block_pulses[None, :] / M.pulses_per_slot(params, jnp.exp(state.log_src)[:, None])
+            block_slots = params.block_pulses[None, :] / M.pulses_per_slot(params, src_scale[:, None])
             value = params.block_keep * jnp.clip(1.0 - block_slots / remaining, 0.0, 1.0)[:, None, :]  # (E, 2, B)
             rates = rates * jnp.tile(value.max(axis=2).T, (params.mu_levels.shape[0], 1))
         ok = qbers < params.qber_threshold
@@ -93,35 +102,28 @@ def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array])
 
 
 def greedy_policy(params: E.EnvParams) -> PolicyFn:
-    """Greedy allocation on what the control plane sees (reports, monitored loss and drifts)."""
+    """Greedy allocation on what the control plane sees (reports, the loss monitor, nominal drifts)."""
 
     def estimated(state: E.EnvState) -> jax.Array:
         # The honest link's QBER at last slot's μ under the monitored conditions; what the worse
         # report exceeds it by is read as an injected flip x (e = e₀ + x − 2e₀x).
-        excess = state.loss_db - params.length_km * params.loss_db_per_km
-        _r, q0 = E.link_physics(
-            params,
-            state.mu,
-            params.is_mdi,
-            excess,
-            jnp.exp(state.log_eta),
-            jnp.exp(state.log_src),
-            jnp.zeros_like(state.mu),
-        )
+        excess, eta_scale, src_scale = _conditions(params, state, measured=True)
+        _r, q0 = E.link_physics(params, state.mu, params.is_mdi, excess, eta_scale, src_scale, jnp.zeros_like(state.mu))
         worst = state.reported.max(axis=1)
         return jnp.clip((worst - q0) / jnp.maximum(1.0 - 2.0 * q0, 1e-6), 0.0, 0.5)
 
-    return _greedy(params, estimated)
+    return _greedy(params, estimated, measured=True)
 
 
 def greedy_oracle_policy(params: E.EnvParams) -> PolicyFn:
-    """Greedy allocation fed the true injected error (an oracle: it reads the Byzantine set)."""
+    """Greedy allocation fed the true injected error and conditions (an oracle: it reads the
+    Byzantine set, the drifts and the exact loss)."""
 
     def true_extra(state: E.EnvState) -> jax.Array:
         active = M.active_byzantine(state, params)
         return params.inject_error * (active[params.link_a] | active[params.link_b])
 
-    return _greedy(params, true_extra)
+    return _greedy(params, true_extra, measured=False)
 
 
 def joint_actions(params: E.EnvParams) -> np.ndarray:

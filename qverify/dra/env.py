@@ -7,8 +7,9 @@ wraps these pure functions as a gymnax ``Environment`` (spaces, auto-reset).
 ``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params) ->
 (obs, state, reward, done, info)`` are pure, ``jit``-able and ``vmap``-able. The observation is
 :func:`qverify.network.model.observe` — the same function the simulator feeds a deployed agent:
-reported QBERs and their trial counts, control-plane weights, node-check reports, pools, monitored
-loss and drifts, backlog; never the true QBER or the Byzantine set. The weights are the control plane's: in training
+only what a network could measure (the settings chosen, the epoch's test counts, reports and
+aborts, weights, node-check reports, pools, a noisy loss monitor, backlog). The truth (true QBER,
+Byzantine set, latent drifts, exact loss, noise-free rate) is in ``info["simulator_only"]``. The weights are the control plane's: in training
 the model's :func:`~qverify.network.model.weight_rule` folds every epoch's reports into them exactly
 as the control plane's voting does, and when the agent is deployed under ABFT the weights its PBFT
 instances adopted replace them (the same vector whenever the instances commit, as they do with at
@@ -82,7 +83,11 @@ def branches_from_action(action: Action) -> jax.Array:
 
 
 def decision_of(action: Action, params: EnvParams, usable: jax.Array | None = None) -> M.Decision:
-    """The network decision an action stands for (every link usable unless ``usable`` says otherwise)."""
+    """The network decision an action stands for (every link usable unless ``usable`` says otherwise).
+
+    Out-of-range actions (the rule; :func:`validate_action` refuses them outside ``jit``): a μ level,
+    route or block index is clipped to the nearest valid one, a protocol other than 0 means BB84.
+    """
     mu = params.mu_levels[jnp.clip(action.mu_level, 0, params.mu_levels.shape[0] - 1)]
     use = jnp.ones(params.length_km.shape[0], dtype=bool) if usable is None else usable
     return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32), action.block)
@@ -122,8 +127,29 @@ def step(
         "violations": out.violations,
         "qber_in_use": jnp.where(out.in_use, out.qber, jnp.nan),
         "qber": out.qber,
+        "simulator_only": truth(new, out, params),
     }
     return observe(new, params), new, reward.astype(jnp.float32), done, info
+
+
+def truth(state: EnvState, out: M.SlotOut, params: EnvParams) -> dict[str, jax.Array]:
+    """What the simulator knows and no network could (``info["simulator_only"]``), so anyone can check
+    that the observation does not carry it: the true QBER per link, the Byzantine set (active
+    ones), the latent drifts and excess loss, the exact total loss, the noise-free key rate, and the
+    links whose endpoints' estimation aborted against the truth (false and missed aborts)."""
+    bad = out.qber > params.qber_threshold
+    return {
+        "qber": out.qber,
+        "byzantine": state.byzantine,
+        "active_byzantine": M.active_byzantine(state, params),
+        "log_eta": state.log_eta,
+        "log_src": state.log_src,
+        "excess_db": state.excess_db,
+        "loss_db": state.loss_db,
+        "rate_bps": state.rate_bps,
+        "false_abort": out.aborted & ~bad,
+        "missed_abort": ~out.aborted & bad,
+    }
 
 
 def option_rates(
@@ -198,8 +224,9 @@ def check_params(params: EnvParams) -> None:
         v = float(getattr(params, name))
         if not lo <= v <= hi:
             raise ParameterError(name, v, f"[{lo:g}, {hi:g}]")
-    if np.any(np.asarray(params.mu_levels) <= 0):
-        raise ParameterError("mu_levels", np.asarray(params.mu_levels).tolist(), "all > 0")
+    mu = np.asarray(params.mu_levels, dtype=float)
+    if not np.all(np.isfinite(mu) & (mu > 0)):
+        raise ParameterError("mu_levels", mu.tolist(), "all finite and > 0")
     if params.max_steps < 1:
         raise ParameterError("max_steps", params.max_steps, "[1, inf)")
     if int(params.verify_rounds) < 3:

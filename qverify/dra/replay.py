@@ -60,7 +60,23 @@ def init(spec: Replay, obs_size: int, n_branches: int) -> Any:
         "next_obs": jnp.zeros(obs_size, jnp.float32),
         "done": jnp.zeros((), jnp.float32),
     }
-    return _buffer(spec).init(example)
+    return strongly_typed(_buffer(spec).init(example))
+
+
+def strongly_typed(tree: Any) -> Any:
+    """``tree`` with every weakly typed array leaf made strongly typed (same dtype and value).
+
+    flashbax starts its sum tree's ``max_recorded_priority`` as a weakly typed ``jnp.array(1.0)``;
+    the first update turns it strongly typed, so a jitted training chunk would see a new input
+    type on its second call and compile again (``tests/dra/test_agent.py`` checks the cache hit).
+    """
+
+    def fix(x: Any) -> Any:
+        if isinstance(x, jax.Array) and x.weak_type:
+            return jax.lax.convert_element_type(x, x.dtype)
+        return x
+
+    return jax.tree.map(fix, tree)
 
 
 def size(state: Any, spec: Replay) -> jax.Array:

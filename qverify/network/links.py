@@ -58,16 +58,42 @@ class LinkArrays:
         return out
 
 
+def _edge_length(u: object, v: object, d: dict[str, object]) -> float:
+    """An edge's ``length_km`` as a number in (0, 1e5] km, or a ``ParameterError`` naming the edge."""
+    import math
+
+    from qverify.errors import ParameterError
+
+    field = f"length_km of link {u}–{v}"
+    value = d.get("length_km")
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ParameterError(field, value, "a number in (0, 1e5] km")
+    if not (math.isfinite(float(value)) and 0 < float(value) <= 1e5):
+        raise ParameterError(field, value, "(0, 1e5] km")
+    return float(value)
+
+
 def compile_links(g: nx.Graph) -> LinkArrays:
-    """Arrays of ``g``'s links (see :mod:`qverify.network.topology` for the attributes)."""
+    """Arrays of ``g``'s links (see :mod:`qverify.network.topology` for the attributes).
+
+    A network needs at least two nodes and one edge, and every edge a numeric ``length_km``;
+    otherwise a ``ParameterError`` names what is missing.
+    """
+    from qverify.errors import ParameterError
+
+    if g.number_of_nodes() < 2:
+        raise ParameterError("nodes", g.number_of_nodes(), "[2, inf) (a network links at least two nodes)")
+    if g.number_of_edges() == 0:
+        raise ParameterError("edges", 0, "[1, inf) (no link between the nodes: no key to distil)")
     nodes = tuple(str(n) for n in g.nodes)
     idx = {n: i for i, n in enumerate(g.nodes)}
     edges = list(g.edges(data=True))
+    lengths = [_edge_length(u, v, d) for u, v, d in edges]
     return LinkArrays(
         nodes=nodes,
         a=np.array([idx[u] for u, _v, _d in edges], dtype=np.int64),
         b=np.array([idx[v] for _u, v, _d in edges], dtype=np.int64),
-        length_km=np.array([d["length_km"] for *_e, d in edges], dtype=float),
+        length_km=np.array(lengths, dtype=float),
         is_mdi=np.array([d.get("protocol", "mdi") == "mdi" for *_e, d in edges], dtype=bool),
         relay_fraction=np.array([d.get("relay_fraction", 0.5) for *_e, d in edges], dtype=float),
         trusted=np.array([bool(g.nodes[n].get("trusted", True)) for n in g.nodes], dtype=bool),

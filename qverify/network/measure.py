@@ -119,8 +119,12 @@ def measure(
     byzantine: jax.Array,
     params: NetParams,
     extra: tuple[jax.Array, jax.Array] | None = None,
+    rounds: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Sample one epoch's test rounds; returns (reported (E, 2), counts (E, 3, 2), extra counts).
+
+    ``rounds`` (E,): test rounds of each link this epoch (default ``params.verify_rounds``), a third
+    per basis Z, X, Y.
 
     ``counts[..., 0]`` errors, ``counts[..., 1]`` heralds per basis. The QBER estimate is the pooled
     Z and X error fraction; with no herald at all it reads 0.5 (nothing verified).
@@ -132,7 +136,8 @@ def measure(
     """
     p = params
     probs = distribution(mix, p.corners)
-    n = jnp.floor(jnp.asarray(p.verify_rounds, jnp.float32) / 3.0)
+    total = p.verify_rounds if rounds is None else rounds
+    n = jnp.floor(jnp.asarray(total, jnp.float32) / 3.0)[..., None]
     k_err, k_ok = jax.random.split(key)
     p_err = jnp.clip(probs[..., 0], 0.0, 1.0)
     trials, chance = extra if extra is not None else (jnp.zeros(0), jnp.zeros(0))
@@ -163,6 +168,26 @@ def measured_qber(counts: Any, xp: Any = np) -> Any:
     errors = counts[..., 0, 0] + counts[..., 1, 0]
     zx = counts[..., 0, 1] + counts[..., 1, 1]
     return xp.where(zx > 0, errors / xp.maximum(zx, 1), 0.5)
+
+
+def claim_upper(reported: np.ndarray, counts: np.ndarray | None, confidence: float = 0.95) -> np.ndarray:
+    """(E, 2) the conservative statistic host decisions use: each endpoint's claim read as errors out
+    of the epoch's heralded Z/X test rounds (``rint(claim × rounds)``, as :func:`link_reports` does),
+    and the one-sided Clopper–Pearson upper bound of that rate at ``confidence``. Fewer rounds give a
+    larger bound, so a decision made on it is more conservative. Where no round was heralded (before
+    the first epoch) the claim itself stands.
+    """
+    from scipy.stats import beta
+
+    rep = np.clip(np.asarray(reported, dtype=float), 0.0, 1.0)
+    if counts is None:
+        return rep
+    c = np.asarray(counts, dtype=np.int64)
+    n = (c[:, 0, 1] + c[:, 1, 1]).astype(float)[:, None]
+    k = np.rint(rep * n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
+    return np.where(n > 0, upper, rep)
 
 
 def link_reports(

@@ -12,8 +12,14 @@ One slot:
 2. **Links.** Key rate and signal QBER of every link from :func:`qverify.physics.rates.fibre_link_rates`
    under the slot's conditions and the decision's μ and protocol; a Byzantine endpoint (active from
    ``onset_slot``) that injects raises its links' QBER by the flip probability measured on the
-   ``inject`` relay circuit. A link whose true QBER exceeds ``qber_threshold`` aborts and distils
-   nothing; pools fill at rate × slot up to ``pool_cap_bits`` (the excess is *discarded*). With
+   ``inject`` relay circuit. Test rounds cost key: the epoch's ``verify_rounds`` are drawn from
+   the link's detected rounds (detections = gain × pulses, spread evenly over the epoch's slots),
+   so a slot keeps ``1 − (verify_rounds / epoch_slots) / detections`` of its key (none when the
+   tests need every detection). A link distils nothing in an epoch after its endpoints' parameter
+   estimation aborted it (step 4); pools fill at rate × slot up to ``pool_cap_bits`` (the excess is
+   *discarded*). The true QBER decides nothing: a link whose true QBER exceeds ``qber_threshold``
+   and that its estimation let through is a *missed abort*, one aborted below it a *false abort*
+   (``SlotOut.aborted`` against ``SlotOut.qber``, simulator-only). With
    finite-key blocks (``block_pulses``) a link's key reaches its pool only when its block closes,
    reduced by the block's finite-key cost (:func:`_blocks`); the block size is a decision.
 3. **Relay.** Demands draw ``demand_bits`` from every link of their path(s): ``single`` (one path,
@@ -31,9 +37,16 @@ One slot:
    probabilities (the fibre's depolarising channel and a Byzantine node's injection probability),
    so four exact corner distributions per protocol, computed once with Aer, mix into the exact
    distribution of every link and slot; counts are drawn exactly by
-   :func:`qverify.network.binomial.binomial`. Each endpoint reports the estimated
+   :func:`qverify.network.binomial.binomial`, at most the epoch's detections. Each endpoint reports the estimated
    QBER; a Byzantine endpoint that lies reports 0, one that slanders reports 0.5 for links to
-   honest neighbours. At the same epoch end every node's source is checked by GHZ tests with up to
+   honest neighbours. **Aborts** come from the same counts: an honest endpoint aborts the link for
+   the next epoch when the one-sided Clopper–Pearson upper bound (confidence ``pe_confidence``) of
+   the pooled Z/X error rate exceeds ``qber_threshold`` (:func:`qverify.network.estimation.pe_aborts`);
+   a Byzantine endpoint that lies never aborts, one that slanders aborts its links to honest
+   neighbours; an abort by either end stops the link. The decision applies to the epoch that
+   follows (a deployed link would hold the epoch's key until its estimation; here a QBER change
+   within an epoch is caught one epoch late and counted as missed aborts meanwhile). Without
+   verification (``verify=False``) nothing is estimated and no link aborts. At the same epoch end every node's source is checked by GHZ tests with up to
    seven neighbours (:mod:`qverify.network.node_checks`): pass counts sampled from the GHZ circuits'
    exact pass probabilities under the epoch's per-link noise, one QBER-equivalent report per partner.
 5. **Weights.** At the same epoch end the control plane's weight rule folds the reports into node
@@ -46,9 +59,11 @@ One slot:
 Key conservation holds slot by slot (tested): generated = Δpool + consumed + discarded, and every
 delivered bit was consumed on each link of its path.
 
-What the control plane and the agent may see is :func:`observe` (reports, their trial counts,
-weights, node-check reports, pools, monitored loss and drifts, backlog); the true QBER and the
-Byzantine set live in the state for the simulator and the reward only.
+What the control plane and the agent may see is :func:`observe`: only what a network could
+measure (the settings chosen, the epoch's public test counts and the reports and aborts made of
+them, pools, weights, node-check reports, a noisy loss monitor, backlog). The truth — the true
+QBER, the Byzantine set, the drift and excess-loss states, the exact loss and the noise-free key
+rate — lives in the state for the simulator and the reward only (``NetState`` marks each field).
 """
 
 from __future__ import annotations
@@ -70,8 +85,12 @@ from qverify.consensus.weights import (
     with_hysteresis,
 )
 from qverify.network import node_checks
+from qverify.network.estimation import cp_upper, pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.physics.rates import fibre_link_rates
+
+MONITOR_SEED = 0x6D6F6E
+"""Folded into a slot's key for the loss monitor's noise (the other draws keep their streams)."""
 
 RELAY_MODES: tuple[str, ...] = ("single", "xor", "shamir")
 SERVED_TOLERANCE = 1e-6
@@ -128,7 +147,9 @@ class NetParams:
     eta_sigma: Any = 0.05
     source_sigma: Any = 0.05
     drift_theta: Any = 0.01
-    verify_rounds: Any = 10_000
+    verify_rounds: Any = 10_000  # test rounds per epoch, drawn from detected rounds (they are not key)
+    pe_confidence: Any = 0.95  # one-sided confidence of the parameter-estimation upper bound (aborts)
+    monitor_sigma_db: Any = 0.5  # sd of the loss monitor's Gaussian reading error per slot, dB
     random_byzantine: Any = 0
     node_links: Any = None  # (N, W) int: every node's links, −1 padding (qverify.consensus.weights.node_incidence)
     check_links: Any = None  # (N, W) int: link to each node-check partner, −1 padding (W ≤ MAX_PARTIES − 1)
@@ -168,19 +189,21 @@ class NetParams:
 class NetState:
     """State of the network between two slots (a pytree).
 
-    ``qber`` (true QBER of the last slot) and ``byzantine`` are simulator-only: :func:`observe`
-    never reads them. ``reported`` is what the endpoints reported after the last completed epoch's
-    verification; ``counts`` are its raw (errors, heralds) per link and basis (Z, X, Y).
+    Fields marked *simulator-only* are truth :func:`observe` never reads (the true QBER, the
+    Byzantine set, the latent drift, excess-loss and fade states, the exact loss, the noise-free
+    rate, the epoch's expected detections). ``reported`` is what the endpoints reported after the
+    last completed epoch's verification; ``counts`` are its raw (errors, heralds) per link and
+    basis (Z, X, Y); ``pe_abort`` the abort decision made from them.
     """
 
-    excess_db: jax.Array  # (E,) OU excess loss, dB
-    fade_left: jax.Array  # (E,) slots of fade left
-    log_eta: jax.Array  # (E,)
-    log_src: jax.Array  # (E,)
+    excess_db: jax.Array  # (E,) OU excess loss, dB (simulator-only)
+    fade_left: jax.Array  # (E,) slots of fade left (simulator-only)
+    log_eta: jax.Array  # (E,) (simulator-only)
+    log_src: jax.Array  # (E,) (simulator-only)
     pool: jax.Array  # (E,) bits
-    rate_bps: jax.Array  # (E,) last slot's distilled key rate
+    rate_bps: jax.Array  # (E,) last slot's distilled key rate, noise-free closed form (simulator-only)
     mu: jax.Array  # (E,) last slot's μ
-    loss_db: jax.Array  # (E,) last slot's total loss (monitored from detection rates), dB
+    loss_db: jax.Array  # (E,) last slot's exact total loss, dB (simulator-only)
     backlog: jax.Array  # (D,) bits requested and not yet delivered
     t: jax.Array  # slot counter
     byzantine: jax.Array  # (N,) the true set (drawn at reset when random_byzantine > 0)
@@ -198,6 +221,10 @@ class NetState:
     block_bits: jax.Array  # (E,) asymptotic key of the open block, not distilled yet
     block_level: jax.Array  # (E,) int: block size (index into block_pulses) of the open block
     block_mdi: jax.Array  # (E,) bool: protocol of the open block
+    use_mdi: jax.Array  # (E,) bool: last slot's protocol
+    loss_monitor: jax.Array  # (E,) last slot's loss monitor reading: loss_db + N(0, monitor_sigma_db²), dB
+    pe_abort: jax.Array  # (E,) bool: aborted by its endpoints' parameter estimation at the last epoch end
+    detected: jax.Array  # (E,) expected detections so far in the current epoch (simulator-only)
 
 
 @struct.dataclass
@@ -211,6 +238,8 @@ class Decision:
         route: (D,) candidate path per demand (single-path relay).
         block: (E,) finite-key block size per link, an index into ``NetParams.block_pulses``
             (``None``: the smallest; ignored when the network distils asymptotic key).
+        test_scale: (E,) test rounds per epoch as a multiple of ``NetParams.verify_rounds``
+            (``None``: 1); more rounds tighten the estimate and cost key.
     """
 
     usable: jax.Array
@@ -218,6 +247,7 @@ class Decision:
     use_mdi: jax.Array
     route: jax.Array
     block: Any = None
+    test_scale: Any = None
 
 
 @struct.dataclass
@@ -229,13 +259,32 @@ class SlotOut:
     exposed: jax.Array  # () delivered bits the adversary can reconstruct
     qber: jax.Array  # (E,) true QBER
     in_use: jax.Array  # (E,) on a path some demand was routed over
-    violations: jax.Array  # () links in use whose true QBER is above the threshold (they abort)
+    violations: jax.Array  # () links in use whose true QBER is above the threshold (simulator-only)
+    aborted: jax.Array  # (E,) links their endpoints' parameter estimation stopped in this slot
     generated: jax.Array  # (E,) bits distilled this slot (finite key: by the blocks that closed)
     block_lost: jax.Array  # (E,) asymptotic bits a closing block did not keep, or a restarted block dropped
+    test_bits: jax.Array  # (E,) key the slot's test rounds cost (bits the link would have distilled)
     consumed: jax.Array  # (E,) bits drawn from the pools by relays
     discarded: jax.Array  # (E,) bits lost to the pool cap
     pool: jax.Array  # (E,) pool after the slot
     measured: jax.Array  # () whether an epoch's verification completed at this slot
+
+
+def _link_rates(
+    params: NetParams,
+    mu: jax.Array,
+    use_mdi: jax.Array,
+    excess_db: jax.Array,
+    eta_scale: jax.Array,
+    clock_scale: jax.Array,
+    extra_error: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`link_physics` with the signal gain (detections per pulse, MDI-QKD: per pulse pair) third."""
+    return fibre_link_rates(
+        params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
+        params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,
+        clock_scale, extra_error, params.dead_time_slots, params.double_click,
+    )  # fmt: skip
 
 
 def link_physics(
@@ -299,6 +348,10 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         block_bits=jnp.zeros(e, f32),
         block_level=jnp.zeros(e, jnp.int32),
         block_mdi=jnp.asarray(params.is_mdi),
+        use_mdi=jnp.asarray(params.is_mdi),
+        loss_monitor=jnp.asarray(params.length_km * params.loss_db_per_km, f32),
+        pe_abort=jnp.zeros(e, bool),
+        detected=jnp.zeros(e, f32),
     )
 
 
@@ -441,12 +494,25 @@ def step(
 
     active = active_byzantine(state, params)
     inject = active[params.link_a] | active[params.link_b]
-    rate, qber = link_physics(
+    rate, qber, gain = _link_rates(
         params, decision.mu, decision.use_mdi, excess_total, jnp.exp(log_eta), jnp.exp(log_src),
         params.inject_error * inject,
     )  # fmt: skip
-    aborted = qber > params.qber_threshold
+    loss_total = base_db + excess_total
+    monitor = loss_total + params.monitor_sigma_db * jax.random.normal(jax.random.fold_in(key, MONITOR_SEED), (e,))
+    # The endpoints' decision of the last epoch end; the true QBER decides nothing.
+    aborted = state.pe_abort
+    detections = gain * pulses_per_slot(params, jnp.exp(log_src))
+    scale = 1.0 if decision.test_scale is None else decision.test_scale
+    wanted = jnp.asarray(params.verify_rounds, jnp.float32) * scale * jnp.ones(e, jnp.float32)
+    if params.verify:
+        tests = wanted / params.epoch_slots
+        keep = jnp.clip(1.0 - tests / jnp.maximum(detections, 1e-30), 0.0, 1.0)
+    else:
+        keep = jnp.ones(e, jnp.float32)
     rate = jnp.where(aborted, 0.0, rate)
+    test_bits = rate * (1.0 - keep) * params.slot_s
+    rate = rate * keep
     generated = rate * params.slot_s
     blocks = _blocks(params, state, decision, generated, jnp.exp(log_src), aborted)
     generated = blocks["released"]
@@ -456,30 +522,34 @@ def step(
 
     pool, delivered, served, exposed, consumed, in_use, seen = _relay(params, decision, pool, aborted, active)
     backlog = jnp.maximum(state.backlog + params.demand_bits - delivered, 0.0)
-    violations = (in_use & aborted).sum()
+    violations = (in_use & (qber > params.qber_threshold)).sum()
 
     t = state.t + 1
     epoch_done = (t % params.epoch_slots) == 0 if measure_now is None else measure_now
+    detected = state.detected + detections
     if params.verify:
         mix = state.mix + corner_weights(qber, params.inject_prob * inject, decision.use_mdi)
 
         def verify() -> tuple[jax.Array, ...]:
             lam = depolarising(mix)
             rounds, chance = node_checks.trials(lam, active, params)
-            reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance))
+            # The epoch's test rounds: as many as wanted, at most the epoch's detections.
+            n_tests = jnp.minimum(wanted, jnp.floor(detected))
+            reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
+            abort = endpoint_aborts(counts, active, state.byzantine, params)
             return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
-                    *weight_rule(state.scores, state.weights, reported, claims, params))  # fmt: skip
+                    *weight_rule(state.scores, state.weights, reported, claims, params), abort)  # fmt: skip
 
         kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.node_check, state.scores,
-                state.weights)  # fmt: skip
-        reported, counts, claims, node_counts, node_check, scores, weights = jax.lax.cond(
+                state.weights, state.pe_abort)  # fmt: skip
+        reported, counts, claims, node_counts, node_check, scores, weights, pe_abort = jax.lax.cond(
             epoch_done, verify, lambda: kept
         )
     else:
         mix, reported, counts = state.mix, state.reported, state.counts
         claims, node_counts, node_check = state.node_claims, state.node_counts, state.node_check
-        scores, weights = state.scores, state.weights
+        scores, weights, pe_abort = state.scores, state.weights, state.pe_abort
     new = NetState(
         excess_db=excess,
         fade_left=fade_left,
@@ -488,7 +558,7 @@ def step(
         pool=pool,
         rate_bps=rate,
         mu=jnp.asarray(decision.mu, jnp.float32),
-        loss_db=base_db + excess_total,
+        loss_db=loss_total,
         backlog=backlog,
         t=t,
         byzantine=state.byzantine,
@@ -506,6 +576,10 @@ def step(
         block_bits=blocks["bits"],
         block_level=blocks["level"],
         block_mdi=blocks["mdi"],
+        use_mdi=jnp.asarray(decision.use_mdi, bool),
+        loss_monitor=monitor,
+        pe_abort=pe_abort,
+        detected=jnp.where(epoch_done, 0.0, detected),
     )
     out = SlotOut(
         delivered=delivered,
@@ -514,14 +588,34 @@ def step(
         qber=qber,
         in_use=in_use,
         violations=violations,
+        aborted=aborted,
         generated=generated,
         block_lost=blocks["lost"],
+        test_bits=test_bits,
         consumed=consumed,
         discarded=discarded,
         pool=pool,
         measured=epoch_done,
     )
     return new, out
+
+
+def endpoint_aborts(counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams) -> jax.Array:
+    """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``.
+
+    An honest endpoint aborts by :func:`qverify.network.estimation.pe_aborts` (the Clopper–Pearson
+    upper bound of the epoch's pooled Z/X error rate at ``pe_confidence`` above ``qber_threshold``).
+    An active Byzantine endpoint that lies refuses to abort; one that slanders aborts its links to
+    honest neighbours. Either end's abort stops the link: an honest end's decision stands.
+    """
+    honest_abort, _upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence)
+    a, b = params.link_a, params.link_b
+    out = jnp.zeros_like(honest_abort)
+    for me, other in ((a, b), (b, a)):
+        mine = jnp.where(params.lie & active[me], False, honest_abort)
+        mine = jnp.where(params.slander & active[me] & ~byzantine[other], True, mine)
+        out = out | mine
+    return out
 
 
 def weight_rule(
@@ -548,44 +642,58 @@ def weight_rule(
     return s, wheat_array(adjusted, params.weight_f, jnp).astype(s.dtype)
 
 
-OBS_LINK_FIELDS: tuple[str, ...] = ("source", "eta", "mu", "loss", "rep_a", "rep_b", "tests", "pool", "rate")
+OBS_LINK_FIELDS: tuple[str, ...] = (
+    "mu", "mdi", "loss_mon", "rep_a", "rep_b", "meas", "upper", "tests", "err_y", "aborted", "pool",
+)  # fmt: skip
 OBS_PER_LINK = len(OBS_LINK_FIELDS)
-OBS_BLOCK_FIELDS: tuple[str, ...] = ("block_fill", "block_bits")
+OBS_BLOCK_FIELDS: tuple[str, ...] = ("block_fill",)
 
 
 def observe(state: NetState, params: NetParams) -> jax.Array:
     """The one observation of the control plane and the agent (flat float32 vector, O(1) scale).
 
-    Per link: source-rate and detector-efficiency drift factors, μ, total loss / 20 dB, the QBER
-    each endpoint reported / threshold (two entries), log10(1 + heralded test rounds) / 5 (with the
-    reports this fixes their Clopper–Pearson intervals), pool / capacity, log10(1 + key rate) / 6;
-    per node the control-plane weight / its maximum, then the median of its check partners' reports
-    (QBER-equivalent / threshold, 0 for an unchecked node); per demand backlog / request; the slot's phase
-    within an episode. With finite-key blocks, then per link: the open block's fill (pulses sent /
-    block size) and log10(1 + key it holds, not distilled yet) / 6. Never the true QBER, never the
-    Byzantine set.
+    Only what a network could measure (DESIGN.md, "Only what a network could measure"); training,
+    evaluation and deployment all read this function. Per link: the settings the node chose (μ,
+    protocol: 1 for MDI-QKD), the loss monitor's reading / 20 dB (the exact loss plus a Gaussian
+    reading error of sd ``monitor_sigma_db``, fresh every slot), the QBER each endpoint reported /
+    threshold (two entries), the QBER the last epoch's public test counts give / threshold and its
+    Clopper–Pearson upper bound at ``pe_confidence`` / threshold, log10(1 + heralded Z/X test
+    rounds) / 5, the Y-basis error fraction of those counts / threshold, whether the endpoints'
+    parameter estimation aborted the link, pool / capacity (key actually distilled and not spent);
+    per node the control-plane weight / its maximum, then the median of its check partners'
+    reports (QBER-equivalent / threshold, 0 for an unchecked node); per demand backlog / request;
+    the slot's phase within an episode. With finite-key blocks, then per link the open block's
+    fill (pulses sent / block size). Never the true QBER, the Byzantine set, a drift, excess-loss
+    or fade state, the exact loss or the noise-free key rate (``tests/network/test_truth_leak.py``
+    tries to recover the true QBER from this vector).
     """
+    thr = params.qber_threshold
+    k, n = zx_counts(state.counts)
+    measured = jnp.where(n > 0, k / jnp.maximum(n, 1), 0.5)
+    upper = cp_upper(k, n, params.pe_confidence)
+    y_err, y_n = state.counts[:, 2, 0], state.counts[:, 2, 1]
     per_link = jnp.stack(
         [
-            jnp.exp(state.log_src),
-            jnp.exp(state.log_eta),
             state.mu,
-            state.loss_db / 20.0,
-            state.reported[:, 0] / params.qber_threshold,
-            state.reported[:, 1] / params.qber_threshold,
-            jnp.log10(1.0 + state.counts[:, :2, 1].sum(axis=1)) / 5.0,
+            state.use_mdi.astype(jnp.float32),
+            state.loss_monitor / 20.0,
+            state.reported[:, 0] / thr,
+            state.reported[:, 1] / thr,
+            measured / thr,
+            upper / thr,
+            jnp.log10(1.0 + n) / 5.0,
+            jnp.where(y_n > 0, y_err / jnp.maximum(y_n, 1), 0.5) / thr,
+            state.pe_abort.astype(jnp.float32),
             state.pool / params.pool_cap_bits,
-            jnp.log10(1.0 + state.rate_bps) / 6.0,
         ],
         axis=1,
     ).ravel()
     w = state.weights / jnp.maximum(state.weights.max(), 1e-12)
     phase = (state.t % params.max_steps) / params.max_steps
-    check = state.node_check / params.qber_threshold
+    check = state.node_check / thr
     parts = [per_link, w, check, state.backlog / params.demand_bits, jnp.array([phase])]
     if params.block_pulses is not None:
-        fill = state.block_sent / params.block_pulses[state.block_level]
-        parts.append(jnp.stack([fill, jnp.log10(1.0 + state.block_bits) / 6.0], axis=1).ravel())
+        parts.append(state.block_sent / params.block_pulses[state.block_level])
     return jnp.concatenate(parts).astype(jnp.float32)
 
 

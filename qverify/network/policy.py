@@ -45,10 +45,13 @@ class Observation:
             the last epoch's verification rounds (zeros before the first epoch; a Byzantine
             endpoint may lie).
         pool_bits: (E,) key bits in each link's pool.
-        key_rate_bps: (E,) last slot's secret-key rate per link.
+        key_rate_bps: (E,) key each link distilled in the last epoch, per second (pool increments
+            the nodes saw, bit/s).
         counts: (E, 3, 2) the last epoch's public test outcomes per link and basis Z, X, Y:
             (errors, heralds); see :func:`qverify.network.measure.link_reports`.
-        loss_db: (E,) last slot's total fibre loss (monitored from detection rates), dB.
+        loss_db: (E,) last slot's loss monitor reading, dB (the true loss plus a Gaussian reading
+            error of sd ``NetParams.monitor_sigma_db``).
+        aborted: (E,) links their endpoints' parameter estimation aborted at the last epoch end.
         node_claims: (N, W) the QBER-equivalent each node-check partner reported about each node
             after the last epoch (``inf``: no such partner), see :mod:`qverify.network.node_checks`.
         node_counts: (N, W, 2) (passes, rounds) each partner verified.
@@ -62,6 +65,7 @@ class Observation:
     loss_db: np.ndarray | None = None
     node_claims: np.ndarray | None = None
     node_counts: np.ndarray | None = None
+    aborted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,10 @@ class Policy(Protocol):
 class BaselinePolicy:
     """Single shortest path, static source settings, every report trusted.
 
-    A link is usable when the mean of its endpoints' reports is below the QBER threshold; each
-    demand always uses its shortest path; μ stays at the nominal optimum, the protocol as built.
+    A link is usable when the mean of its endpoints' conservative QBER (the 95 % upper confidence
+    bound of each claim over the epoch's test rounds, :func:`qverify.network.measure.claim_upper`) is
+    below the QBER threshold; each demand always uses its shortest path; μ stays at the nominal
+    optimum, the protocol as built.
     """
 
     name = "baseline"
@@ -105,5 +111,7 @@ class BaselinePolicy:
         self._route = np.zeros(len(ctx.demands), dtype=np.int64)
 
     def decide(self, obs: Observation) -> Decision:
-        usable = obs.reported_qber.mean(axis=1) < self.ctx.qber_threshold
+        from qverify.network.measure import claim_upper
+
+        usable = claim_upper(obs.reported_qber, obs.counts).mean(axis=1) < self.ctx.qber_threshold
         return Decision(usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self._route)

@@ -85,7 +85,7 @@ class Fluctuation:
 
     def __post_init__(self) -> None:
         for name in ("loss_sigma_db", "fade_db", "eta_sigma", "source_sigma"):
-            if getattr(self, name) < 0:
+            if not 0 <= getattr(self, name) < float("inf"):  # NaN fails too
                 raise ParameterError(name, getattr(self, name), "[0, inf)")
         for name in ("loss_theta", "drift_theta"):
             if not 0 < getattr(self, name) <= 1:
@@ -131,6 +131,10 @@ class SimConfig:
             its pool only when its block closes (:mod:`qverify.network.blocks`); host policies use
             the first size, the DRA agent chooses per link.
         key_epsilon: ε_sec = ε_cor of the finite keys, in (0, 1).
+        pe_confidence: one-sided confidence of the endpoints' parameter-estimation upper bound,
+            which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in (0, 1).
+        monitor_sigma_db: standard deviation of the loss monitor's Gaussian reading error per slot,
+            dB (≥ 0; what the observation shows instead of the exact loss).
     """
 
     link: LinkParams = LCQ_2012
@@ -150,6 +154,8 @@ class SimConfig:
     node_rounds: int = 3_000
     block_pulses: tuple[float, ...] = ()
     key_epsilon: float = 1e-10
+    pe_confidence: float = 0.95
+    monitor_sigma_db: float = 0.5
 
     def __post_init__(self) -> None:
         if self.epoch_slots < 1:
@@ -158,17 +164,21 @@ class SimConfig:
             from qverify.network.blocks import check_block_sizes
 
             check_block_sizes(self.block_pulses, self.key_epsilon)
+        if not 0 < self.pe_confidence < 1:
+            raise ParameterError("pe_confidence", self.pe_confidence, "(0, 1)")
+        if not 0 <= self.monitor_sigma_db < float("inf"):
+            raise ParameterError("monitor_sigma_db", self.monitor_sigma_db, "[0, inf)")
         if self.node_rounds < 0:
             raise ParameterError("node_rounds", self.node_rounds, "[0, inf) (0: no node checks)")
         if self.verify_rounds < 3:
             raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
-        if self.slot_s <= 0:
+        if not 0 < self.slot_s < float("inf"):  # NaN fails too
             raise ParameterError("slot_s", self.slot_s, "(0, inf)")
         if self.n_demands < 1:
             raise ParameterError("n_demands", self.n_demands, "[1, inf)")
-        if self.demand_bits <= 0:
+        if not 0 < self.demand_bits < float("inf"):
             raise ParameterError("demand_bits", self.demand_bits, "(0, inf)")
-        if self.pool_cap_bits <= 0:
+        if not 0 < self.pool_cap_bits <= float("inf"):
             raise ParameterError("pool_cap_bits", self.pool_cap_bits, "(0, inf)")
         if not 0 < self.qber_threshold <= 0.5:
             raise ParameterError("qber_threshold", self.qber_threshold, "(0, 0.5]")
@@ -193,7 +203,8 @@ class SimResult:
     verification rounds showed.
 
     Attributes:
-        availability: (T,) fraction of servable demands served in each slot.
+        availability: (T,) fraction of the requested demands served in each slot (an unservable
+            demand, with no path at all, counts as not served).
         delivered_bits: (T, D) key bits that reached each demand's users.
         served: (T, D) whether each demand's request was met.
         exposed_bits: (T,) delivered bits the adversary can reconstruct.
@@ -212,6 +223,11 @@ class SimResult:
         demands: (D, 2) demand endpoints.
         nodes: node names.
         params: the full configuration, for provenance.
+        aborted: (T, E) links their endpoints' parameter estimation had stopped in each slot.
+        zx_counts: (epochs, E, 2) each epoch's heralded Z/X test rounds: (errors, rounds)
+            (**measured**; the estimate, its interval and the abort decision come from them).
+        abort_decisions: (epochs, E) the abort decision made at each epoch end (for the next epoch).
+        link_ends: (E, 2) node indices of each link's endpoints.
     """
 
     availability: np.ndarray
@@ -233,6 +249,68 @@ class SimResult:
     nodes: tuple[str, ...]
     params: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
+    aborted: np.ndarray | None = None
+    zx_counts: np.ndarray | None = None
+    abort_decisions: np.ndarray | None = None
+    link_ends: np.ndarray | None = None
+
+    def abort_rates(self) -> dict[str, float]:
+        """False and missed abort rates against the truth (**simulator-only**).
+
+        ``false_abort_rate``: of the link-slots whose true QBER was at most the threshold, the
+        fraction the endpoints had aborted; ``missed_abort_rate``: of those above it, the fraction
+        still distilling (NaN when there were none).
+        """
+        nan = float("nan")
+        if self.aborted is None or self.qber_series is None:
+            return {"false_abort_rate": nan, "missed_abort_rate": nan}
+        thr = float(self.params["qber_threshold"])
+        bad = self.qber_series > thr
+        ab = np.asarray(self.aborted, bool)
+        false = float(ab[~bad].mean()) if (~bad).any() else nan
+        missed = float((~ab[bad]).mean()) if bad.any() else nan
+        return {"false_abort_rate": false, "missed_abort_rate": missed}
+
+    def interval_coverage(self, confidence: float = 0.95) -> float:
+        """Fraction of (epoch, link) whose two-sided Clopper–Pearson interval at ``confidence`` from
+        the epoch's Z/X test counts contains the epoch's mean true QBER (**simulator-only**; about
+        ``confidence`` when the intervals are honest). NaN without per-slot truth or counts."""
+        if self.zx_counts is None or self.qber_series is None or not self.zx_counts.size:
+            return float("nan")
+        from qverify.verify.stats import clopper_pearson_arrays
+
+        epochs = self.zx_counts.shape[0]
+        span = int(self.params["epoch_slots"])
+        truth = self.qber_series[: epochs * span].reshape(epochs, span, -1).mean(axis=1)
+        k, n = self.zx_counts[..., 0], self.zx_counts[..., 1]
+        lo, hi = clopper_pearson_arrays(k, n, confidence)
+        has = n > 0
+        return float(((lo <= truth) & (truth <= hi))[has].mean()) if has.any() else float("nan")
+
+    def link_table(self, confidence: float = 0.95) -> list[dict[str, Any]]:
+        """Per link, the last epoch's measurement: measured QBER (pooled Z/X error fraction), its
+        two-sided Clopper–Pearson interval at ``confidence``, the heralded Z/X rounds, and the abort
+        decision the endpoints made from them."""
+        from qverify.verify.stats import clopper_pearson_arrays
+
+        if self.zx_counts is None or not self.zx_counts.shape[0]:
+            return []
+        k, n = self.zx_counts[-1, :, 0], self.zx_counts[-1, :, 1]
+        lo, hi = clopper_pearson_arrays(k, n, confidence)
+        rows = []
+        for i in range(k.shape[0]):
+            ends = {} if self.link_ends is None else {"a": self.nodes[self.link_ends[i, 0]],
+                                                       "b": self.nodes[self.link_ends[i, 1]]}  # fmt: skip
+            rows.append({
+                "link": i,
+                **ends,
+                "measured_qber": float(k[i] / n[i]) if n[i] > 0 else None,
+                "interval": [float(lo[i]), float(hi[i])],
+                "confidence": confidence,
+                "rounds": int(n[i]),
+                "aborted": bool(self.abort_decisions[-1, i]) if self.abort_decisions is not None else None,
+            })  # fmt: skip
+        return rows
 
     def measured_in_use(self) -> float:
         """Mean measured QBER of the links that lay on a chosen route during each epoch (NaN if none).
@@ -248,8 +326,8 @@ class SimResult:
 
     def summary(self) -> dict[str, Any]:
         """Run-level figures (JSON-ready)."""
-        servable = ~self.unservable
-        avail = float(self.served[:, servable].mean()) if servable.any() and self.served.size else 0.0
+        # Every requested demand counts; an unservable one (no path) is never served.
+        avail = float(self.served.mean()) if self.served.size else 0.0
         slots = self.served.shape[0]
         meas = self.measured_qber
         return {
@@ -269,6 +347,8 @@ class SimResult:
             "unservable_demands": int(self.unservable.sum()),
             "byzantine_nodes": [self.nodes[i] for i in np.flatnonzero(self.byzantine)],
             "mean_pool_bits": float(self.pool_mean_bits.mean()) if self.pool_mean_bits.size else 0.0,
+            **self.abort_rates(),
+            "interval_coverage": self.interval_coverage(),
             **{k: v for k, v in self.extras.items() if isinstance(v, int | float | str)},
         }
 
@@ -277,6 +357,11 @@ def prepare(g: nx.Graph, config: SimConfig, seed: int) -> tuple[LinkArrays, np.n
     """Links, demands, candidate paths and Byzantine mask of a run (all drawn from ``seed``)."""
     rng = np.random.default_rng([seed, 1])
     links = compile_links(g)
+    pairs = links.n_nodes * (links.n_nodes - 1) // 2
+    if config.n_demands > pairs:
+        raise ParameterError(
+            "n_demands", config.n_demands, f"[1, {pairs}] (distinct node pairs of {links.n_nodes} nodes)"
+        )
     byz = choose_byzantine(links.n_nodes, config.adversary.fraction, rng)
     if config.demand_seed is None:
         # Demands between honest users: what a Byzantine node does with its own key is its business.
@@ -378,6 +463,8 @@ def _params(
         source_sigma=jnp.asarray(fl.source_sigma, f32),
         drift_theta=jnp.asarray(fl.drift_theta, f32),
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
+        pe_confidence=jnp.asarray(config.pe_confidence, f32),
+        monitor_sigma_db=jnp.asarray(config.monitor_sigma_db, f32),
         node_links=jnp.asarray(incidence, i32),
         check_links=jnp.asarray(check_links, i32),
         check_table=jnp.asarray(node_checks.corner_table(), f32),
@@ -461,15 +548,17 @@ def _observation(state: dict[str, np.ndarray], i: int, slot: int) -> Observation
         slot=slot,
         reported_qber=state["reported"][i].astype(float),
         pool_bits=state["pool"][i].astype(float),
-        key_rate_bps=state["rate_bps"][i].astype(float),
+        key_rate_bps=state["distilled_bps"][i].astype(float),
         counts=state["counts"][i],
-        loss_db=state["loss_db"][i].astype(float),
+        loss_db=state["loss_monitor"][i].astype(float),
         node_claims=state["node_claims"][i].astype(float),
         node_counts=state["node_counts"][i],
+        aborted=state["pe_abort"][i].astype(bool),
     )
 
 
-_OBSERVED = ("reported", "pool", "rate_bps", "counts", "loss_db", "node_claims", "node_counts", "weights")
+_OBSERVED = ("reported", "pool", "counts", "loss_monitor", "pe_abort", "node_claims", "node_counts", "weights")
+"""The state fields a host policy may read: measurements only (the truth stays on the device)."""
 
 
 def _host_copy(state: M.NetState) -> dict[str, np.ndarray]:
@@ -539,9 +628,12 @@ def simulate_seeds(
     measured: list[np.ndarray] = []
     checked: list[np.ndarray] = []
     reported: list[np.ndarray] = []
+    zx: list[np.ndarray] = []
+    decided: list[np.ndarray] = []
     t = 0
     epoch = 0
     host = _host_copy(state)
+    host["distilled_bps"] = np.zeros(np.shape(host["pool"]), np.float32)
     while t < slots:
         n = min(config.epoch_slots, slots - t)
         decisions = [pol.decide(_observation(host, i, t)) for i, pol in enumerate(pols)]
@@ -565,10 +657,14 @@ def simulate_seeds(
         state, out = _stretch(epoch_keys, state, decision, params, alloc_params, n, alloc)
         outs.append(out)
         host = _host_copy(state)  # what the next epoch's policies read, and this epoch's reports
+        host["distilled_bps"] = np.asarray(out.generated).sum(axis=1) / (n * config.slot_s)
         if n == config.epoch_slots:
             measured.append(measured_qber(host["counts"]))
             checked.append(np.stack([node_checks.measured_node_qber(c) for c in host["node_counts"]]))
             reported.append(host["reported"].astype(float))
+            c = host["counts"]
+            zx.append(np.stack([c[..., 0, 0] + c[..., 1, 0], c[..., 0, 1] + c[..., 1, 1]], axis=-1))
+            decided.append(host["pe_abort"].copy())
         t += n
         epoch += 1
         if progress is not None:
@@ -580,7 +676,8 @@ def simulate_seeds(
     for i, (seed, pol, (links, demands, paths, byz)) in enumerate(zip(seeds, pols, prepared, strict=True)):
         mine = jax.tree.map(lambda x, i=i: x[i], o)
         results.append(_result(mine, links, demands, paths, byz, learned[i], config, slots, seed, pol,
-                               [m[i] for m in measured], [r[i] for r in reported], [c[i] for c in checked]))  # fmt: skip
+                               [m[i] for m in measured], [r[i] for r in reported], [c[i] for c in checked],
+                               [z[i] for z in zx], [a[i] for a in decided]))  # fmt: skip
     return results
 
 
@@ -598,6 +695,8 @@ def _result(
     measured: list[np.ndarray],
     reported: list[np.ndarray],
     checked: list[np.ndarray],
+    zx: list[np.ndarray] | None = None,
+    decided: list[np.ndarray] | None = None,
 ) -> SimResult:
     """One seed's :class:`SimResult` from its per-slot outputs (host arrays, slots along axis 0)."""
     e_n = links.n_links
@@ -606,8 +705,7 @@ def _result(
     # Padding to another seed's path shape adds invalid paths only; the slot outputs are per demand.
     served = np.asarray(o.served) & ~unservable
     delivered = np.where(unservable, 0.0, np.asarray(o.delivered, dtype=float))
-    servable = ~unservable
-    avail = served[:, servable].mean(axis=1) if servable.any() else np.zeros(slots)
+    avail = served.mean(axis=1) if served.shape[1] else np.zeros(slots)
     qber = np.asarray(o.qber, dtype=float)
     return SimResult(
         availability=avail,
@@ -629,4 +727,8 @@ def _result(
         nodes=links.nodes,
         params={**config.to_dict(), "seed": seed, "slots": slots, "policy": policy.name},
         extras=dict(getattr(policy, "extras", {})),
+        aborted=np.asarray(o.aborted, bool),
+        zx_counts=np.array(zx or [], dtype=np.int64).reshape(-1, e_n, 2),
+        abort_decisions=np.array(decided or [], dtype=bool).reshape(-1, e_n),
+        link_ends=np.stack([np.asarray(links.a), np.asarray(links.b)], axis=1),
     )

@@ -142,7 +142,7 @@ def test_reward_charges_violations_not_clipped():
 
 
 def test_bad_params_and_actions():
-    p = E.from_network(load_builtin("cambridge"), SimConfig(), seed=0)
+    p = E.from_network(load_builtin("cambridge"), SimConfig(n_demands=3), seed=0)  # 3 nodes: 3 distinct pairs
     with pytest.raises(ParameterError, match="loss_db_per_km"):
         E.check_params(p.replace(loss_db_per_km=jnp.float32(-1.0)))
     with pytest.raises(QverifyError, match="empty topology"):

@@ -51,7 +51,7 @@ def test_key_reaches_the_pool_only_when_a_block_closes():
     level = 1  # 1e10 pulses: about ten one-second slots at 1 GHz
     _state, out = jax.jit(M.run, static_argnums=4)(key, M.init(key, p), _decision(p, level, False), p, 35)
     gen, lost = np.asarray(out.generated, np.float64), np.asarray(out.block_lost, np.float64)
-    aborted = np.asarray(out.qber) > float(p.qber_threshold)
+    aborted = np.asarray(out.aborted)
     closes = gen > 0
     assert closes.any()
     # Blocks close every ⌈1e10 / (clock × drift)⌉ slots: never in the first eight slots.
@@ -102,7 +102,7 @@ def test_the_agent_chooses_the_block_size_and_sees_its_blocks():
     assert obs.shape == (M.obs_size(p),) and len(M.obs_fields(p)) == M.obs_size(p)
     state, out = jax.jit(M.step)(jax.random.PRNGKey(2), state, _decision(p, 1, False), p)
     fill = np.asarray(M.observe(state, p))[np.array([f.endswith(".block_fill") for f in M.obs_fields(p)])]
-    live = np.asarray(out.qber) <= float(p.qber_threshold)  # an aborting slot ends the block
+    live = ~np.asarray(out.aborted)  # an aborted link's block ends
     assert live.any() and np.all((fill[live] > 0.05) & (fill[live] < 0.2))  # one slot of about ten
     sizes = E.branch_sizes(p)
     assert sizes[-p.n_links :] == (len(SIZES),) * p.n_links

@@ -119,6 +119,8 @@ def test_disconnected_demand_is_unservable_not_a_crash(monkeypatch):
     r = simulate(_line_with_bypass(), SimConfig(n_demands=1, fluctuation=QUIET), 5, seed=0)
     assert r.unservable.tolist() == [True]
     assert r.summary()["unservable_demands"] == 1
+    # The headline counts every requested demand: the only one cannot be served.
+    assert r.summary()["availability"] == 0.0 and np.all(r.availability == 0.0)
 
 
 def test_abft_control_plane_is_safe_and_helps():
