@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from qverify.consensus.committee import capture_probability, sortition, tolerated
-from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, log_digest, simulate
+from qverify.consensus.encoding import digest
+from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
 from qverify.consensus.signing import SCHEMES
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, node_incidence
@@ -192,7 +193,9 @@ class ABFTPolicy:
         # The batch carries the next weight vector (the scores' candidate): it is adopted only if
         # this instance commits it.
         candidate = self.voting.weights()
-        honest = f"{tag}:usable+routes+relay-commit+weights={log_digest([str(w) for w in candidate.weights])}"
+        honest = (
+            f"{tag}:usable+routes+relay-commit+weights={digest(('weights', tuple(int(w) for w in candidate.weights)))}"
+        )
         reqs = [(0.0, honest)]
         if byz:
             # Every node submits the decision it computed; the Byzantine ones submit a forged one,

@@ -14,8 +14,11 @@ fault model — their own signatures on anything, and any message they received,
   it holds, relabelled under other senders, with recomputed or random proposals and its own signed
   pre-prepares;
 * ``checkpoint``: signed checkpoints with random digests at random sequence numbers;
-* ``state``: a state transfer with a doctored log (swapped or replaced requests) and a genuine proof;
+* ``state``: a state transfer with a doctored log (swapped or replaced requests, or split and
+  merged around a separator inside a client payload) and a genuine proof;
 * ``pre_prepare``: as leader or not, pre-prepares of random requests at random sequence numbers.
+
+Clients are faulty too: their payloads are arbitrary bytes or strings (:func:`client_payload`).
 
 The network is lossy and jittery until ``heal_at`` and reliable afterwards, so both safety (the
 independent checker) and liveness (every request executed by every correct replica) are judged.
@@ -63,6 +66,8 @@ class FuzzCase:
             and state transfer in play).
         equivocate: the attackers also equivocate as leaders and voters (colluding, each half of
             the correct replicas sees only the votes for its value) between the attacks.
+        adversarial_clients: client payloads drawn by :func:`client_payload` (arbitrary bytes,
+            separators, unicode, very long) instead of ``r0, r1, …``.
     """
 
     n: int = 4
@@ -74,6 +79,7 @@ class FuzzCase:
     heal_at: float = 150.0
     checkpoint_interval: int = 3
     equivocate: bool = True
+    adversarial_clients: bool = True
 
     def __post_init__(self) -> None:
         if not 4 <= self.n <= 64:
@@ -105,6 +111,18 @@ class _Recording(Simulation):
         if self.ident[dst] in self.byz and m.kind != "request":
             self.seen.append(m)
         super().handle(dst, m)
+
+
+def _split_merge(log: list[str]) -> list[str]:
+    """A log of the same length whose ``"\\x1f"``-joined string equals ``log``'s (when an entry holds
+    the separator): what a separator-joined digest could not tell apart."""
+    for i in range(1, len(log)):
+        if "\x1f" in log[i]:
+            head, tail = log[i].split("\x1f", 1)
+            out = list(log)
+            out[i - 1], out[i] = log[i - 1] + "\x1f" + head, tail
+            return out
+    return log
 
 
 def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> None:
@@ -189,10 +207,36 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
             log = [r.executed.get(k, NULL) for k in range(1, r.stable + 1)]
             i, j = int(rng.integers(len(log))), int(rng.integers(len(log)))
             log[i], log[j] = log[j], pick(values) if rng.random() < 0.5 else log[i]
+            if rng.random() < 0.5:
+                log = _split_merge(log)  # the separator collision of a joined-string digest
             digest = r.stable_digest if rng.random() < 0.5 else log_digest(log)
             emit(Msg("state", b, seq=r.stable, value=digest, payload=(tuple(log), r.stable_proof)))
     elif kind == "pre_prepare":
         emit(Msg("pre-prepare", b, view + int(rng.integers(0, 2)), int(rng.integers(1, seq_hi + 1)), pick(values)))
+
+
+_ALPHABET = ("\x1f", "\x00", "|", ",", ":", "\n", "<null>", "é", "\u2028", "\U0001f512", "r", "1")
+
+
+def client_payload(rng: np.random.Generator, i: int, earlier: list[str]) -> str | bytes:
+    """A faulty client's request ``i``: arbitrary bytes (invalid UTF-8 included) or a string of
+    separators, NULs, unicode, the no-op's spelling inside a longer payload, a concatenation of
+    earlier payloads around a separator, or a very long payload (up to 8 KiB). Never empty and
+    never a repeat (the API refuses an empty one; a repeat is a duplicate, tested elsewhere)."""
+    kind = int(rng.integers(5))
+    if kind == 0:
+        out: str | bytes = bytes(rng.integers(0, 256, size=int(rng.integers(1, 24)), dtype=np.uint8).tolist())
+    elif kind == 1:
+        out = "".join(_ALPHABET[int(k)] for k in rng.integers(len(_ALPHABET), size=int(rng.integers(1, 8))))
+    elif kind == 2 and len(earlier) >= 2:
+        a, b = (earlier[int(k)] for k in rng.integers(len(earlier), size=2))
+        out = a + "\x1f" + b
+    elif kind == 3:
+        out = "x" * int(rng.integers(1024, 8192))
+    else:
+        out = f"r{i}\x1f"
+    text = out.decode("utf-8", "surrogateescape") if isinstance(out, bytes) else out
+    return out if text and text != NULL and text not in earlier else f"r{i}\x1f#{len(earlier)}"
 
 
 def fuzz(case: FuzzCase) -> FuzzResult:
@@ -206,8 +250,9 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     sim = _Recording(
         schedule, {i: Behaviour(equivocate=case.equivocate) for i in byz}, lossy, np.random.default_rng(case.seed + 1)
     )
+    issued: list[str] = []
     for i in range(case.requests):
-        sim.request(f"r{i}", 1.5 * i)
+        issued.append(sim.request(client_payload(rng, i, issued) if case.adversarial_clients else f"r{i}", 1.5 * i))
     times = np.sort(rng.uniform(0.0, case.heal_at, size=case.attacks))
     by_kind = dict.fromkeys(ATTACKS, 0)
     for t in times:

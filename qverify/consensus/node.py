@@ -445,7 +445,7 @@ class Node:
             return
         if m.seq <= len(r.executed) or not isinstance(log, tuple) or len(log) != m.seq:
             return
-        if log_digest(log) != m.value:
+        if not self._valid_log(log) or log_digest(log) != m.value:
             return
         known = m.seq == r.stable and m.value == r.stable_digest
         if not known and not self._valid_checkpoint(m.seq, m.value, proof):
@@ -457,6 +457,23 @@ class Node:
         if m.seq > r.stable:
             self._advance_stable(m.seq, m.value, proof)
         self._execute()
+
+    def _valid_log(self, log: tuple[Any, ...]) -> bool:
+        """A log a correct replica could have executed: every entry an issued (client-signed) request
+        or the no-op, no request twice (exactly-once turns a repeat into the no-op), and this
+        replica's own executed prefix unchanged. The digest alone is not trusted to say so."""
+        seen: set[str] = set()
+        for k, value in enumerate(log, start=1):
+            if not isinstance(value, str):
+                return False
+            if k in self.r.executed and self.r.executed[k] != value:
+                return False
+            if value == NULL:
+                continue
+            if value in seen or value not in self.requests:
+                return False
+            seen.add(value)
+        return True
 
     # ---- view change ---------------------------------------------------------------------
     def _arm_timer(self, restart: bool = False) -> None:

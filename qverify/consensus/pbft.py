@@ -58,6 +58,7 @@ import numpy as np
 
 from qverify.consensus.adversaries import Collusion, node_for
 from qverify.consensus.checker import History, check
+from qverify.consensus.encoding import request_value
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig, Partition
 from qverify.consensus.node import Context, Effect, Executed, Node, Send, Timer
 from qverify.consensus.quorum import Schedule
@@ -207,11 +208,16 @@ class Simulation:
                 heapq.heappush(self.queue, (at, next(self.counter), dst, msg))
 
     # ---- client --------------------------------------------------------------------------
-    def request(self, value: str, at: float, slots: Sequence[int] | None = None) -> None:
-        """The client sends ``value`` at time ``at`` to ``slots`` (default: every replica)."""
+    def request(self, value: str | bytes, at: float, slots: Sequence[int] | None = None) -> str:
+        """The client sends ``value`` (str or arbitrary bytes, at most
+        :data:`~qverify.consensus.encoding.MAX_REQUEST_BYTES`) at time ``at`` to ``slots`` (default:
+        every replica); returns the string the replicas order it as
+        (:func:`~qverify.consensus.encoding.request_value`)."""
+        value = request_value(value)
         self.requests.add(value)
         for dst in self.all_slots if slots is None else slots:
             heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
+        return value
 
     # ---- driving a node by hand (tests that play an adversary) ----------------------------
     def node_of(self, r: Replica) -> Node:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qverify.consensus.checker import NOOP
+from qverify.consensus.encoding import log_digest
 from qverify.consensus.netmodel import Msg
+
+__all__ = ["NULL", "PreparedCert", "Replica", "log_digest"]
 
 NULL = NOOP
 """Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
-
-
-def log_digest(values: Sequence[str]) -> str:
-    """Digest of an executed log (the state a checkpoint certifies)."""
-    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
 
 
 PreparedCert = tuple[Msg, tuple[Msg, ...]]
