@@ -88,6 +88,12 @@ class Behaviour:
         duplicate: send every message this many times.
         active_from: time at which the deviation starts (sleepers); before, it acts honestly.
         amnesia_at: time at which it forgets its log and then votes again for anything it sees.
+        pace: as leader, propose one request every ``pace`` time units (0: at once).
+        churn: as leader, propose no new request and re-propose an executed one (a no-op) every
+            ``churn`` time units (0: never).
+        censor: as leader, never propose these requests.
+        flood: junk messages it sends each time it receives one (malformed, out of its window,
+            unverifiable), to every replica.
     """
 
     silent: bool = False
@@ -96,3 +102,7 @@ class Behaviour:
     duplicate: int = 1
     active_from: float = 0.0
     amnesia_at: float | None = None
+    pace: float = 0.0
+    churn: float = 0.0
+    censor: frozenset[str] = frozenset()
+    flood: int = 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from qverify.consensus.checker import NOOP
 from qverify.consensus.encoding import log_digest
@@ -49,6 +50,7 @@ class Replica:
     stable_proof: tuple[Msg, ...] = ()  # the checkpoint messages of a quorum for ``stable``
     timer_token: int = 0
     timer_active: bool = False
+    timer_for: str | None = None  # the pending request the view-change timer runs for (PBFT §4.5.2)
     proposed: set[tuple[int, str]] = field(default_factory=set)
     new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
@@ -56,4 +58,9 @@ class Replica:
     status_token: int = 0
     status_active: bool = False
     last_view_change: Msg | None = None  # retransmitted while the view change lasts
+    future_count: Counter[int] = field(default_factory=Counter)  # early messages held per sender
+    held: dict[tuple[str, int], deque[Any]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )  # (store, sender) → keys, oldest first
+    dropped: Counter[str] = field(default_factory=Counter)  # messages dropped, by reason
     new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view (at most one)

@@ -144,7 +144,7 @@ class Keyring:
                 else:
                     key.verify(msg.sig, data)
                     ok = True
-            except (InvalidSignature, TypeError):
+            except (InvalidSignature, TypeError, ValueError, RecursionError):
                 ok = False
         self._verified[id(msg)] = (msg, ok)
         return ok
