@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qverify.consensus.netmodel import Msg
+from qverify.consensus.netmodel import LeaderMonitor, Msg
 from qverify.consensus.quorum import Schedule
 from qverify.consensus.replica import NULL, Replica, log_digest
 from qverify.consensus.signing import Keyring
@@ -99,6 +99,7 @@ class Context:
         requests: the client requests issued so far (client signatures are assumed).
         ident: per slot, the identity that signs its messages (twins share an identity).
         timeout: base view-change timeout; status_interval: period of status messages.
+        monitor: the leader-throughput monitor (None: off).
         all_slots, slots_of: every slot, and each identity's slots (derived from ``ident``).
     """
 
@@ -108,6 +109,7 @@ class Context:
     ident: tuple[int, ...]
     timeout: float
     status_interval: float
+    monitor: LeaderMonitor | None = None
 
     @functools.cached_property
     def all_slots(self) -> tuple[int, ...]:
@@ -154,7 +156,7 @@ class Node:
         """Handle a message whose signature the loop has checked (or that needs none). A malformed
         message (fields of the wrong type, a payload a handler cannot take apart) is dropped and
         counted in ``r.dropped["malformed"]``: a replica never fails on what the network brings."""
-        self.now = now
+        self._tick(now)
         if not well_formed(m, self.n):
             self.r.dropped["malformed"] += 1
             return self._flush()
@@ -166,18 +168,44 @@ class Node:
 
     def request(self, value: str, now: float) -> list[Effect]:
         """Handle a client request."""
-        self.now = now
+        self._tick(now)
         self.on_request(value)
         return self._flush()
 
     def timer(self, kind: str, token: int, now: float) -> list[Effect]:
         """Handle a timer set earlier by a :class:`Timer` effect."""
-        self.now = now
+        self._tick(now)
         if kind == "status":
             self.on_status_timer(token)
         else:
             self.on_timeout(token)
         return self._flush()
+
+    def _tick(self, now: float) -> None:
+        """Advance the clock; time spent waiting for a request in a running view counts as busy."""
+        r = self.r
+        if r.pending and not r.in_view_change:
+            r.busy += now - r.last_tick
+        r.last_tick = self.now = now
+
+    def _close_view(self) -> None:
+        """Leaving the current view: remember its measured rate (if measured long enough), reset."""
+        r, mon = self.r, self.ctx.monitor
+        if mon is not None and r.busy >= 0.5 * mon.grace_timeouts * self.ctx.timeout:
+            r.rates = [*r.rates[-(self.n - 1) :], r.served / r.busy]
+        r.busy, r.served = 0.0, 0
+
+    def _monitor(self) -> None:
+        """Aardvark's check (:class:`~qverify.consensus.netmodel.LeaderMonitor`): ask for the next
+        view when the leader's rate, measured over at least the grace period, is below what recent
+        views achieved."""
+        r, mon = self.r, self.ctx.monitor
+        if mon is None or r.in_view_change or r.busy < mon.grace_timeouts * self.ctx.timeout:
+            return
+        required = max(mon.floor_rate, mon.fraction * max(r.rates, default=0.0))
+        if r.served / r.busy < required:
+            r.monitor_view_changes += 1
+            self.start_view_change(r.view + 1)
 
     def _flush(self) -> list[Effect]:
         out, self.out = self.out, []
@@ -351,6 +379,7 @@ class Node:
             r.failed_views = 0
             if value != NULL:
                 self.out.append(Executed(value))
+                r.served += 1
             if nxt % self.s.checkpoint_interval == 0:
                 digest = log_digest([r.executed[k] for k in range(1, nxt + 1)])
                 self.broadcast(Msg("checkpoint", r.idx, seq=nxt, value=digest))
@@ -359,6 +388,7 @@ class Node:
         # stopped when that request executes and restarted if another is still waiting. Executing
         # no-ops or other requests does not touch it, so a leader that churns nulls or serves
         # everything but one request is replaced within a timeout of that request.
+        self._monitor()
         if r.timer_for is not None and r.timer_for in r.pending and r.timer_active:
             return
         if r.pending:
@@ -461,6 +491,7 @@ class Node:
         if token != r.status_token:
             return
         r.status_active = False
+        self._monitor()
         if r.pending or len(r.executed) < r.stable or r.in_view_change:
             # It carries the last stable checkpoint this replica holds a proof for (a replica that
             # learned of a checkpoint it has not executed fetches exactly that state) and whether it
@@ -595,6 +626,8 @@ class Node:
         r = self.r
         if new_view < r.view or (new_view == r.view and r.in_view_change):
             return
+        if not r.in_view_change:
+            self._close_view()
         r.view = new_view
         r.in_view_change = True
         r.failed_views += 1
@@ -701,6 +734,9 @@ class Node:
         if any(r.committed.get(seq, value) != value for seq, value in proposals):
             return  # would re-prepare a committed sequence number with another value: refuse
         r.new_view_accepted.add(m.view)
+        if not r.in_view_change:
+            self._close_view()
+        r.busy, r.served = 0.0, 0
         r.view = m.view
         r.in_view_change = False
         low, digest, proof = self._low_proof(vcs)

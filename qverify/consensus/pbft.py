@@ -148,7 +148,9 @@ class Simulation:
         self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, slot, token, kind)
         self.requests: set[str] = set()
         self.state_transfers = 0  # checkpoint states adopted (how often catching up needed one)
-        ctx = Context(schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval)
+        ctx = Context(
+            schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval, net.monitor
+        )
         self.all_slots, self.slots_of = ctx.all_slots, ctx.slots_of
         self.collusion = Collusion(frozenset(k for k, i in enumerate(self.ident) if i in self.byz))
         # A twin runs the honest code: only the first slot of an identity gets its behaviour.

@@ -63,4 +63,9 @@ class Replica:
         default_factory=lambda: defaultdict(deque)
     )  # (store, sender) → keys, oldest first
     dropped: Counter[str] = field(default_factory=Counter)  # messages dropped, by reason
+    busy: float = 0.0  # time waited for requests in the current view (leader monitor)
+    served: int = 0  # requests executed in the current view (leader monitor)
+    last_tick: float = 0.0
+    rates: list[float] = field(default_factory=list)  # measured rates of recent views, newest last
+    monitor_view_changes: int = 0  # view changes this replica asked for because the leader was slow
     new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view (at most one)
