@@ -171,12 +171,19 @@ class FloodNode(Node):
     inside them for values nobody proposed, checkpoints with random digests, ViewChanges for far
     views, early pre-prepares of later views, and malformed messages (unknown kinds, fields of the
     wrong type, payloads nothing can encode). The loop signs what it can as this node's own.
-    ``rng`` draws the junk (explicit, so a run replays)."""
+    ``rng`` draws the junk (explicit, so a run replays). At most one burst every ``BURST_GAP``
+    time units (ten per nominal message delay)."""
 
-    def __init__(self, ctx: Context, slot: int, flood: int, rng: np.random.Generator) -> None:
+    BURST_GAP = 0.1
+
+    def __init__(
+        self, ctx: Context, slot: int, flood: int, rng: np.random.Generator, colluders: frozenset[int] = frozenset()
+    ) -> None:
         super().__init__(ctx, slot)
+        self.colluders = colluders | {ctx.ident[slot]}
         self.flood, self.rng = flood, rng
         self.sent_junk = 0
+        self.next_burst = 0.0
 
     def _junk(self) -> Msg:
         r, rng = self.r, self.rng
@@ -209,8 +216,9 @@ class FloodNode(Node):
 
     def deliver(self, m: Msg, now: float) -> list[Effect]:
         out = super().deliver(m, now)
-        if getattr(m, "sender", None) == self.r.idx:
-            return out  # not its own junk, which would feed on itself
+        if getattr(m, "sender", None) in self.colluders or now < self.next_burst:
+            return out  # not to its own or a colluder's junk, which would feed on itself; one burst per BURST_GAP
+        self.next_burst = now + self.BURST_GAP
         for _ in range(self.flood):
             out.append(Send(self.all_slots, self._junk()))
             self.sent_junk += len(self.all_slots)
@@ -223,7 +231,8 @@ def node_for(ctx: Context, slot: int, behaviour: Behaviour | None, collusion: Co
         start = behaviour.active_from if behaviour.equivocate else max(behaviour.amnesia_at, behaviour.active_from)
         return AmnesiaNode(ctx, slot, collusion, behaviour.amnesia_at, start)
     if behaviour is not None and behaviour.flood:
-        return FloodNode(ctx, slot, behaviour.flood, np.random.default_rng(slot))
+        colluders = frozenset(ctx.ident[k] for k in collusion.slots)
+        return FloodNode(ctx, slot, behaviour.flood, np.random.default_rng(slot), colluders)
     if behaviour is not None and (behaviour.pace or behaviour.churn or behaviour.censor):
         return SlowLeaderNode(ctx, slot, behaviour.pace, behaviour.churn, behaviour.censor, behaviour.active_from)
     if behaviour is not None and behaviour.equivocate:

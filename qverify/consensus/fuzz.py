@@ -39,6 +39,7 @@ import numpy as np
 
 from qverify.consensus.checker import History, Verdict, check
 from qverify.consensus.committee import tolerated
+from qverify.consensus.encoding import request_value
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig
 from qverify.consensus.node import Node
 from qverify.consensus.pbft import Simulation
@@ -48,6 +49,10 @@ from qverify.consensus.weights import WeightVector
 from qverify.errors import ParameterError
 
 ATTACKS: tuple[str, ...] = ("replay", "doctor", "view_change", "new_view", "checkpoint", "state", "pre_prepare")
+STYLES: tuple[str, ...] = ("equivocate", "pace", "churn", "censor", "flood")
+"""How the attackers behave between the injected attacks (drawn per seed): equivocate as leaders and
+voters; as leaders pace proposals just under the timeout, churn no-ops, or censor one request; or
+flood every replica with junk (:mod:`qverify.consensus.adversaries`)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class FuzzCase:
             the correct replicas sees only the votes for its value) between the attacks.
         adversarial_clients: client payloads drawn by :func:`client_payload` (arbitrary bytes,
             separators, unicode, very long) instead of ``r0, r1, …``.
+        styles: the attackers' style between attacks is drawn from :data:`STYLES` (else they
+            equivocate, as ``equivocate`` says).
     """
 
     n: int = 4
@@ -80,6 +87,7 @@ class FuzzCase:
     checkpoint_interval: int = 3
     equivocate: bool = True
     adversarial_clients: bool = True
+    styles: bool = True
 
     def __post_init__(self) -> None:
         if not 4 <= self.n <= 64:
@@ -92,12 +100,18 @@ class FuzzCase:
 
 @dataclass(frozen=True)
 class FuzzResult:
-    """The checker's verdict on one run, the attackers, and the attacks injected by kind."""
+    """The checker's verdict on one run, the attackers, the attacks injected by kind, the attackers'
+    style, and the latency and throughput every correct replica saw."""
 
     verdict: Verdict
     byzantine: tuple[int, ...]
     attacks: int
     by_kind: dict[str, int]
+    style: str = "equivocate"
+    latency: float = float("inf")
+    """Mean over requests of (time the last correct replica executed it − time it was issued)."""
+    throughput: float = 0.0
+    """Requests executed by every correct replica per time unit, up to the last such execution."""
 
 
 class _Recording(Simulation):
@@ -158,7 +172,10 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
         }
         doctored = dataclasses.replace(m, **{field: change[field]})
         if doctored.sender == b:
-            doctored = sim.sign(b, dataclasses.replace(doctored, sig=b""))
+            try:
+                doctored = sim.sign(b, dataclasses.replace(doctored, sig=b""))
+            except (TypeError, ValueError):
+                pass  # a colluder's junk nothing can encode: sent as it is, receivers drop it
         emit(doctored)
     elif kind == "view_change":
         certs = [c for m in seen if m.kind == "view-change" for c in Node._vc_parts(m)[0]]
@@ -247,12 +264,23 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     schedule = Schedule((WeightVector(0, (1,) * case.n, f=tolerated(case.n)),), epoch_len=interval * 10**5, checkpoint_interval=interval,
                         window=4 * interval)  # fmt: skip
     lossy = NetConfig(0.5, 2.0, drop_prob=case.drop_prob, timeout=15.0)
-    sim = _Recording(
-        schedule, {i: Behaviour(equivocate=case.equivocate) for i in byz}, lossy, np.random.default_rng(case.seed + 1)
-    )
-    issued: list[str] = []
+    style = STYLES[int(rng.integers(len(STYLES)))] if case.styles else "equivocate"
+    issued: list[str | bytes] = []
+    values: list[str] = []  # the strings the replicas order them as
     for i in range(case.requests):
-        issued.append(sim.request(client_payload(rng, i, issued) if case.adversarial_clients else f"r{i}", 1.5 * i))
+        issued.append(client_payload(rng, i, values) if case.adversarial_clients else f"r{i}")
+        values.append(request_value(issued[-1]))
+    behaviour = {
+        "equivocate": Behaviour(equivocate=case.equivocate),
+        "pace": Behaviour(pace=0.8 * lossy.timeout),
+        "churn": Behaviour(churn=2.0, active_from=5.0),
+        "censor": Behaviour(censor=frozenset({values[int(rng.integers(len(values)))]})),
+        "flood": Behaviour(flood=2),
+    }[style]
+    sim = _Recording(schedule, {i: behaviour for i in byz}, lossy, np.random.default_rng(case.seed + 1))
+    at = {}
+    for i, payload in enumerate(issued):
+        at[sim.request(payload, 1.5 * i)] = 1.5 * i
     times = np.sort(rng.uniform(0.0, case.heal_at, size=case.attacks))
     by_kind = dict.fromkeys(ATTACKS, 0)
     for t in times:
@@ -267,4 +295,16 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     sim.run(until=case.heal_at + 3_000.0)
     logs = {r.idx: dict(r.executed) for r in sim.replicas[: sim.n]}
     verdict = check(History(logs, frozenset(byz), frozenset(sim.requests)))
-    return FuzzResult(verdict, tuple(byz), int(case.attacks), by_kind)
+    correct = [k for k in range(sim.n) if k not in byz]
+    done = [max(sim.executed_at[k].get(v, np.inf) for k in correct) for v in at]
+    lat = [t - at[v] for v, t in zip(at, done, strict=True) if np.isfinite(t)]
+    last = max((t for t in done if np.isfinite(t)), default=np.inf)
+    return FuzzResult(
+        verdict,
+        tuple(byz),
+        int(case.attacks),
+        by_kind,
+        style,
+        float(np.mean(lat)) if lat else float("inf"),
+        verdict.executed_by_all / last if np.isfinite(last) else 0.0,
+    )
