@@ -207,7 +207,7 @@ class FloodNode(Node):
         bad: Any = (object(), -1, "x", b"y", None, float("nan"), ((1, 2, 3),))[int(rng.integers(7))]
         pick = int(rng.integers(4))
         if pick == 0:
-            return Msg("state", r.idx, seq=-seq, value=bad)  # type: ignore[arg-type]
+            return Msg("state", r.idx, seq=-seq, value=bad)
         if pick == 1:
             return Msg("state", r.idx, seq=seq, value=value, payload=bad)
         if pick == 2:

@@ -466,7 +466,11 @@ class Node:
         r.commit_cert = {s: v for s, v in r.commit_cert.items() if s > seq}
         r.checkpoints = defaultdict(dict, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
         r.next_seq = max(r.next_seq, seq + 1)
-        stores = {"prepare": r.prepares, "commit": r.commits, "checkpoint": r.checkpoints}
+        stores: dict[str, dict[Any, dict[int, Msg]]] = {
+            "prepare": r.prepares,
+            "commit": r.commits,
+            "checkpoint": r.checkpoints,
+        }
         for (name, sender), fifo in r.held.items():
             if name in stores:
                 store = stores[name]
