@@ -98,7 +98,8 @@ class SlowLeaderNode(Node):
     """A leader that stays just inside what the view-change timer tolerates (Aardvark's performance
     attacks, Clement et al., NSDI 2009, §2), from ``active_from`` on:
 
-    * ``pace`` > 0: proposes one pending request (oldest first) every ``pace`` time units;
+    * ``pace`` > 0: proposes at most one request per ``pace`` time units (oldest pending first;
+      the first at once);
     * ``churn`` > 0: proposes no new request; every ``churn`` units it re-proposes one it already
       executed, which every replica executes as the no-op (null churn);
     * ``censor``: never proposes these requests (it serves every other one at once).
@@ -117,8 +118,11 @@ class SlowLeaderNode(Node):
     ) -> None:
         super().__init__(ctx, slot)
         self.pace, self.churn, self.censor, self.active_from = pace, churn, censor, active_from
-        self.period = churn or pace
+        # Its clock ticks every churn units, or eight times per pace (so proposals are pace apart,
+        # give or take an eighth).
+        self.period = churn or pace / 8
         self._armed = False
+        self.last = -float("inf")  # time of its last paced proposal
 
     def _active(self) -> bool:
         return self.now >= self.active_from
@@ -151,18 +155,36 @@ class SlowLeaderNode(Node):
                 if done and r.next_seq <= r.stable + self.s.window:
                     seq, r.next_seq = r.next_seq, r.next_seq + 1
                     self.broadcast(Msg("pre-prepare", r.idx, r.view, seq, done[seq % len(done)]))
-            else:
-                executed = set(r.executed.values())
-                for value in sorted(r.pending, key=r.pending.__getitem__):
-                    if value not in executed and (r.view, value) not in r.proposed and value not in self.censor:
-                        super().propose(value)
-                        break
+            elif now - self.last >= self.pace:
+                self._pace_one()
         return self._flush()
 
-    def propose(self, value: str) -> None:
-        if self._active() and (value in self.censor or self.period > 0):
-            return  # censored, or held back for the pace timer
+    def _pace_one(self) -> None:
+        """Propose the oldest pending request not yet proposed in this view."""
+        r = self.r
+        executed = set(r.executed.values())
+        for value in sorted(r.pending, key=r.pending.__getitem__):
+            if value not in executed and (r.view, value) not in r.proposed and value not in self.censor:
+                self._paced(value)
+                return
+
+    def _paced(self, value: str) -> None:
+        before = self.r.next_seq
         super().propose(value)
+        if self.r.next_seq != before:
+            self.last = self.now
+
+    def propose(self, value: str) -> None:
+        if not self._active():
+            super().propose(value)
+        elif value in self.censor or self.churn:
+            return  # censored, or no new request at all
+        elif self.pace and self.now - self.last < self.pace:
+            return  # held back for the pace timer
+        elif self.pace:
+            self._pace_one()  # oldest first, so each proposal is the one the timers wait for
+        else:
+            super().propose(value)
 
 
 class FloodNode(Node):
