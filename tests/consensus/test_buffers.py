@@ -33,7 +33,7 @@ def test_a_flood_is_held_within_the_cap_and_the_protocol_stays_live(n):
     flooder = n - 1
     schedule = Schedule((WeightVector(0, (1,) * n, f),), checkpoint_interval=5, window=WINDOW)
     sim = Simulation(
-        schedule, {flooder: Behaviour(flood=10)}, NetConfig(0.5, 1.5), np.random.default_rng(n), signatures="ideal"
+        schedule, {flooder: Behaviour(flood=20)}, NetConfig(0.5, 1.5), np.random.default_rng(n), signatures="ideal"
     )
     reqs = [(1.0 * i, f"r{i}") for i in range(40)]
     for t, v in reqs:
