@@ -176,7 +176,8 @@ class ABFTPolicy:
         weighted = n <= MAX_PBFT_NODES and self.weighting == "abft"
         if n > MAX_PBFT_NODES:
             # The committee comes from the commit–reveal beacon over the previous decision
-            # (:mod:`qverify.consensus.beacon`), not from the public (slot, epoch).
+            # (:mod:`qverify.consensus.beacon`), not from the public (slot, epoch). The chain runs
+            # alongside the instances: its commitments are not carried in the simulated batch.
             if self.beacon is None:
                 self.beacon = BeaconChain(
                     n, MAX_PBFT_NODES, b"qverify control plane", np.random.default_rng(self.beacon_key)
