@@ -111,8 +111,11 @@ def attack(
     """Search for attacks on weighted PBFT and judge every run with the independent checker.
 
     fuzz: Byzantine replicas replay, doctor and relabel messages, forge certificates into
-    ViewChanges, build doctored NewViews, send random checkpoints and state transfers, under 5 %
-    loss, then the network heals. twins: Byzantine identities run as two honest copies on opposite
+    ViewChanges, build doctored NewViews, send random checkpoints and state transfers (colliding
+    logs included), under 5 % loss, then the network heals; between attacks they equivocate, pace
+    proposals under the timeout, churn no-ops, censor a request or flood junk (drawn per seed);
+    clients send arbitrary payloads. Latency and throughput are reported relative to the same seed
+    without attackers. twins: Byzantine identities run as two honest copies on opposite
     sides of partitions. With at most f attackers no run may be unsafe or leave a request short of a
     correct replica; with f + 1 forks are expected (the harness's self-test).
     """
@@ -131,16 +134,34 @@ def attack(
     if method == AttackMethod.FUZZ:
         unsafe = short = 0
         first: int | None = None
+        lat_ratio: list[float] = []
+        thr_ratio: list[float] = []
+        styles: dict[str, int] = {}
         with _progress("cases") as bar:
             task = bar.add_task(f"fuzz n={nodes} attackers={k}", total=cases)
             for s in range(seed, seed + cases):
                 r = fuzz(FuzzCase(n=nodes, f=k, seed=s))
+                # The same seed without attackers: the degradation the attack caused.
+                base = fuzz(FuzzCase(n=nodes, f=0, seed=s))
                 if not r.verdict.safe:
                     unsafe += 1
                     first = s if first is None else first
                 short += r.verdict.executed_by_all < FuzzCase.requests
+                styles[r.style] = styles.get(r.style, 0) + 1
+                lat_ratio.append(r.latency / base.latency)
+                thr_ratio.append(r.throughput / base.throughput if base.throughput else float("nan"))
                 bar.update(task, advance=1)
-        summary: dict[str, object] = {"cases": cases, "unsafe": unsafe, "not_live": short, "first_unsafe_seed": first}
+        summary: dict[str, object] = {
+            "cases": cases,
+            "unsafe": unsafe,
+            "not_live": short,
+            "first_unsafe_seed": first,
+            "latency_x_fault_free_mean": round(float(np.mean(lat_ratio)), 3),
+            "latency_x_fault_free_worst": round(float(np.max(lat_ratio)), 3),
+            "throughput_x_fault_free_mean": round(float(np.nanmean(thr_ratio)), 3),
+            "throughput_x_fault_free_worst": round(float(np.nanmin(thr_ratio)), 3),
+            "attacker_styles": ", ".join(f"{k_}={v}" for k_, v in sorted(styles.items())),
+        }
     else:
         found = search(nodes, f, k, limit=cases, sample_seed=seed)
         summary = {"cases": found.cases, "unsafe": found.unsafe, "not_live": found.not_live,

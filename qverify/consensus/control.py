@@ -39,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from qverify.consensus.committee import capture_probability, sortition, tolerated
-from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, log_digest, simulate
+from qverify.consensus.beacon import BeaconChain
+from qverify.consensus.committee import capture_probability, tolerated
+from qverify.consensus.encoding import digest
+from qverify.consensus.pbft import Behaviour, NetConfig, Schedule, agreement_violations, simulate
 from qverify.consensus.signing import SCHEMES
 from qverify.consensus.voting import FidelityWeightedVoting
 from qverify.consensus.weights import WeightVector, node_incidence
@@ -70,6 +72,8 @@ class ABFTPolicy:
         signatures: how PBFT messages are signed (:data:`qverify.consensus.signing.SCHEMES`):
             ``"ed25519"``, or ``"ideal"`` (a keyed hash only the simulator can make and check:
             equally unforgeable for the replicas, ~100× cheaper).
+        beacon_key: seeds the committee members' private beacon secrets (networks above
+            ``MAX_PBFT_NODES`` nodes; :mod:`qverify.consensus.beacon`); explicit so a run replays.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class ABFTPolicy:
         sanitise: bool = True,
         suspect_loss: float = 0.6,
         signatures: str = "ed25519",
+        beacon_key: int = 0,
     ) -> None:
         if weighting not in ("abft", "equal"):
             raise ChoiceError("weighting", weighting, ("abft", "equal"))
@@ -91,6 +96,7 @@ class ABFTPolicy:
         self.weighting = weighting
         self.sanitise = sanitise
         self.suspect_loss = suspect_loss
+        self.beacon_key = beacon_key
         self.name = "abft" if weighting == "abft" and sanitise else "pbft_equal"
         self.extras: dict[str, Any] = {}
 
@@ -100,6 +106,7 @@ class ABFTPolicy:
         self.f = tolerated(n)
         self.voting = FidelityWeightedVoting(list(ctx.links.nodes), self.f, alpha=self.alpha)
         self.epoch = 0
+        self.beacon: BeaconChain | None = None
         e = ctx.links.n_links
         self.usable = np.ones(e, dtype=bool)
         self.route = np.zeros(len(ctx.demands), dtype=np.int64)
@@ -171,7 +178,15 @@ class ABFTPolicy:
             return True
         weighted = n <= MAX_PBFT_NODES and self.weighting == "abft"
         if n > MAX_PBFT_NODES:
-            members = [int(i) for i in sortition(n, MAX_PBFT_NODES, (slot, self.epoch))]
+            # The committee comes from the commit–reveal beacon over the previous decision
+            # (:mod:`qverify.consensus.beacon`), not from the public (slot, epoch). The chain runs
+            # alongside the instances: its commitments are not carried in the simulated batch.
+            if self.beacon is None:
+                self.beacon = BeaconChain(
+                    n, MAX_PBFT_NODES, b"qverify control plane", np.random.default_rng(self.beacon_key)
+                )
+            members = [int(i) for i in self.beacon.committee()]
+            self.beacon.advance()
             weights, f = (1,) * n, tolerated(MAX_PBFT_NODES)
         else:
             members = list(range(n))
@@ -195,7 +210,9 @@ class ABFTPolicy:
         # The batch carries the next weight vector (the scores' candidate): it is adopted only if
         # this instance commits it.
         candidate = self.voting.weights()
-        honest = f"{tag}:usable+routes+relay-commit+weights={log_digest([str(w) for w in candidate.weights])}"
+        honest = (
+            f"{tag}:usable+routes+relay-commit+weights={digest(('weights', tuple(int(w) for w in candidate.weights)))}"
+        )
         reqs = [(0.0, honest)]
         if byz:
             # Every node submits the decision it computed; the Byzantine ones submit a forged one,

@@ -14,8 +14,11 @@ fault model — their own signatures on anything, and any message they received,
   it holds, relabelled under other senders, with recomputed or random proposals and its own signed
   pre-prepares;
 * ``checkpoint``: signed checkpoints with random digests at random sequence numbers;
-* ``state``: a state transfer with a doctored log (swapped or replaced requests) and a genuine proof;
+* ``state``: a state transfer with a doctored log (swapped or replaced requests, or split and
+  merged around a separator inside a client payload) and a genuine proof;
 * ``pre_prepare``: as leader or not, pre-prepares of random requests at random sequence numbers.
+
+Clients are faulty too: their payloads are arbitrary bytes or strings (:func:`client_payload`).
 
 The network is lossy and jittery until ``heal_at`` and reliable afterwards, so both safety (the
 independent checker) and liveness (every request executed by every correct replica) are judged.
@@ -36,6 +39,7 @@ import numpy as np
 
 from qverify.consensus.checker import History, Verdict, check
 from qverify.consensus.committee import tolerated
+from qverify.consensus.encoding import request_value
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig
 from qverify.consensus.node import Node
 from qverify.consensus.pbft import Simulation
@@ -45,6 +49,10 @@ from qverify.consensus.weights import WeightVector
 from qverify.errors import ParameterError
 
 ATTACKS: tuple[str, ...] = ("replay", "doctor", "view_change", "new_view", "checkpoint", "state", "pre_prepare")
+STYLES: tuple[str, ...] = ("equivocate", "pace", "churn", "censor", "flood")
+"""How the attackers behave between the injected attacks (drawn per seed): equivocate as leaders and
+voters; as leaders pace proposals just under the timeout, churn no-ops, or censor one request; or
+flood every replica with junk (:mod:`qverify.consensus.adversaries`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ class FuzzCase:
             and state transfer in play).
         equivocate: the attackers also equivocate as leaders and voters (colluding, each half of
             the correct replicas sees only the votes for its value) between the attacks.
+        adversarial_clients: client payloads drawn by :func:`client_payload` (arbitrary bytes,
+            separators, unicode, very long) instead of ``r0, r1, …``.
+        styles: the attackers' style between attacks is drawn from :data:`STYLES` (else they
+            equivocate, as ``equivocate`` says).
     """
 
     n: int = 4
@@ -74,6 +86,8 @@ class FuzzCase:
     heal_at: float = 150.0
     checkpoint_interval: int = 3
     equivocate: bool = True
+    adversarial_clients: bool = True
+    styles: bool = True
 
     def __post_init__(self) -> None:
         if not 4 <= self.n <= 64:
@@ -86,12 +100,18 @@ class FuzzCase:
 
 @dataclass(frozen=True)
 class FuzzResult:
-    """The checker's verdict on one run, the attackers, and the attacks injected by kind."""
+    """The checker's verdict on one run, the attackers, the attacks injected by kind, the attackers'
+    style, and the latency and throughput every correct replica saw."""
 
     verdict: Verdict
     byzantine: tuple[int, ...]
     attacks: int
     by_kind: dict[str, int]
+    style: str = "equivocate"
+    latency: float = float("inf")
+    """Mean over requests of (time the last correct replica executed it − time it was issued)."""
+    throughput: float = 0.0
+    """Requests executed by every correct replica per time unit, up to the last such execution."""
 
 
 class _Recording(Simulation):
@@ -105,6 +125,18 @@ class _Recording(Simulation):
         if self.ident[dst] in self.byz and m.kind != "request":
             self.seen.append(m)
         super().handle(dst, m)
+
+
+def _split_merge(log: list[str]) -> list[str]:
+    """A log of the same length whose ``"\\x1f"``-joined string equals ``log``'s (when an entry holds
+    the separator): what a separator-joined digest could not tell apart."""
+    for i in range(1, len(log)):
+        if "\x1f" in log[i]:
+            head, tail = log[i].split("\x1f", 1)
+            out = list(log)
+            out[i - 1], out[i] = log[i - 1] + "\x1f" + head, tail
+            return out
+    return log
 
 
 def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> None:
@@ -140,7 +172,10 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
         }
         doctored = dataclasses.replace(m, **{field: change[field]})
         if doctored.sender == b:
-            doctored = sim.sign(b, dataclasses.replace(doctored, sig=b""))
+            try:
+                doctored = sim.sign(b, dataclasses.replace(doctored, sig=b""))
+            except (TypeError, ValueError):
+                pass  # a colluder's junk nothing can encode: sent as it is, receivers drop it
         emit(doctored)
     elif kind == "view_change":
         certs = [c for m in seen if m.kind == "view-change" for c in Node._vc_parts(m)[0]]
@@ -189,10 +224,36 @@ def _attack(sim: _Recording, rng: np.random.Generator, b: int, kind: str) -> Non
             log = [r.executed.get(k, NULL) for k in range(1, r.stable + 1)]
             i, j = int(rng.integers(len(log))), int(rng.integers(len(log)))
             log[i], log[j] = log[j], pick(values) if rng.random() < 0.5 else log[i]
+            if rng.random() < 0.5:
+                log = _split_merge(log)  # the separator collision of a joined-string digest
             digest = r.stable_digest if rng.random() < 0.5 else log_digest(log)
             emit(Msg("state", b, seq=r.stable, value=digest, payload=(tuple(log), r.stable_proof)))
     elif kind == "pre_prepare":
         emit(Msg("pre-prepare", b, view + int(rng.integers(0, 2)), int(rng.integers(1, seq_hi + 1)), pick(values)))
+
+
+_ALPHABET = ("\x1f", "\x00", "|", ",", ":", "\n", "<null>", "é", "\u2028", "\U0001f512", "r", "1")
+
+
+def client_payload(rng: np.random.Generator, i: int, earlier: list[str]) -> str | bytes:
+    """A faulty client's request ``i``: arbitrary bytes (invalid UTF-8 included) or a string of
+    separators, NULs, unicode, the no-op's spelling inside a longer payload, a concatenation of
+    earlier payloads around a separator, or a very long payload (up to 8 KiB). Never empty and
+    never a repeat (the API refuses an empty one; a repeat is a duplicate, tested elsewhere)."""
+    kind = int(rng.integers(5))
+    if kind == 0:
+        out: str | bytes = bytes(rng.integers(0, 256, size=int(rng.integers(1, 24)), dtype=np.uint8).tolist())
+    elif kind == 1:
+        out = "".join(_ALPHABET[int(k)] for k in rng.integers(len(_ALPHABET), size=int(rng.integers(1, 8))))
+    elif kind == 2 and len(earlier) >= 2:
+        a, b = (earlier[int(k)] for k in rng.integers(len(earlier), size=2))
+        out = a + "\x1f" + b
+    elif kind == 3:
+        out = "x" * int(rng.integers(1024, 8192))
+    else:
+        out = f"r{i}\x1f"
+    text = out.decode("utf-8", "surrogateescape") if isinstance(out, bytes) else out
+    return out if text and text != NULL and text not in earlier else f"r{i}\x1f#{len(earlier)}"
 
 
 def fuzz(case: FuzzCase) -> FuzzResult:
@@ -203,11 +264,23 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     schedule = Schedule((WeightVector(0, (1,) * case.n, f=tolerated(case.n)),), epoch_len=interval * 10**5, checkpoint_interval=interval,
                         window=4 * interval)  # fmt: skip
     lossy = NetConfig(0.5, 2.0, drop_prob=case.drop_prob, timeout=15.0)
-    sim = _Recording(
-        schedule, {i: Behaviour(equivocate=case.equivocate) for i in byz}, lossy, np.random.default_rng(case.seed + 1)
-    )
+    style = STYLES[int(rng.integers(len(STYLES)))] if case.styles else "equivocate"
+    issued: list[str | bytes] = []
+    values: list[str] = []  # the strings the replicas order them as
     for i in range(case.requests):
-        sim.request(f"r{i}", 1.5 * i)
+        issued.append(client_payload(rng, i, values) if case.adversarial_clients else f"r{i}")
+        values.append(request_value(issued[-1]))
+    behaviour = {
+        "equivocate": Behaviour(equivocate=case.equivocate),
+        "pace": Behaviour(pace=0.8 * lossy.timeout),
+        "churn": Behaviour(churn=2.0, active_from=5.0),
+        "censor": Behaviour(censor=frozenset({values[int(rng.integers(len(values)))]})),
+        "flood": Behaviour(flood=2),
+    }[style]
+    sim = _Recording(schedule, {i: behaviour for i in byz}, lossy, np.random.default_rng(case.seed + 1))
+    at = {}
+    for i, payload in enumerate(issued):
+        at[sim.request(payload, 1.5 * i)] = 1.5 * i
     times = np.sort(rng.uniform(0.0, case.heal_at, size=case.attacks))
     by_kind = dict.fromkeys(ATTACKS, 0)
     for t in times:
@@ -222,4 +295,16 @@ def fuzz(case: FuzzCase) -> FuzzResult:
     sim.run(until=case.heal_at + 3_000.0)
     logs = {r.idx: dict(r.executed) for r in sim.replicas[: sim.n]}
     verdict = check(History(logs, frozenset(byz), frozenset(sim.requests)))
-    return FuzzResult(verdict, tuple(byz), int(case.attacks), by_kind)
+    correct = [k for k in range(sim.n) if k not in byz]
+    done = [max(sim.executed_at[k].get(v, np.inf) for k in correct) for v in at]
+    lat = [t - at[v] for v, t in zip(at, done, strict=True) if np.isfinite(t)]
+    last = max((t for t in done if np.isfinite(t)), default=np.inf)
+    return FuzzResult(
+        verdict,
+        tuple(byz),
+        int(case.attacks),
+        by_kind,
+        style,
+        float(np.mean(lat)) if lat else float("inf"),
+        verdict.executed_by_all / last if np.isfinite(last) else 0.0,
+    )

@@ -24,6 +24,38 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class LeaderMonitor:
+    """Aardvark-style monitoring of the leader's throughput (Clement et al., NSDI 2009, §4.3).
+
+    Each replica measures, in the current view, the requests it executed per unit of *busy* time
+    (time during which it waited for at least one request). Once it has been busy ``grace_timeouts``
+    view-change timeouts in the view, it asks for the next view when that rate is below
+    ``max(floor_rate, fraction × best rate of the last n views)`` (the views whose leader it measured
+    for at least half the grace). A leader that paces its proposals just under the timeout is thus
+    replaced although the view-change timer alone never fires. ``floor_rate`` (requests per time
+    unit) is the rate any leader must reach before there is history; a correct leader executes a
+    lone request in about three message delays (rate ≈ 1/3 at unit delays), well above the default.
+
+    Attributes:
+        fraction: the share of recent views' best rate a leader must sustain, in (0, 1].
+        floor_rate: requests per time unit required with no history, ≥ 0.
+        grace_timeouts: busy time measured before judging, in view-change timeouts, > 0.
+    """
+
+    fraction: float = 0.5
+    floor_rate: float = 0.2
+    grace_timeouts: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ParameterError("monitor.fraction", self.fraction, "(0, 1]")
+        if not self.floor_rate >= 0:
+            raise ParameterError("monitor.floor_rate", self.floor_rate, "[0, inf)")
+        if not self.grace_timeouts > 0:
+            raise ParameterError("monitor.grace_timeouts", self.grace_timeouts, "(0, inf)")
+
+
+@dataclass(frozen=True)
 class NetConfig:
     """Network model (times in units of one nominal message delay).
 
@@ -34,6 +66,7 @@ class NetConfig:
         timeout: base view-change timeout; view v waits ``timeout·2^(v − v0)``.
         status_interval: a replica waiting to execute a request broadcasts its status (view, last
             executed sequence number) this often; replicas ahead of it answer with what it lacks.
+        monitor: the leader-throughput monitor (:class:`LeaderMonitor`); None turns it off.
     """
 
     delay_min: float = 1.0
@@ -42,6 +75,7 @@ class NetConfig:
     partitions: tuple[Partition, ...] = ()
     timeout: float = 20.0
     status_interval: float = 10.0
+    monitor: LeaderMonitor | None = LeaderMonitor()
 
     def __post_init__(self) -> None:
         if not 0 < self.delay_min <= self.delay_max:
@@ -88,6 +122,12 @@ class Behaviour:
         duplicate: send every message this many times.
         active_from: time at which the deviation starts (sleepers); before, it acts honestly.
         amnesia_at: time at which it forgets its log and then votes again for anything it sees.
+        pace: as leader, propose one request every ``pace`` time units (0: at once).
+        churn: as leader, propose no new request and re-propose an executed one (a no-op) every
+            ``churn`` time units (0: never).
+        censor: as leader, never propose these requests.
+        flood: junk messages it sends each time it receives one (malformed, out of its window,
+            unverifiable), to every replica.
     """
 
     silent: bool = False
@@ -96,3 +136,7 @@ class Behaviour:
     duplicate: int = 1
     active_from: float = 0.0
     amnesia_at: float | None = None
+    pace: float = 0.0
+    churn: float = 0.0
+    censor: frozenset[str] = frozenset()
+    flood: int = 0

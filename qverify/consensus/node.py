@@ -25,10 +25,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qverify.consensus.netmodel import Msg
+from qverify.consensus.netmodel import LeaderMonitor, Msg
 from qverify.consensus.quorum import Schedule
 from qverify.consensus.replica import NULL, Replica, log_digest
 from qverify.consensus.signing import Keyring
+
+BUFFER_FACTOR = 4
+"""A replica keeps at most ``BUFFER_FACTOR × window`` messages per sender in each of its five
+stores of not-yet-used messages (early pre-prepares and prepares of a later view, prepares, commits,
+checkpoints, view changes), so at most ``5 × 4 × window × n`` in all, whatever a faulty sender
+sends. A correct sender stays far below it: between two stable checkpoints it sends at most one
+prepare and one commit per sequence number in the window and view, one checkpoint per interval and
+one ViewChange per view. Prepares and commits outside the watermarks are dropped (PBFT §4.3)."""
+
+
+def well_formed(m: Any, slots: int) -> bool:
+    """Whether ``m`` is a :class:`Msg` whose fields have the types the handlers expect (a sender
+    identity in ``[-1, slots)``, non-negative view and sequence number, a string value, a bytes signature)."""
+    return (
+        isinstance(m, Msg)
+        and isinstance(m.kind, str)
+        and type(m.sender) is int
+        and -1 <= m.sender < slots
+        and type(m.view) is int
+        and type(m.seq) is int
+        and m.view >= 0
+        and m.seq >= 0
+        and isinstance(m.value, str)
+        and isinstance(m.sig, bytes)
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,7 @@ class Context:
         requests: the client requests issued so far (client signatures are assumed).
         ident: per slot, the identity that signs its messages (twins share an identity).
         timeout: base view-change timeout; status_interval: period of status messages.
+        monitor: the leader-throughput monitor (None: off).
         all_slots, slots_of: every slot, and each identity's slots (derived from ``ident``).
     """
 
@@ -83,6 +109,7 @@ class Context:
     ident: tuple[int, ...]
     timeout: float
     status_interval: float
+    monitor: LeaderMonitor | None = None
 
     @functools.cached_property
     def all_slots(self) -> tuple[int, ...]:
@@ -108,6 +135,8 @@ class Node:
         self.all_slots = ctx.all_slots
         self.slots_of = ctx.slots_of
         self.r = Replica(ctx.ident[slot], slot=slot)
+        self.cap = BUFFER_FACTOR * ctx.s.window
+        """Messages kept per sender in each store (see :data:`BUFFER_FACTOR`)."""
         self.now = 0.0
         self.out: list[Effect] = []
         self.handlers = {
@@ -124,25 +153,59 @@ class Node:
 
     # ---- interface: one input, the effects it causes ------------------------------------
     def deliver(self, m: Msg, now: float) -> list[Effect]:
-        """Handle a message whose signature the loop has checked (or that needs none)."""
-        self.now = now
-        self.dispatch(m)
+        """Handle a message whose signature the loop has checked (or that needs none). A malformed
+        message (fields of the wrong type, a payload a handler cannot take apart) is dropped and
+        counted in ``r.dropped["malformed"]``: a replica never fails on what the network brings."""
+        self._tick(now)
+        if not well_formed(m, self.n):
+            self.r.dropped["malformed"] += 1
+            return self._flush()
+        try:
+            self.dispatch(m)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError):
+            self.r.dropped["malformed"] += 1
         return self._flush()
 
     def request(self, value: str, now: float) -> list[Effect]:
         """Handle a client request."""
-        self.now = now
+        self._tick(now)
         self.on_request(value)
         return self._flush()
 
     def timer(self, kind: str, token: int, now: float) -> list[Effect]:
         """Handle a timer set earlier by a :class:`Timer` effect."""
-        self.now = now
+        self._tick(now)
         if kind == "status":
             self.on_status_timer(token)
         else:
             self.on_timeout(token)
         return self._flush()
+
+    def _tick(self, now: float) -> None:
+        """Advance the clock; time spent waiting for a request in a running view counts as busy."""
+        r = self.r
+        if r.pending and not r.in_view_change:
+            r.busy += now - r.last_tick
+        r.last_tick = self.now = now
+
+    def _close_view(self) -> None:
+        """Leaving the current view: remember its measured rate (if measured long enough), reset."""
+        r, mon = self.r, self.ctx.monitor
+        if mon is not None and r.busy >= 0.5 * mon.grace_timeouts * self.ctx.timeout:
+            r.rates = [*r.rates[-(self.n - 1) :], r.served / r.busy]
+        r.busy, r.served = 0.0, 0
+
+    def _monitor(self) -> None:
+        """Aardvark's check (:class:`~qverify.consensus.netmodel.LeaderMonitor`): ask for the next
+        view when the leader's rate, measured over at least the grace period, is below what recent
+        views achieved."""
+        r, mon = self.r, self.ctx.monitor
+        if mon is None or r.in_view_change or r.busy < mon.grace_timeouts * self.ctx.timeout:
+            return
+        required = max(mon.floor_rate, mon.fraction * max(r.rates, default=0.0))
+        if r.served / r.busy < required:
+            r.monitor_view_changes += 1
+            self.start_view_change(r.view + 1)
 
     def _flush(self) -> list[Effect]:
         out, self.out = self.out, []
@@ -151,9 +214,42 @@ class Node:
     def dispatch(self, m: Msg) -> None:
         r = self.r
         if m.kind in ("pre-prepare", "prepare") and (m.view > r.view or (m.view == r.view and r.in_view_change)):
-            r.future.append(m)  # arrived before this replica entered view m.view: keep it
+            # Arrived before this replica entered view m.view: keep it, within the sender's cap.
+            if not r.stable < m.seq <= r.stable + self.s.window or r.future_count[m.sender] >= self.cap:
+                r.dropped["future"] += 1
+                return
+            r.future_count[m.sender] += 1
+            r.future.append(m)
         elif m.kind in self.handlers:
             self.handlers[m.kind](m)
+        else:
+            r.dropped["malformed"] += 1
+
+    def _hold(self, store: dict[Any, dict[int, Msg]], name: str, key: Any, m: Msg) -> None:
+        """Keep ``m`` as ``store[key][m.sender]``, at most :attr:`cap` entries per sender and store:
+        the sender's oldest entry in that store is evicted first (a correct sender's old entries are
+        the ones garbage collection would drop next; a flooding sender only evicts its own)."""
+        votes = store[key]
+        if m.sender not in votes:
+            fifo = self.r.held[(name, m.sender)]
+            fifo.append(key)
+            if len(fifo) > self.cap:
+                old = fifo.popleft()
+                self.r.dropped["evicted"] += 1
+                entry = store.get(old)
+                if entry is not None:
+                    entry.pop(m.sender, None)
+                    if not entry:
+                        del store[old]
+        votes[m.sender] = m
+
+    def _in_window(self, seq: int) -> bool:
+        """Whether ``seq`` lies between the watermarks ``(h, h + window]`` (PBFT §4.3); votes
+        outside are dropped and counted."""
+        if self.r.stable < seq <= self.r.stable + self.s.window:
+            return True
+        self.r.dropped["window"] += 1
+        return False
 
     def leader(self, view: int) -> int:
         return view % self.n
@@ -223,9 +319,9 @@ class Node:
 
     def on_prepare(self, m: Msg) -> None:
         r = self.r
-        if m.view != r.view:
+        if m.view != r.view or not self._in_window(m.seq):
             return
-        r.prepares[(m.view, m.seq, m.value)][m.sender] = m
+        self._hold(r.prepares, "prepare", (m.view, m.seq, m.value), m)
         self._check_prepared(m.view, m.seq, m.value)
 
     def _check_prepared(self, view: int, seq: int, value: str) -> None:
@@ -248,7 +344,9 @@ class Node:
 
     def on_commit(self, m: Msg) -> None:
         r = self.r
-        r.commits[(m.view, m.seq, m.value)][m.sender] = m
+        if not self._in_window(m.seq):
+            return
+        self._hold(r.commits, "commit", (m.view, m.seq, m.value), m)
         self._check_committed(m.view, m.seq, m.value)
 
     def _check_committed(self, view: int, seq: int, value: str) -> None:
@@ -281,10 +379,18 @@ class Node:
             r.failed_views = 0
             if value != NULL:
                 self.out.append(Executed(value))
+                r.served += 1
             if nxt % self.s.checkpoint_interval == 0:
                 digest = log_digest([r.executed[k] for k in range(1, nxt + 1)])
                 self.broadcast(Msg("checkpoint", r.idx, seq=nxt, value=digest))
             nxt += 1
+        # PBFT §4.5.2: the timer runs for one request (the oldest this replica waits for); it is
+        # stopped when that request executes and restarted if another is still waiting. Executing
+        # no-ops or other requests does not touch it, so a leader that churns nulls or serves
+        # everything but one request is replaced within a timeout of that request.
+        self._monitor()
+        if r.timer_for is not None and r.timer_for in r.pending and r.timer_active:
+            return
         if r.pending:
             self._arm_timer(restart=True)
         else:
@@ -295,7 +401,7 @@ class Node:
         if m.seq <= r.stable:
             return
         key = (m.seq, m.value)
-        r.checkpoints[key][m.sender] = m
+        self._hold(r.checkpoints, "checkpoint", key, m)
         if self.s.is_quorum(r.checkpoints[key].keys(), m.seq):
             self._advance_stable(m.seq, m.value, tuple(r.checkpoints[key].values()))
 
@@ -360,6 +466,17 @@ class Node:
         r.commit_cert = {s: v for s, v in r.commit_cert.items() if s > seq}
         r.checkpoints = defaultdict(dict, {k: v for k, v in r.checkpoints.items() if k[0] > seq})
         r.next_seq = max(r.next_seq, seq + 1)
+        stores: dict[str, dict[Any, dict[int, Msg]]] = {
+            "prepare": r.prepares,
+            "commit": r.commits,
+            "checkpoint": r.checkpoints,
+        }
+        for (name, sender), fifo in r.held.items():
+            if name in stores:
+                store = stores[name]
+                kept = [k for k in fifo if k in store and sender in store[k]]
+                fifo.clear()
+                fifo.extend(kept)
         if propose:
             self._propose_pending()
 
@@ -378,6 +495,7 @@ class Node:
         if token != r.status_token:
             return
         r.status_active = False
+        self._monitor()
         if r.pending or len(r.executed) < r.stable or r.in_view_change:
             # It carries the last stable checkpoint this replica holds a proof for (a replica that
             # learned of a checkpoint it has not executed fetches exactly that state) and whether it
@@ -445,10 +563,12 @@ class Node:
             return
         if m.seq <= len(r.executed) or not isinstance(log, tuple) or len(log) != m.seq:
             return
-        if log_digest(log) != m.value:
-            return
+        # The proof first (signatures, each verified once): a log is hashed and read only when a
+        # quorum certified its sequence number and digest.
         known = m.seq == r.stable and m.value == r.stable_digest
         if not known and not self._valid_checkpoint(m.seq, m.value, proof):
+            return
+        if not self._valid_log(log) or log_digest(log) != m.value:
             return
         r.executed = {k: v for k, v in enumerate(log, start=1)}
         self.out.append(Adopted())
@@ -457,6 +577,23 @@ class Node:
         if m.seq > r.stable:
             self._advance_stable(m.seq, m.value, proof)
         self._execute()
+
+    def _valid_log(self, log: tuple[Any, ...]) -> bool:
+        """A log a correct replica could have executed: every entry an issued (client-signed) request
+        or the no-op, no request twice (exactly-once turns a repeat into the no-op), and this
+        replica's own executed prefix unchanged. The digest alone is not trusted to say so."""
+        seen: set[str] = set()
+        for k, value in enumerate(log, start=1):
+            if not isinstance(value, str):
+                return False
+            if k in self.r.executed and self.r.executed[k] != value:
+                return False
+            if value == NULL:
+                continue
+            if value in seen or value not in self.requests:
+                return False
+            seen.add(value)
+        return True
 
     # ---- view change ---------------------------------------------------------------------
     def _arm_timer(self, restart: bool = False) -> None:
@@ -470,6 +607,7 @@ class Node:
             return
         r.timer_token += 1
         r.timer_active = True
+        r.timer_for = min(r.pending, key=r.pending.__getitem__) if r.pending else None
         # Exponential back-off over consecutive view changes without progress (PBFT §4.5.2).
         wait = self.ctx.timeout * 2 ** min(r.failed_views, 8)
         self.out.append(Timer(self.now + wait, r.timer_token, "view"))
@@ -478,6 +616,7 @@ class Node:
         r = self.r
         r.timer_token += 1
         r.timer_active = False
+        r.timer_for = None
 
     def on_timeout(self, token: int) -> None:
         r = self.r
@@ -491,6 +630,8 @@ class Node:
         r = self.r
         if new_view < r.view or (new_view == r.view and r.in_view_change):
             return
+        if not r.in_view_change:
+            self._close_view()
         r.view = new_view
         r.in_view_change = True
         r.failed_views += 1
@@ -545,7 +686,7 @@ class Node:
         r = self.r
         if m.view < r.view:
             return
-        r.view_changes[m.view][m.sender] = m
+        self._hold(r.view_changes, "view-change", m.view, m)
         senders = set(r.view_changes[m.view])
         if m.view > r.view and self.s.is_weak(senders):
             self.start_view_change(m.view)
@@ -597,6 +738,9 @@ class Node:
         if any(r.committed.get(seq, value) != value for seq, value in proposals):
             return  # would re-prepare a committed sequence number with another value: refuse
         r.new_view_accepted.add(m.view)
+        if not r.in_view_change:
+            self._close_view()
+        r.busy, r.served = 0.0, 0
         r.view = m.view
         r.in_view_change = False
         low, digest, proof = self._low_proof(vcs)
@@ -619,5 +763,6 @@ class Node:
         else:
             self._cancel_timer()
         early, r.future = r.future, []
+        r.future_count.clear()
         for msg in early:
             self.dispatch(msg)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ import numpy as np
 
 from qverify.consensus.adversaries import Collusion, node_for
 from qverify.consensus.checker import History, check
+from qverify.consensus.encoding import request_value
 from qverify.consensus.netmodel import Behaviour, Msg, NetConfig, Partition
 from qverify.consensus.node import Context, Effect, Executed, Node, Send, Timer
 from qverify.consensus.quorum import Schedule
@@ -141,10 +143,14 @@ class Simulation:
         self.keys = keys if keys is not None else Keyring.generate(self.n, signatures)
         self.delivered = 0
         self.decide_time: dict[str, float] = {}
+        # per correct slot, request → time it executed it (liveness is judged at every replica)
+        self.executed_at: dict[int, dict[str, float]] = defaultdict(dict)
         self.timers: list[tuple[float, int, int, int, str]] = []  # (time, order, slot, token, kind)
         self.requests: set[str] = set()
         self.state_transfers = 0  # checkpoint states adopted (how often catching up needed one)
-        ctx = Context(schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval)
+        ctx = Context(
+            schedule, self.keys, self.requests, tuple(self.ident), net.timeout, net.status_interval, net.monitor
+        )
         self.all_slots, self.slots_of = ctx.all_slots, ctx.slots_of
         self.collusion = Collusion(frozenset(k for k, i in enumerate(self.ident) if i in self.byz))
         # A twin runs the honest code: only the first slot of an identity gets its behaviour.
@@ -188,7 +194,10 @@ class Simulation:
         if msg.sender != signer and not msg.sig:
             return  # it cannot sign as another replica: every receiver would reject it
         if not msg.sig and msg.kind not in SELF_AUTHENTICATING:
-            msg = self.keys.sign(signer, msg)
+            try:
+                msg = self.keys.sign(signer, msg)
+            except (TypeError, ValueError, RecursionError):
+                pass  # a faulty node's unencodable message goes out unsigned: receivers drop it
         # (an already signed message is forwarded as it is: a replay, which receivers judge)
         net, k = self.net, len(dsts)
         extra = b.extra_delay if b is not None else 0.0
@@ -207,11 +216,16 @@ class Simulation:
                 heapq.heappush(self.queue, (at, next(self.counter), dst, msg))
 
     # ---- client --------------------------------------------------------------------------
-    def request(self, value: str, at: float, slots: Sequence[int] | None = None) -> None:
-        """The client sends ``value`` at time ``at`` to ``slots`` (default: every replica)."""
+    def request(self, value: str | bytes, at: float, slots: Sequence[int] | None = None) -> str:
+        """The client sends ``value`` (str or arbitrary bytes, at most
+        :data:`~qverify.consensus.encoding.MAX_REQUEST_BYTES`) at time ``at`` to ``slots`` (default:
+        every replica); returns the string the replicas order it as
+        (:func:`~qverify.consensus.encoding.request_value`)."""
+        value = request_value(value)
         self.requests.add(value)
         for dst in self.all_slots if slots is None else slots:
             heapq.heappush(self.queue, (at, next(self.counter), dst, Msg("request", -1, value=value)))
+        return value
 
     # ---- driving a node by hand (tests that play an adversary) ----------------------------
     def node_of(self, r: Replica) -> Node:
@@ -248,16 +262,21 @@ class Simulation:
             elif isinstance(e, Executed):
                 if self.ident[slot] not in self.byz:
                     self.decide_time.setdefault(e.value, self.now)
+                    self.executed_at[slot].setdefault(e.value, self.now)
             else:
                 self.state_transfers += 1
 
     def handle(self, dst: int, m: Msg) -> None:
         node = self.nodes[dst]
+        if not isinstance(m, Msg) or not isinstance(m.kind, str):
+            node.r.dropped["malformed"] += 1
+            return
         if m.kind == "request":
             self._apply(dst, node.request(m.value, self.now))
         elif m.kind in SELF_AUTHENTICATING or self.keys.verify(m):
             self._apply(dst, node.deliver(m, self.now))
-        # else: not signed by its claimed sender, dropped
+        else:
+            node.r.dropped["unverified"] += 1  # not signed by its claimed sender
 
     def run(self, until: float, max_events: int = 2_000_000) -> None:
         events = 0

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from qverify.consensus.checker import NOOP
+from qverify.consensus.encoding import log_digest
 from qverify.consensus.netmodel import Msg
+
+__all__ = ["NULL", "PreparedCert", "Replica", "log_digest"]
 
 NULL = NOOP
 """Value proposed for a sequence number that a view change finds empty (the checker's no-op)."""
-
-
-def log_digest(values: Sequence[str]) -> str:
-    """Digest of an executed log (the state a checkpoint certifies)."""
-    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()[:16]
 
 
 PreparedCert = tuple[Msg, tuple[Msg, ...]]
@@ -53,6 +50,7 @@ class Replica:
     stable_proof: tuple[Msg, ...] = ()  # the checkpoint messages of a quorum for ``stable``
     timer_token: int = 0
     timer_active: bool = False
+    timer_for: str | None = None  # the pending request the view-change timer runs for (PBFT §4.5.2)
     proposed: set[tuple[int, str]] = field(default_factory=set)
     new_view_accepted: set[int] = field(default_factory=set)
     failed_views: int = 0
@@ -60,4 +58,14 @@ class Replica:
     status_token: int = 0
     status_active: bool = False
     last_view_change: Msg | None = None  # retransmitted while the view change lasts
+    future_count: Counter[int] = field(default_factory=Counter)  # early messages held per sender
+    held: dict[tuple[str, int], deque[Any]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )  # (store, sender) → keys, oldest first
+    dropped: Counter[str] = field(default_factory=Counter)  # messages dropped, by reason
+    busy: float = 0.0  # time waited for requests in the current view (leader monitor)
+    served: int = 0  # requests executed in the current view (leader monitor)
+    last_tick: float = 0.0
+    rates: list[float] = field(default_factory=list)  # measured rates of recent views, newest last
+    monitor_view_changes: int = 0  # view changes this replica asked for because the leader was slow
     new_view_msg: dict[int, Msg] = field(default_factory=dict)  # as leader: the NewView it sent per view (at most one)

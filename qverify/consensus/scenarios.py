@@ -43,8 +43,17 @@ SCENARIOS: tuple[str, ...] = (
     "partition",
     "drops",
     "f_plus_one",
+    "slow_leader",
+    "null_churn",
+    "censor",
+    "flood",
 )
 """Scenario names accepted by :func:`run_scenario`."""
+
+LEADER_ATTACKS: tuple[str, ...] = ("slow_leader", "null_churn", "censor")
+"""Scenarios whose Byzantine replicas attack as leaders (the view-0 leader is among them)."""
+PACE = 13.0
+"""The slow leader proposes one request every PACE time units: just under the 20-unit timeout."""
 
 WEIGHTINGS: tuple[str, ...] = ("abft", "equal")
 EPOCHS = 3
@@ -137,7 +146,7 @@ def build(
     behaviours and network model, ready for :func:`qverify.consensus.pbft.simulate`."""
     rng = np.random.default_rng(seed)
     n_byz = 0 if scenario == "fault_free" else (f + 1 if scenario == "f_plus_one" else f)
-    need_leader = scenario in ("equivocating_leader", "f_plus_one", "weight_race")
+    need_leader = scenario in ("equivocating_leader", "f_plus_one", "weight_race", *LEADER_ATTACKS)
     pool = [i for i in range(n) if not (need_leader and i == 0)]
     chosen = [int(x) for x in rng.choice(pool, size=n_byz - (1 if need_leader and n_byz else 0), replace=False)]
     byz_set = set(chosen) | ({0} if need_leader and n_byz else set())
@@ -163,6 +172,12 @@ def build(
         "drops": Behaviour(),
         "f_plus_one": Behaviour(equivocate=True),
         "fault_free": Behaviour(),
+        # Aardvark's attacks (Clement et al., NSDI 2009): a leader pacing just under the timeout,
+        # one churning no-ops, one censoring a request; and a junk flood.
+        "slow_leader": Behaviour(pace=PACE),
+        "null_churn": Behaviour(churn=3.0, active_from=3.0),
+        "censor": Behaviour(censor=frozenset({"req1"})),
+        "flood": Behaviour(flood=5),
     }
     byzantine = {i: Behaviour(**asdict(behaviour[scenario])) for i in sorted(byz_set)}
     if scenario == "partition":

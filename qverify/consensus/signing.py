@@ -27,13 +27,13 @@ import dataclasses
 import hashlib
 import hmac
 import os
-import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from qverify.consensus.encoding import encode_into
 from qverify.consensus.netmodel import Msg
 from qverify.errors import ChoiceError, ParameterError
 
@@ -44,46 +44,28 @@ receiver relies on."""
 
 
 def _message(msg: Msg, sig: bytes, nested: Callable[[Msg], bytes]) -> bytes:
-    """The encoding of a message's fields with ``sig`` in place of its signature."""
+    """The encoding of a message's fields with ``sig`` in place of its signature (the package's one
+    canonical encoder, :mod:`qverify.consensus.encoding`)."""
     out: list[bytes] = [b"M"]
     for part in (msg.kind, msg.sender, msg.view, msg.seq, msg.value, msg.payload, sig):
-        _encode(part, out, nested)
+        encode_into(part, out, _only_messages(nested))
     return b"".join(out)
+
+
+def _only_messages(nested: Callable[[Msg], bytes]) -> Callable[[Any], bytes]:
+    """A message nested in a payload is encoded by its digest; any other unknown type cannot be signed."""
+
+    def enc(obj: Any) -> bytes:
+        if isinstance(obj, Msg):
+            return nested(obj)
+        raise TypeError(f"cannot sign a {type(obj).__name__}")
+
+    return enc
 
 
 def _digest_of(m: Msg, nested: Callable[[Msg], bytes] | None = None) -> bytes:
     """SHA-256 of a message's full encoding (signature included): how it is encoded when nested."""
     return hashlib.sha256(_message(m, m.sig, nested or _digest_of)).digest()
-
-
-def _encode(obj: Any, out: list[bytes], nested: Callable[[Msg], bytes]) -> None:
-    """Tagged, length-prefixed encoding: two different values never share an encoding. A message
-    nested in a payload is encoded by its digest (``nested``, :func:`_digest_of` or a memo of it)."""
-    if isinstance(obj, Msg):
-        out.append(b"H" + nested(obj))
-    elif obj is None:
-        out.append(b"N")
-    elif isinstance(obj, bool):
-        out.append(b"T" if obj else b"F")
-    elif isinstance(obj, int):
-        data = str(obj).encode()
-        out.append(b"I" + struct.pack(">I", len(data)) + data)
-    elif isinstance(obj, str):
-        data = obj.encode()
-        out.append(b"S" + struct.pack(">I", len(data)) + data)
-    elif isinstance(obj, bytes):
-        out.append(b"B" + struct.pack(">I", len(obj)) + obj)
-    elif isinstance(obj, (tuple, list)):
-        out.append(b"L" + struct.pack(">I", len(obj)))
-        for x in obj:
-            _encode(x, out, nested)
-    elif isinstance(obj, dict):
-        out.append(b"D" + struct.pack(">I", len(obj)))
-        for k in sorted(obj, key=repr):
-            _encode(k, out, nested)
-            _encode(obj[k], out, nested)
-    else:
-        raise TypeError(f"cannot sign a {type(obj).__name__}")
 
 
 def signing_bytes(msg: Msg, nested: Callable[[Msg], bytes] = _digest_of) -> bytes:
@@ -162,7 +144,7 @@ class Keyring:
                 else:
                     key.verify(msg.sig, data)
                     ok = True
-            except (InvalidSignature, TypeError):
+            except (InvalidSignature, TypeError, ValueError, RecursionError):
                 ok = False
         self._verified[id(msg)] = (msg, ok)
         return ok

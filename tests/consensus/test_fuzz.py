@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from qverify.consensus.fuzz import ATTACKS, FuzzCase, fuzz
+from qverify.consensus.fuzz import ATTACKS, STYLES, FuzzCase, fuzz
 from qverify.errors import ParameterError
 
 
@@ -15,13 +15,16 @@ from qverify.errors import ParameterError
 )
 def test_fuzzed_runs_within_the_fault_model_are_safe_and_live(n, f, seeds):
     kinds = dict.fromkeys(ATTACKS, 0)
+    styles = dict.fromkeys(STYLES, 0)
     for seed in seeds:
         r = fuzz(FuzzCase(n=n, f=f, seed=seed, attacks=30))
-        assert r.verdict.safe, (seed, r.verdict)
-        assert r.verdict.executed_by_all == 12, (seed, r.verdict)
+        assert r.verdict.safe, (seed, r.style, r.verdict)
+        assert r.verdict.executed_by_all == 12, (seed, r.style, r.verdict)
         for k, c in r.by_kind.items():
             kinds[k] += c
+        styles[r.style] += 1
     assert all(c > 0 for c in kinds.values()) or len(seeds) < 10  # every attack was tried
+    assert all(c > 0 for c in styles.values()) or len(seeds) < 10  # and every attacker style
 
 
 def test_fuzzer_forks_with_f_plus_one_attackers():
