@@ -162,6 +162,10 @@ class Scenario(StrEnum):
     PARTITION = "partition"
     DROPS = "drops"
     F_PLUS_ONE = "f_plus_one"
+    SLOW_LEADER = "slow_leader"
+    NULL_CHURN = "null_churn"
+    CENSOR = "censor"
+    FLOOD = "flood"
 
 
 class PolicyName(StrEnum):

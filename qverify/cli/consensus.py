@@ -45,7 +45,9 @@ def consensus(
 
     Scenarios: fault_free, equivocating_leader, silent_heavy, liars, slanderers, sleeper, vote_delay,
     amnesia, weight_race, duplicate_votes, partition, drops, f_plus_one (f + 1 faults: the checker
-    must report the fork).
+    must report the fork), and the performance attacks slow_leader (a leader pacing just under the
+    timeout), null_churn (a leader proposing no-ops), censor (a leader skipping one request) and flood
+    (junk messages).
     """
     from qverify.consensus.committee import tolerated
     from qverify.consensus.scenarios import SCENARIOS, WEIGHTINGS, run_scenario

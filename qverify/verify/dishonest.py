@@ -112,7 +112,7 @@ def dishonest_fidelity_bound(p: Any, parties: int, coalition: int) -> Any:
     ``coalition`` dishonest parties out of ``parties`` that passes with probability ``p``.
 
     >>> round(float(dishonest_fidelity_bound(1.0, 3, 1)), 4), round(float(dishonest_fidelity_bound(0.95, 4, 2)), 4)
-    (0.9999, 0.8296)
+    (0.9999, 0.8292)
     """
     check_coalition(parties, coalition)
     check_range("pass probability", p, 0.0, 1.0)

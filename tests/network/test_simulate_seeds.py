@@ -12,18 +12,30 @@ from qverify.network.policy import BaselinePolicy
 from qverify.network.sim import SimConfig, SimResult, prepare, simulate, simulate_seeds
 from qverify.network.topology import grid, load_builtin
 
+# Key pools are float32 sums of many slot increments; XLA may fuse the key-rate arithmetic (a
+# multiply-add kept as an FMA or not) differently at another batch width, which moves a pool by one
+# float32 ulp (2e-8 relative was the largest seen). Everything else must match bit for bit.
+_ULP_FIELDS = {"pool_mean_bits", "mean_pool_bits"}
+
 
 def assert_same(a: SimResult, b: SimResult) -> None:
     for name, value in vars(a).items():
         other = getattr(b, name)
         if isinstance(value, np.ndarray):
-            assert value.shape == other.shape and np.array_equal(value, other, equal_nan=True), name
+            assert value.shape == other.shape, name
+            if name in _ULP_FIELDS:
+                np.testing.assert_allclose(value, other, rtol=2.4e-7, atol=0, err_msg=name)  # 2 float32 ulps
+            else:
+                assert np.array_equal(value, other, equal_nan=True), name
     assert a.summary() == b.summary() or _same_with_nan(a.summary(), b.summary())
 
 
 def _same_with_nan(x: dict, y: dict) -> bool:
     return x.keys() == y.keys() and all(
-        (isinstance(v, float) and np.isnan(v) and np.isnan(y[k])) or v == y[k] for k, v in x.items()
+        (isinstance(v, float) and np.isnan(v) and np.isnan(y[k]))
+        or v == y[k]
+        or (k in _ULP_FIELDS and bool(np.isclose(v, y[k], rtol=2.4e-7, atol=0)))
+        for k, v in x.items()
     )
 
 
