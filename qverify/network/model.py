@@ -298,11 +298,7 @@ def link_physics(
 ) -> tuple[jax.Array, jax.Array]:
     """Key rate (bit/s) and signal QBER per link: :func:`qverify.physics.rates.fibre_link_rates`, under
     the detector conventions of ``params`` (dead time on both protocols; double clicks on BB84)."""
-    rate, qber, _gain = fibre_link_rates(
-        params.length_km, params.relay_fraction, mu, use_mdi, params.loss_db_per_km, params.eta_det, params.p_dark,
-        params.e_mis, params.f_ec, params.sift_mdi, params.sift_bb84, params.clock_hz, excess_db, eta_scale,
-        clock_scale, extra_error, params.dead_time_slots, params.double_click,
-    )  # fmt: skip
+    rate, qber, _gain = _link_rates(params, mu, use_mdi, excess_db, eta_scale, clock_scale, extra_error)
     return rate, qber
 
 
