@@ -31,6 +31,12 @@ def cp_upper(errors: Any, trials: Any, confidence: Any) -> jax.Array:
     """One-sided Clopper–Pearson upper bound of a binomial rate at ``confidence`` (float32).
 
     ``errors`` ``k`` out of ``trials`` ``n`` (broadcast together); ``k = n`` and ``n ≤ 0`` give 1.
+
+    Accuracy: ``jax.scipy.special.betainc`` in float32 loses digits as ``n`` grows (its log-beta
+    prefactor subtracts lgamma values of order n log n); against scipy's float64 ``beta.ppf`` the
+    absolute error stayed below 2e-5 for n ≤ 1000 and 1e-4 for n ≤ 20 000
+    (``tests/network/test_estimation.py::test_cp_upper_matches_scipy``), far below the bound's own
+    statistical width at those n.
     """
     k = jnp.asarray(errors, jnp.float32)
     n = jnp.asarray(trials, jnp.float32)

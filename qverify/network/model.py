@@ -70,7 +70,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -85,7 +85,7 @@ from qverify.consensus.weights import (
     with_hysteresis,
 )
 from qverify.network import node_checks
-from qverify.network.estimation import cp_upper, pe_aborts, zx_counts
+from qverify.network.estimation import pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.physics.rates import fibre_link_rates
 
@@ -224,6 +224,7 @@ class NetState:
     use_mdi: jax.Array  # (E,) bool: last slot's protocol
     loss_monitor: jax.Array  # (E,) last slot's loss monitor reading: loss_db + N(0, monitor_sigma_db²), dB
     pe_abort: jax.Array  # (E,) bool: aborted by its endpoints' parameter estimation at the last epoch end
+    pe_upper: jax.Array  # (E,) Clopper–Pearson upper bound of ``counts``' pooled Z/X error rate (1: no rounds)
     detected: jax.Array  # (E,) expected detections so far in the current epoch (simulator-only)
 
 
@@ -347,6 +348,7 @@ def init(key: jax.Array, params: NetParams) -> NetState:
         use_mdi=jnp.asarray(params.is_mdi),
         loss_monitor=jnp.asarray(params.length_km * params.loss_db_per_km, f32),
         pe_abort=jnp.zeros(e, bool),
+        pe_upper=jnp.ones(e, f32),  # no test round yet: the bound of 0 out of 0 (estimation.cp_upper)
         detected=jnp.zeros(e, f32),
     )
 
@@ -533,19 +535,21 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            abort = endpoint_aborts(counts, active, state.byzantine, params)
+            # The bound is computed here, once per epoch, and kept for the observation: every slot's
+            # observe would otherwise repeat its 26 betainc bisection steps on unchanged counts.
+            abort, upper = endpoint_aborts(counts, active, state.byzantine, params, with_upper=True)
             return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
-                    *weight_rule(state.scores, state.weights, reported, claims, params), abort)  # fmt: skip
+                    *weight_rule(state.scores, state.weights, reported, claims, params), abort, upper)  # fmt: skip
 
         kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.node_check, state.scores,
-                state.weights, state.pe_abort)  # fmt: skip
-        reported, counts, claims, node_counts, node_check, scores, weights, pe_abort = jax.lax.cond(
+                state.weights, state.pe_abort, state.pe_upper)  # fmt: skip
+        reported, counts, claims, node_counts, node_check, scores, weights, pe_abort, pe_upper = jax.lax.cond(
             epoch_done, verify, lambda: kept
         )
     else:
         mix, reported, counts = state.mix, state.reported, state.counts
         claims, node_counts, node_check = state.node_claims, state.node_counts, state.node_check
-        scores, weights, pe_abort = state.scores, state.weights, state.pe_abort
+        scores, weights, pe_abort, pe_upper = state.scores, state.weights, state.pe_abort, state.pe_upper
     new = NetState(
         excess_db=excess,
         fade_left=fade_left,
@@ -575,6 +579,7 @@ def step(
         use_mdi=jnp.asarray(decision.use_mdi, bool),
         loss_monitor=monitor,
         pe_abort=pe_abort,
+        pe_upper=pe_upper,
         detected=jnp.where(epoch_done, 0.0, detected),
     )
     out = SlotOut(
@@ -596,22 +601,37 @@ def step(
     return new, out
 
 
-def endpoint_aborts(counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams) -> jax.Array:
-    """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``.
+@overload
+def endpoint_aborts(
+    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: Literal[False] = False
+) -> jax.Array: ...
+
+
+@overload
+def endpoint_aborts(
+    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: Literal[True]
+) -> tuple[jax.Array, jax.Array]: ...
+
+
+def endpoint_aborts(
+    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: bool = False
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``
+    (with ``with_upper``, also the (E,) Clopper–Pearson upper bound the honest decision read).
 
     An honest endpoint aborts by :func:`qverify.network.estimation.pe_aborts` (the Clopper–Pearson
     upper bound of the epoch's pooled Z/X error rate at ``pe_confidence`` above ``qber_threshold``).
     An active Byzantine endpoint that lies refuses to abort; one that slanders aborts its links to
     honest neighbours. Either end's abort stops the link: an honest end's decision stands.
     """
-    honest_abort, _upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence)
+    honest_abort, upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence)
     a, b = params.link_a, params.link_b
     out = jnp.zeros_like(honest_abort)
     for me, other in ((a, b), (b, a)):
         mine = jnp.where(params.lie & active[me], False, honest_abort)
         mine = jnp.where(params.slander & active[me] & ~byzantine[other], True, mine)
         out = out | mine
-    return out
+    return (out, upper) if with_upper else out
 
 
 def weight_rule(
@@ -666,7 +686,7 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     thr = params.qber_threshold
     k, n = zx_counts(state.counts)
     measured = jnp.where(n > 0, k / jnp.maximum(n, 1), 0.5)
-    upper = cp_upper(k, n, params.pe_confidence)
+    upper = state.pe_upper  # cp_upper(k, n, pe_confidence), computed when the counts were drawn
     y_err, y_n = state.counts[:, 2, 0], state.counts[:, 2, 1]
     per_link = jnp.stack(
         [

@@ -25,7 +25,10 @@ def test_cp_upper_matches_scipy(n, frac, conf):
     k = round(frac * n)
     want = 1.0 if k >= n else float(beta.ppf(conf, k + 1, n - k))
     got = float(cp_upper(k, n, conf))
-    assert abs(got - want) <= 2e-5 + 1e-4 * want
+    # Accuracy stated in cp_upper's docstring: float32 betainc loses digits to lgamma cancellation as
+    # n grows (largest error seen over 12 000 random (n, k, conf): 1.0e-5 for n ≤ 1000, 6.6e-5 for
+    # n ≤ 20 000, against scipy in float64).
+    assert abs(got - want) <= (2e-5 if n <= 1000 else 1e-4)
 
 
 def test_cp_upper_edges_and_monotone():
