@@ -29,8 +29,16 @@ class ClaimRow(TypedDict):
     values: dict[str, Any]
 
 
+MEASURED: dict[str, str] = {"aborts": "measured", "observation": "measured"}
+"""The realism fields of a measured run (:class:`~qverify.experiments.grid.Task`)."""
+
+
 def select_rows(rows: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
-    return [r for r in rows if all(r["task"][k] == v for k, v in match.items())]
+    """The rows whose task has every field of ``match``; measured runs only unless ``match`` asks for
+    an oracle (``aborts="oracle"`` or ``observation="oracle"``), so no claim, aggregate or figure
+    ever reads an oracle run. A row stored before the realism fields existed is a measured run."""
+    want = {**MEASURED, **match}
+    return [r for r in rows if all(r["task"].get(k, MEASURED.get(k)) == v for k, v in want.items())]
 
 
 def metric_values(rows: list[dict[str, Any]], metric: str) -> np.ndarray:

@@ -139,7 +139,9 @@ class Task:
     """One run of the grid.
 
     ``demand_seed`` fixes the demands for every seed (``None``: drawn per seed among honest nodes);
-    ``e_mis`` overrides the links' misalignment (``None``: the link preset's).
+    ``e_mis`` overrides the links' misalignment (``None``: the link preset's). ``aborts`` and
+    ``observation`` are :class:`~qverify.network.sim.SimConfig`'s ``abort_rule`` and
+    ``observation``: ``"oracle"`` only in the price-of-realism runs, which read the truth.
     """
 
     topology: str
@@ -156,12 +158,21 @@ class Task:
     agent: str | None = None
     demand_seed: int | None = 0
     e_mis: float | None = None
+    aborts: str = "measured"
+    observation: str = "measured"
 
     @property
     def key(self) -> str:
-        """Stable identifier (what the result store is keyed by)."""
+        """Stable identifier (what the result store is keyed by).
+
+        The realism fields enter only when they are not the default, so the keys of a store written
+        before they existed stay valid.
+        """
         d = asdict(self)
         d.pop("agent")
+        for name in ("aborts", "observation"):
+            if d[name] == "measured":
+                d.pop(name)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -169,9 +180,11 @@ def program_key(task: Task) -> tuple[Any, ...]:
     """What decides the compiled program a task runs: tasks with equal keys share one compilation.
 
     The network's array shapes (topology, demands), the scan length (slots) and whether a DQN
-    allocator runs inside the scan; fractions, seeds and behaviours are traced values.
+    allocator runs inside the scan, and on which observation (its length); fractions, seeds,
+    behaviours and the abort rule are traced values.
     """
-    return (task.topology, task.demands, task.slots, "dra" in task.policy)
+    dra = "dra" in task.policy
+    return (task.topology, task.demands, task.slots, dra, task.observation if dra else None)
 
 
 def spread_programs(items: Sequence[Any], task_of: Callable[[Any], Task] | None = None) -> list[Any]:
@@ -212,6 +225,8 @@ def sim_config(task: Task) -> Any:
         fluctuation=Fluctuation() if task.fluctuation else Fluctuation.off(),
         adversary=Adversary(fraction=task.fraction, behaviours=BEHAVIOUR_SETS[task.behaviours]),
         demand_seed=task.demand_seed,
+        abort_rule=task.aborts,
+        observation=task.observation,
         **extra,
     )
 
@@ -313,6 +328,8 @@ def _row(task: Task, res: Any, policy: Any) -> dict[str, Any]:
         "demand_nodes": [[res.nodes[int(a)], res.nodes[int(b)]] for a, b in res.demands],
         "availability_series": np.round(res.availability, 4).tolist(),
         "qber_sample": [] if in_use is None else np.round(in_use[:: max(1, len(in_use) // 50)].ravel(), 5).tolist(),
+        # Simulator-only: the intervals' coverage of the true QBER and the false/missed aborts, as counts.
+        "realism": res.realism_counts(),
     }
     weights = getattr(policy, "weights_history", None) or getattr(
         getattr(policy, "abft", None), "weights_history", None

@@ -1,8 +1,9 @@
 """``qverify reproduce``: the paper's experiment end to end, and the claim-by-claim report.
 
-Steps: link study (physics + circuits) → DRA agents trained per grid cell → DQN convergence on the
-small enumerable instance → the scenario grid (local or Ray executor, results stored per task), the
-study across networks and the claims map → aggregation with 95 % intervals over seeds →
+Steps: link study (physics + circuits) → DRA agents trained per grid cell (and one on the oracle
+observation) → DQN convergence on the small enumerable instance → the scenario grid (local or Ray
+executor, results stored per task), the price-of-realism runs (:mod:`~qverify.experiments.realism`),
+the study across networks and the claims map → aggregation with 95 % intervals over seeds →
 ``report.md``, ``report.html``, figures, ``metrics.json``. The run folder carries a ``RUNNING``
 marker until the report is complete.
 
@@ -28,7 +29,7 @@ from typing import Any
 
 from qverify import __version__
 from qverify.experiments.claims import aggregate, claims, paired_comparisons
-from qverify.experiments.grid import GridConfig, build_tasks
+from qverify.experiments.grid import GridConfig, build_tasks, sim_config
 from qverify.experiments.link_report import LinkStudyConfig, render_markdown, run_link_study
 from qverify.experiments.networks import (
     MapConfig,
@@ -42,9 +43,16 @@ from qverify.experiments.networks import (
     summarise_map,
     summarise_study,
 )
+from qverify.experiments.realism import measurement_quality, price_of_realism, realism_markdown, realism_tasks
 from qverify.experiments.report import environment_markdown, network_markdown, plot_grid, render_html
 from qverify.experiments.runner import ResultStore, TaskPool, check_ray_address
-from qverify.experiments.stages import convergence_study, prepare_run_dir, run_settings, train_agents
+from qverify.experiments.stages import (
+    convergence_study,
+    prepare_run_dir,
+    run_settings,
+    train_agents,
+    train_oracle_agent,
+)
 from qverify.experiments.stats import bootstrap_ci
 from qverify.interrupts import check as check_interrupt
 
@@ -90,6 +98,7 @@ def reproduce(
     lap("link study")
     store = ResultStore(run_dir / "results.sqlite")
     early = [t for t in build_tasks(config, {}) if "dra" not in t.policy]
+    early += realism_tasks(config, None)  # the oracle-abort runs of the price of realism
     s_tasks = study_tasks(study) if study is not None else []
     m_tasks = map_tasks(claims_map) if claims_map is not None else []
     with TaskPool(
@@ -111,6 +120,8 @@ def reproduce(
         conv_thread.start()
         agents = train_agents(config, run_dir, progress)
         lap("DRA agents (convergence study and scenario runs in parallel)")
+        oracle_agent = train_oracle_agent(config, run_dir, progress)
+        lap("oracle-observation DRA agent, price of realism (the same in parallel)")
         while conv_thread.is_alive():
             conv_thread.join(0.2)
             check_interrupt()
@@ -119,7 +130,8 @@ def reproduce(
         conv = conv_box["result"]
         lap("rest of the DQN convergence study (scenario runs in parallel)")
         tasks = build_tasks(config, agents["agents"])
-        pool.submit([t for t in tasks if "dra" in t.policy])
+        r_tasks = realism_tasks(config, oracle_agent["agent"])
+        pool.submit([t for t in tasks + r_tasks if "dra" in t.policy])
         pool.wait()
     lap("remaining scenario runs")
     wanted = {t.key for t in tasks}
@@ -131,7 +143,12 @@ def reproduce(
     agg = aggregate(config, rows)
     claim_rows = claims(config, rows, conv)
     pairs = paired_comparisons(config, rows)
-    figs = plot_grid(config, rows, agg, conv, agents, run_dir)
+    price = price_of_realism(config, rows + [by_key[t.key] for t in r_tasks])
+    quality = measurement_quality(config, rows, sim_config(tasks[0]).pe_confidence)
+    curves = dict(agents["curves"])
+    if oracle_agent["agent"] is not None:
+        curves["oracle observation"] = oracle_agent["curve"]
+    figs = plot_grid(config, rows, agg, conv, {**agents, "curves": curves}, run_dir)
     from qverify.experiments.link_report import plot_rates
 
     plot_rates(link, run_dir / "rates.png")
@@ -150,6 +167,7 @@ def reproduce(
         render_markdown(link)
         + "\n"
         + network_markdown(config, agg, claim_rows, conv, figs, len(tasks), command, pairs)
+        + realism_markdown(config, price, quality)
         + extra_md
         + environment_markdown(env, run_seconds, stage_seconds, workers, executor)
     )
@@ -176,8 +194,10 @@ def reproduce(
             {**c, "availability": asdict(c["availability"]), "key_bits_per_slot": asdict(c["key_bits_per_slot"])}
             for c in pairs
         ],
-        "agents": agents["agents"],
-        "tasks": len(tasks) + len(s_tasks) + len(m_tasks),
+        "price_of_realism": price,
+        "measurement_quality": quality,
+        "agents": {**agents["agents"], "oracle observation": oracle_agent["agent"]},
+        "tasks": len(tasks) + len(r_tasks) + len(s_tasks) + len(m_tasks),
         "networks": study_summary,
         "claims_map": map_summary,
     }

@@ -105,21 +105,11 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
     if not any("dra" in p for p in config.policies):
         return {"agents": {}, "curves": {}}
     g = resolve(config.topology)
-    cells, seen = [], set()
-    for f in config.fractions:
-        for b in config.behaviours:
-            for fl in dra_fluctuation(config):
-                if agent_key(config.topology, f, b, fl) not in seen:
-                    seen.add(agent_key(config.topology, f, b, fl))
-                    cells.append((f, b, fl))
+    cells = _agent_cells(config)
     agents, curves = {}, {}
     (run_dir / "agents").mkdir(exist_ok=True)
     dcfg = dqn.DQNConfig()
-    # Agent files carry a digest of every training setting, so no run reuses an agent trained otherwise.
-    import hashlib
-
-    training = json.dumps([asdict(dcfg), config.dra_episodes, config.slots, config.demands, config.demand_bits])
-    digest = hashlib.sha256(training.encode()).hexdigest()[:10]
+    digest = _training_digest(config, dcfg)
     keys = [agent_key(config.topology, f, b, fl) for f, b, fl in cells]
     paths = {key: run_dir / "agents" / f"{key}-{digest}.msgpack" for key in keys}
     todo = []  # (cell index, key, path, env params) of the agents not yet on disk
@@ -148,6 +138,76 @@ def train_agents(config: GridConfig, run_dir: Path, progress: Progress | None) -
     if progress:
         progress("training DRA agents", config.dra_episodes, config.dra_episodes)
     return {"agents": agents, "curves": curves}
+
+
+def _training_digest(config: GridConfig, dcfg: Any) -> str:
+    """Agent files carry a digest of every training setting, so no run reuses an agent trained otherwise."""
+    import hashlib
+
+    training = json.dumps([asdict(dcfg), config.dra_episodes, config.slots, config.demands, config.demand_bits])
+    return hashlib.sha256(training.encode()).hexdigest()[:10]
+
+
+def train_oracle_agent(config: GridConfig, run_dir: Path, progress: Progress | None) -> dict[str, Any]:
+    """The DQN of the price-of-realism comparison: trained like :func:`train_agents`' agent of the
+    realism cell (:func:`qverify.experiments.realism.realism_cell`), same seed, same episodes, but on
+    the **oracle observation** (the measured one plus the true per-link QBER and the Byzantine mask,
+    ``SimConfig(observation="oracle")``). Returns ``{"agent": path or None, "curve": [...]}``;
+    ``None`` when the grid runs no ``dra`` policy.
+
+    Its observation is longer, so it trains in a program of its own (one more compilation).
+    """
+    from qverify.dra import dqn
+    from qverify.dra import env as E
+    from qverify.dra import train as T
+    from qverify.experiments.realism import realism_cell
+    from qverify.network.topology import resolve
+
+    if "dra" not in config.policies:
+        return {"agent": None, "curve": []}
+    f, b, fl = realism_cell(config)
+    key = agent_key(config.topology, f, b, fl)
+    dcfg = dqn.DQNConfig()
+    (run_dir / "agents").mkdir(exist_ok=True)
+    path = run_dir / "agents" / f"{key}-oracle-{_training_digest(config, dcfg)}.msgpack"
+    curve_path = path.with_suffix(".curve.json")
+    if not (path.exists() and curve_path.exists()):
+        task = Task(config.topology, f, b, fl, "dra", 0, config.slots, config.demands, config.demand_bits,
+                    observation="oracle")  # fmt: skip
+        env_params = E.from_network(resolve(config.topology), sim_config(task), seed=0, max_steps=50,
+                                    random_byzantine=True)  # fmt: skip
+        # The seed train_agents gives this cell's measured agent: the two agents differ in their input only.
+        seed = _cell_index(config, (f, b, fl))
+
+        def moved(done: int) -> None:
+            if progress:
+                progress("training the oracle-observation DRA agent", done, config.dra_episodes)
+
+        res = T.train_instances([env_params], dcfg, config.dra_episodes, seeds=[seed], progress=moved)
+        dqn.save_policy(path, T.params_of_seed(res.params, 0), env_params, dcfg,
+                        {"cell": key, "observation": "oracle", "qverify_version": __version__})  # fmt: skip
+        curve_path.write_text(json.dumps(res.eval_return[0].tolist()))
+    return {"agent": str(path), "curve": json.loads(curve_path.read_text())}
+
+
+def _agent_cells(config: GridConfig) -> list[tuple[float, str, bool]]:
+    """The (fraction, behaviours, fluctuation) cells that get an agent, one per distinct
+    :func:`~qverify.experiments.grid.agent_key`, in training order (cell ``i`` trains from seed ``i``)."""
+    cells: list[tuple[float, str, bool]] = []
+    seen = set()
+    for f in config.fractions:
+        for b in config.behaviours:
+            for fl in dra_fluctuation(config):
+                if agent_key(config.topology, f, b, fl) not in seen:
+                    seen.add(agent_key(config.topology, f, b, fl))
+                    cells.append((f, b, fl))
+    return cells
+
+
+def _cell_index(config: GridConfig, cell: tuple[float, str, bool]) -> int:
+    """The training seed :func:`train_agents` gives the agent of ``cell``."""
+    want = agent_key(config.topology, *cell)
+    return next(i for i, c in enumerate(_agent_cells(config)) if agent_key(config.topology, *c) == want)
 
 
 def convergence_study(config: GridConfig, progress: Progress | None) -> dict[str, Any]:

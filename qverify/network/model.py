@@ -19,7 +19,10 @@ One slot:
    estimation aborted it (step 4); pools fill at rate × slot up to ``pool_cap_bits`` (the excess is
    *discarded*). The true QBER decides nothing: a link whose true QBER exceeds ``qber_threshold``
    and that its estimation let through is a *missed abort*, one aborted below it a *false abort*
-   (``SlotOut.aborted`` against ``SlotOut.qber``, simulator-only). With
+   (``SlotOut.aborted`` against ``SlotOut.qber``, simulator-only). The **oracle abort rule**
+   (``oracle_aborts``, ``SimConfig(abort_rule="oracle")``) is the exception, kept to measure what
+   realism costs: there a link aborts in exactly the slots whose true QBER exceeds the threshold, as
+   if its endpoints knew the truth (no false or missed abort, no lying end). With
    finite-key blocks (``block_pulses``) a link's key reaches its pool only when its block closes,
    reduced by the block's finite-key cost (:func:`_blocks`); the block size is a decision.
 3. **Relay.** Demands draw ``demand_bits`` from every link of their path(s): ``single`` (one path,
@@ -150,6 +153,7 @@ class NetParams:
     verify_rounds: Any = 10_000  # test rounds per epoch, drawn from detected rounds (they are not key)
     pe_confidence: Any = 0.95  # one-sided confidence of the parameter-estimation upper bound (aborts)
     monitor_sigma_db: Any = 0.5  # sd of the loss monitor's Gaussian reading error per slot, dB
+    oracle_aborts: Any = False  # bool; True: links abort on the slot's true QBER (an oracle, see step)
     random_byzantine: Any = 0
     node_links: Any = None  # (N, W) int: every node's links, −1 padding (qverify.consensus.weights.node_incidence)
     check_links: Any = None  # (N, W) int: link to each node-check partner, −1 padding (W ≤ MAX_PARTIES − 1)
@@ -171,6 +175,8 @@ class NetParams:
     dead_time_slots: int = struct.field(pytree_node=False, default=0)
     double_click: str = struct.field(pytree_node=False, default="squash")
     weight_f: int = struct.field(pytree_node=False, default=0)  # Byzantine nodes the weights tolerate
+    # "measured": observe() shows measurables only; "oracle": the truth too (ORACLE_LINK_FIELDS, ...).
+    observation: str = struct.field(pytree_node=False, default="measured")
 
     @property
     def n_links(self) -> int:
@@ -224,6 +230,7 @@ class NetState:
     use_mdi: jax.Array  # (E,) bool: last slot's protocol
     loss_monitor: jax.Array  # (E,) last slot's loss monitor reading: loss_db + N(0, monitor_sigma_db²), dB
     pe_abort: jax.Array  # (E,) bool: aborted by its endpoints' parameter estimation at the last epoch end
+    # (oracle abort rule: aborted in the last slot because its true QBER exceeded the threshold)
     pe_upper: jax.Array  # (E,) Clopper–Pearson upper bound of ``counts``' pooled Z/X error rate (1: no rounds)
     detected: jax.Array  # (E,) expected detections so far in the current epoch (simulator-only)
 
@@ -498,8 +505,10 @@ def step(
     )  # fmt: skip
     loss_total = base_db + excess_total
     monitor = loss_total + params.monitor_sigma_db * jax.random.normal(jax.random.fold_in(key, MONITOR_SEED), (e,))
-    # The endpoints' decision of the last epoch end; the true QBER decides nothing.
-    aborted = state.pe_abort
+    # The endpoints' decision of the last epoch end; the true QBER decides nothing, except under the
+    # oracle abort rule (the comparison of qverify reproduce's "price of realism"), where the slot's
+    # true QBER stops the link in that very slot, whatever its endpoints measured or claim.
+    aborted = jnp.where(params.oracle_aborts, qber > params.qber_threshold, state.pe_abort)
     detections = gain * pulses_per_slot(params, jnp.exp(log_src))
     scale = 1.0 if decision.test_scale is None else decision.test_scale
     wanted = jnp.asarray(params.verify_rounds, jnp.float32) * scale * jnp.ones(e, jnp.float32)
@@ -550,6 +559,8 @@ def step(
         mix, reported, counts = state.mix, state.reported, state.counts
         claims, node_counts, node_check = state.node_claims, state.node_counts, state.node_check
         scores, weights, pe_abort, pe_upper = state.scores, state.weights, state.pe_abort, state.pe_upper
+    # Under the oracle rule the abort the network shows (observation, host) is the one that acted.
+    pe_abort = jnp.where(params.oracle_aborts, aborted, pe_abort)
     new = NetState(
         excess_db=excess,
         fade_left=fade_left,
@@ -663,6 +674,11 @@ OBS_LINK_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 OBS_PER_LINK = len(OBS_LINK_FIELDS)
 OBS_BLOCK_FIELDS: tuple[str, ...] = ("block_fill",)
+OBSERVATIONS: tuple[str, ...] = ("measured", "oracle")
+ORACLE_LINK_FIELDS: tuple[str, ...] = ("true_qber",)
+ORACLE_NODE_FIELDS: tuple[str, ...] = ("byzantine",)
+"""What the oracle observation (``NetParams.observation = "oracle"``) appends: per link the last
+slot's true QBER / threshold, per node the true Byzantine mask (simulator-only; no network has them)."""
 
 
 def observe(state: NetState, params: NetParams) -> jax.Array:
@@ -682,6 +698,11 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     fill (pulses sent / block size). Never the true QBER, the Byzantine set, a drift, excess-loss
     or fade state, the exact loss or the noise-free key rate (``tests/network/test_truth_leak.py``
     tries to recover the true QBER from this vector).
+
+    The one exception is labelled: with ``params.observation == "oracle"`` the vector ends with the
+    truth (:data:`ORACLE_LINK_FIELDS` per link, :data:`ORACLE_NODE_FIELDS` per node), an *oracle
+    observation* no deployed agent could have; ``qverify reproduce`` trains an agent on it only to
+    measure what the measured observation costs.
     """
     thr = params.qber_threshold
     k, n = zx_counts(state.counts)
@@ -710,13 +731,18 @@ def observe(state: NetState, params: NetParams) -> jax.Array:
     parts = [per_link, w, check, state.backlog / params.demand_bits, jnp.array([phase])]
     if params.block_pulses is not None:
         parts.append(state.block_sent / params.block_pulses[state.block_level])
+    if params.observation == "oracle":
+        parts += [state.qber / thr, state.byzantine.astype(jnp.float32)]
     return jnp.concatenate(parts).astype(jnp.float32)
 
 
 def obs_size(params: NetParams) -> int:
     """Length of :func:`observe`'s vector."""
     blocks = 0 if params.block_pulses is None else len(OBS_BLOCK_FIELDS) * params.n_links
-    return OBS_PER_LINK * params.n_links + 2 * params.n_nodes + params.n_demands + 1 + blocks
+    oracle = 0
+    if params.observation == "oracle":
+        oracle = len(ORACLE_LINK_FIELDS) * params.n_links + len(ORACLE_NODE_FIELDS) * params.n_nodes
+    return OBS_PER_LINK * params.n_links + 2 * params.n_nodes + params.n_demands + 1 + blocks + oracle
 
 
 def obs_fields(params: NetParams) -> list[str]:
@@ -728,6 +754,9 @@ def obs_fields(params: NetParams) -> list[str]:
     names.append("phase")
     if params.block_pulses is not None:
         names += [f"link{i}.{f}" for i in range(params.n_links) for f in OBS_BLOCK_FIELDS]
+    if params.observation == "oracle":
+        names += [f"link{i}.{f}" for i in range(params.n_links) for f in ORACLE_LINK_FIELDS]
+        names += [f"node{i}.{f}" for i in range(params.n_nodes) for f in ORACLE_NODE_FIELDS]
     return names
 
 

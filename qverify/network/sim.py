@@ -49,6 +49,8 @@ from qverify.physics.params import LCQ_2012, LinkParams
 from qverify.physics.relay import MAX_DEAD_TIME_SLOTS as MAX_RELAY_DEAD_TIME
 
 RELAYS = ("single", "xor", "shamir")
+ABORT_RULES = ("measured", "oracle")
+"""``SimConfig.abort_rule``: the endpoints' parameter estimation, or the simulator's truth (an oracle)."""
 
 WEIGHT_RULE: dict[str, float] = {
     f.name: float(f.default)  # type: ignore[arg-type]
@@ -135,6 +137,13 @@ class SimConfig:
             which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in (0, 1).
         monitor_sigma_db: standard deviation of the loss monitor's Gaussian reading error per slot,
             dB (≥ 0; what the observation shows instead of the exact loss).
+        abort_rule: ``"measured"`` (default): links abort on their endpoints' parameter estimation;
+            ``"oracle"``: a link aborts in exactly the slots whose true QBER exceeds
+            ``qber_threshold`` (**an oracle**, no network could run it; kept to measure what the
+            measured rule costs, see :mod:`qverify.network.model`).
+        observation: ``"measured"`` (default): an in-scan agent observes measurables only;
+            ``"oracle"``: its observation also carries the true per-link QBER and the Byzantine
+            mask (**an oracle observation**, :data:`qverify.network.model.ORACLE_LINK_FIELDS`).
     """
 
     link: LinkParams = LCQ_2012
@@ -156,8 +165,14 @@ class SimConfig:
     key_epsilon: float = 1e-10
     pe_confidence: float = 0.95
     monitor_sigma_db: float = 0.5
+    abort_rule: str = "measured"
+    observation: str = "measured"
 
     def __post_init__(self) -> None:
+        if self.abort_rule not in ABORT_RULES:
+            raise ChoiceError("abort_rule", self.abort_rule, ABORT_RULES)
+        if self.observation not in M.OBSERVATIONS:
+            raise ChoiceError("observation", self.observation, M.OBSERVATIONS)
         if self.epoch_slots < 1:
             raise ParameterError("epoch_slots", self.epoch_slots, "[1, inf)")
         if self.block_pulses:
@@ -286,6 +301,40 @@ class SimResult:
         lo, hi = clopper_pearson_arrays(k, n, confidence)
         has = n > 0
         return float(((lo <= truth) & (truth <= hi))[has].mean()) if has.any() else float("nan")
+
+    def realism_counts(self, confidence: float = 0.95) -> dict[str, int]:
+        """The counts behind :meth:`interval_coverage` and :meth:`abort_rates` (**simulator-only**),
+        so that runs can be pooled: ``intervals`` (epoch, link) pairs with Z/X test rounds, of which
+        ``covered`` two-sided Clopper–Pearson intervals at ``confidence`` and ``upper_covered``
+        one-sided upper bounds at ``pe_confidence`` (the bound the abort rule reads) contain the
+        epoch's mean true QBER; ``good`` link-slots at or below the threshold, ``false_aborts`` of
+        them aborted; ``bad`` link-slots above it, ``missed_aborts`` of them not aborted.
+        Every count is 0 without per-slot truth."""
+        from scipy.stats import beta
+
+        from qverify.verify.stats import clopper_pearson_arrays
+
+        out = dict.fromkeys(("intervals", "covered", "upper_covered", "good", "false_aborts", "bad",
+                             "missed_aborts"), 0)  # fmt: skip
+        if self.qber_series is None:
+            return out
+        if self.aborted is not None:
+            bad = self.qber_series > float(self.params["qber_threshold"])
+            ab = np.asarray(self.aborted, bool)
+            out.update(good=int((~bad).sum()), false_aborts=int((ab & ~bad).sum()), bad=int(bad.sum()),
+                       missed_aborts=int((~ab & bad).sum()))  # fmt: skip
+        if self.zx_counts is not None and self.zx_counts.size:
+            epochs = self.zx_counts.shape[0]
+            span = int(self.params["epoch_slots"])
+            truth = self.qber_series[: epochs * span].reshape(epochs, span, -1).mean(axis=1)
+            k, n = self.zx_counts[..., 0], self.zx_counts[..., 1]
+            has = n > 0
+            lo, hi = clopper_pearson_arrays(k, n, confidence)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                upper = np.where(k < n, beta.ppf(float(self.params["pe_confidence"]), k + 1, np.maximum(n - k, 1)), 1.0)
+            out.update(intervals=int(has.sum()), covered=int(((lo <= truth) & (truth <= hi) & has).sum()),
+                       upper_covered=int(((truth <= upper) & has).sum()))  # fmt: skip
+        return out
 
     def link_table(self, confidence: float = 0.95) -> list[dict[str, Any]]:
         """Per link, the last epoch's measurement: measured QBER (pooled Z/X error fraction), its
@@ -465,6 +514,7 @@ def _params(
         verify_rounds=jnp.asarray(config.verify_rounds, i32),
         pe_confidence=jnp.asarray(config.pe_confidence, f32),
         monitor_sigma_db=jnp.asarray(config.monitor_sigma_db, f32),
+        oracle_aborts=jnp.asarray(config.abort_rule == "oracle", b),
         node_links=jnp.asarray(incidence, i32),
         check_links=jnp.asarray(check_links, i32),
         check_table=jnp.asarray(node_checks.corner_table(), f32),
@@ -482,6 +532,7 @@ def _params(
         relay=config.relay,
         shamir_k=config.shamir_k,
         max_steps=max_steps,
+        observation=config.observation,
     )
     if config.block_pulses:
         from qverify.network.blocks import with_finite_blocks
@@ -614,6 +665,10 @@ def simulate_seeds(
     prepared = [prepare(g, config, s) for s in seeds]
     # An agent sees the episode phase and picks μ levels: use those it was trained with.
     trained = getattr(pols[0], "env_params", None)
+    if trained is not None and trained.observation != config.observation:
+        raise ParameterError(
+            "observation", config.observation, f"{trained.observation!r}, the observation the agent was trained on"
+        )
     shape = (
         {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
     )

@@ -45,6 +45,27 @@ def test_reproduce_quick_writes_report_and_repeats_its_numbers(tmp_path):
     assert len(claims) == 5 and all(c["holds"] in ("yes", "no", "inconclusive") for c in claims.values())
     # the weighted-PBFT control plane never forked
     assert all(cell["control_violations"]["mean"] == 0 for cell in metrics["aggregate"].values())
+    # Claims and aggregates read the measured runs only: 3 seeds per cell, no oracle run among them.
+    assert all(cell["availability"]["n"] == 3 for cell in metrics["aggregate"].values())
+    # The price of realism: oracle − measured on the same 3 seeds, one pair per policy, with intervals.
+    price = {r["policy"]: r for r in metrics["price_of_realism"]}
+    assert set(price) == {"baseline", "abft", "dra"}
+    assert "oracle observation" in price["dra"]["oracle"] and "oracle aborts" in price["baseline"]["oracle"]
+    for r in price.values():
+        assert r["seeds"] == 3 and r["fraction"] == 0.2
+        for d in r["difference"].values():
+            assert d["n"] == 3 and d["method"] in ("bca", "degenerate") and d["low"] <= d["mean"] <= d["high"]
+    for policy in ("baseline", "abft"):  # oracle aborts are never false nor missed
+        assert price[policy]["aborts_oracle"]["false_abort_rate"] == 0
+    assert metrics["agents"]["oracle observation"].endswith(".msgpack")
+    assert "## The price of realism (oracles, simulator-only)" in report
+    # The intervals' coverage of the true QBER beside its nominal level, and the abort rates.
+    quality = metrics["measurement_quality"]
+    assert quality["nominal"] == {"coverage": 0.95, "upper_coverage": 0.95}
+    assert quality["overall"]["intervals"] > 0 and 0 <= quality["overall"]["coverage"] <= 1
+    assert {(c["fraction"], c["policy"]) for c in quality["cells"]} == {(f, p) for f in (0.0, 0.2) for p in
+                                                                         ("baseline", "abft", "dra", "abft+dra")}  # fmt: skip
+    assert "### How good the measurements were (simulator-only)" in report
     # Same seed, same numbers: run again from scratch in another folder, in one process instead of a
     # pool of two. Every figure of metrics.json must be equal (as numbers, via ==, never as text),
     # which is what makes two machines comparable.

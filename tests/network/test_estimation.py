@@ -3,13 +3,18 @@ missed aborts against the truth (simulator-only), and the key test rounds cost."
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import beta
 
+from qverify.errors import ChoiceError
 from qverify.network import model as M
 from qverify.network.adversary import Adversary
 from qverify.network.estimation import cp_upper, pe_aborts
@@ -131,3 +136,84 @@ def test_simulate_reports_per_link_measurements_and_abort_rates():
     # Injected links (QBER ≈ 15 %) are stopped by their honest ends: few missed aborts, and with
     # 3000 rounds per epoch almost no false ones.
     assert s["missed_abort_rate"] < 0.3 and s["false_abort_rate"] < 0.1
+
+
+@cache
+def _rollout(cfg: SimConfig, slots: int, seed: int = 3) -> tuple[M.NetParams, M.SlotOut, M.NetState]:
+    p = build_params(grid(2, 3), cfg, seed=0)
+    dec = M.Decision(jnp.ones(p.n_links, bool), p.nominal_mu, p.is_mdi, jnp.zeros(p.n_demands, jnp.int32))
+    state, out = M.run(jax.random.PRNGKey(seed), M.init(jax.random.PRNGKey(0), p), dec, p, slots, aligned=True)
+    return p, out, state
+
+
+# Injecting Byzantine nodes push their links above the threshold (≈ 15 % injected error), and so few
+# test rounds make the measured rule abort good links too: both rules have something to differ on.
+ORACLE_CASE = SimConfig(n_demands=2, epoch_slots=2, verify_rounds=60, node_rounds=0,
+                        adversary=Adversary(fraction=0.25, behaviours=("inject", "lie")))  # fmt: skip
+
+
+def test_oracle_aborts_exactly_where_the_true_qber_is_above_the_threshold():
+    p, out, state = _rollout(replace(ORACLE_CASE, abort_rule="oracle"), 30)
+    aborted, qber = np.asarray(out.aborted), np.asarray(out.qber)
+    truth = qber > float(p.qber_threshold)
+    assert truth.any() and (~truth).any()
+    np.testing.assert_array_equal(aborted, truth)  # slot by slot, link by link, lying ends or not
+    assert np.all(np.asarray(out.generated)[aborted] == 0)
+    # What the network shows as aborted (observation, host) is the abort that acted in the last slot.
+    np.testing.assert_array_equal(np.asarray(state.pe_abort), truth[-1])
+    # The measured rule on the same draws differs from the truth (a lying end keeps its injected link).
+    _p, measured, _s = _rollout(ORACLE_CASE, 30)
+    assert not np.array_equal(np.asarray(measured.aborted), truth)
+    np.testing.assert_array_equal(np.asarray(measured.qber), qber)  # the same truth: aborts never feed back
+
+
+def test_oracle_observation_is_the_measured_one_plus_the_truth():
+    p, _out, state = _rollout(ORACLE_CASE, 30)
+    po = build_params(grid(2, 3), replace(ORACLE_CASE, observation="oracle"), seed=0)
+    assert po.observation == "oracle" and p.observation == "measured"
+    measured, oracle = np.asarray(M.observe(state, p)), np.asarray(M.observe(state, po))
+    n = M.obs_size(p)
+    assert oracle.shape == (M.obs_size(po),) == (n + p.n_links + p.n_nodes,) and len(M.obs_fields(po)) == len(oracle)
+    np.testing.assert_array_equal(oracle[:n], measured)
+    np.testing.assert_allclose(oracle[n : n + p.n_links], np.asarray(state.qber) / float(p.qber_threshold), rtol=1e-6)
+    np.testing.assert_array_equal(oracle[n + p.n_links :], np.asarray(state.byzantine, np.float32))
+    assert M.obs_fields(po)[n] == "link0.true_qber" and M.obs_fields(po)[-1] == f"node{p.n_nodes - 1}.byzantine"
+
+
+def test_realism_switches_refuse_unknown_values():
+    with pytest.raises(ChoiceError, match="abort_rule"):
+        SimConfig(abort_rule="truth")
+    with pytest.raises(ChoiceError, match="observation"):
+        SimConfig(observation="latent")
+
+
+def test_interval_coverage_is_within_tolerance_of_its_exact_value():
+    # Calm links without adversary: each link's true QBER is the same in every epoch and each epoch
+    # draws fresh test counts, so every interval covers the truth independently with the probability
+    # the Clopper–Pearson construction gives at that (n, q), computed here exactly from the binomial
+    # pmf (scipy); Clopper–Pearson is conservative, so that is at or above the nominal 95 %.
+    from scipy.stats import binom
+
+    from qverify.network.sim import simulate
+    from qverify.verify.stats import clopper_pearson_arrays
+
+    cfg = SimConfig(n_demands=2, epoch_slots=2, verify_rounds=1500, node_rounds=0, fluctuation=Fluctuation.off(),
+                    adversary=Adversary(fraction=0.0))  # fmt: skip
+    r = simulate(grid(2, 3), cfg, 160, seed=4)
+    c = r.realism_counts()
+    n = r.zx_counts[..., 1]
+    truth = r.qber_series[0]  # constant over slots (no fluctuation)
+    assert np.allclose(r.qber_series, truth)
+    exact = []
+    for q, trials in zip(np.broadcast_to(truth, n.shape).ravel(), n.ravel(), strict=True):
+        ks = np.arange(trials + 1)
+        lo, hi = clopper_pearson_arrays(ks, np.full_like(ks, trials), 0.95)
+        exact.append(float(binom.pmf(ks, trials, q)[(lo <= q) & (q <= hi)].sum()))
+    exact_arr = np.array(exact)
+    assert c["intervals"] == n.size == 80 * 7 and np.all(exact_arr >= 0.95 - 1e-9)
+    # Tolerance: 4 standard deviations of the count of independent covering events.
+    tol = 4 * np.sqrt(np.sum(exact_arr * (1 - exact_arr))) / c["intervals"]
+    assert abs(c["covered"] / c["intervals"] - exact_arr.mean()) <= tol
+    assert abs(c["covered"] / c["intervals"] - 0.95) <= 0.05  # and so near the nominal level
+    assert c["upper_covered"] / c["intervals"] >= 0.95 - tol  # the one-sided bound at pe_confidence
+    assert c["covered"] / c["intervals"] == r.interval_coverage()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,18 @@ def test_bad_input() -> None:
         simulate_seeds(g, SimConfig(), 10, [0, 1], [BaselinePolicy()])
     with pytest.raises(ParameterError, match="slots"):
         simulate_seeds(g, SimConfig(), 0, [0])
+
+
+def test_an_agent_runs_only_on_the_observation_it_was_trained_on() -> None:
+    from qverify.dra import env as E
+    from qverify.dra.policy import DRAPolicy
+
+    g = load_builtin("secoqc")
+    cfg = SimConfig(adversary=Adversary(fraction=0.2), demand_seed=0)
+    env_params = E.from_network(g, cfg, seed=0, max_steps=50, random_byzantine=True)
+    agent = DRAPolicy({}, env_params, 32)  # refused before its weights are read
+    with pytest.raises(ParameterError, match=r"observation = 'oracle' .* 'measured', the observation the agent"):
+        simulate_seeds(g, replace(cfg, observation="oracle"), 10, [0], [agent])
 
 
 @pytest.mark.parametrize("with_abft", [False, True])
