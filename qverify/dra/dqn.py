@@ -6,8 +6,9 @@
 * Double DQN targets (van Hasselt et al. 2016) averaged over branches, a target network copied every
   ``target_every`` updates, Adam (lr 1e-3) and γ = 0.99 as in the paper, ε-greedy with a linear
   schedule, proportional prioritised replay with β annealed to 1 (:mod:`qverify.dra.replay`).
-* ``make_train(config, env_params)`` returns ``(init, run)``; ``run(state, n_episodes)`` is a
-  ``lax.scan`` over episodes of ``lax.scan`` over steps — jit it, and ``vmap`` it over seeds.
+* ``make_train(config, env_params)`` returns ``(init, run, evaluate)``; ``run(state, n_episodes)`` is
+  a ``lax.scan`` over episodes of ``lax.scan`` over steps — jit it, and ``vmap`` it over seeds;
+  ``evaluate`` is the greedy evaluation of an episode's parameters, a program of its own.
 """
 
 from __future__ import annotations
@@ -125,15 +126,26 @@ class TrainState:
 
 def make_train(
     config: DQNConfig, env_params: E.EnvParams
-) -> tuple[Callable[..., TrainState], Callable[[TrainState, int], tuple[TrainState, dict[str, jax.Array]]]]:
-    """``init(key[, env_params]) -> TrainState`` and ``run(state, n_episodes) -> (state, metrics)``.
+) -> tuple[
+    Callable[..., TrainState],
+    Callable[[TrainState, int], tuple[TrainState, dict[str, Any]]],
+    Callable[[Any, E.EnvParams], jax.Array],
+]:
+    """``init(key[, env_params]) -> TrainState``, ``run(state, n_episodes) -> (state, metrics)`` and
+    ``evaluate(params, env_params) -> mean greedy return``.
 
     ``env_params`` given here is the template (action branches, observation size, episode length);
     ``init`` may take another instance of the same shapes, which then travels inside the state, so
     one compiled program trains agents on many instances at once (``vmap`` over stacked params).
 
     ``metrics`` holds per-episode arrays: ``train_return`` (mean over the parallel environments,
-    ε-greedy), ``eval_return`` (greedy policy, fixed evaluation seed), ``loss``.
+    ε-greedy), ``loss``, and ``params``, the network parameters at the episode's end.
+    ``evaluate`` is the greedy evaluation on the fixed episodes of :func:`eval_keys`;
+    :func:`qverify.dra.train.train` applies it to the snapshots of the episodes due for evaluation
+    (every ``eval_every``-th, from the first). It is a program of its own rather than a step of
+    ``run``: inside ``run`` it would compile a second copy of the environment's step into the
+    training program (about a third of its compile time), while apart it compiles once and serves
+    every chunk; the figures are the same.
     """
     sizes = E.branch_sizes(env_params)
     net = BranchingQ(sizes, config.hidden)
@@ -246,32 +258,20 @@ def make_train(
         )
         return rews.sum()
 
-    def evaluate(operand: tuple[Any, E.EnvParams]) -> jax.Array:
-        params, ep = operand
+    def evaluate(params: Any, ep: E.EnvParams) -> jax.Array:
         return jax.vmap(lambda k: evaluate_one(params, ep, k))(eval_keys(config)).mean()
 
-    def episode(
-        carry: tuple[TrainState, jax.Array], _: Any
-    ) -> tuple[tuple[TrainState, jax.Array], dict[str, jax.Array]]:
-        ts, last_eval = carry
+    def episode(ts: TrainState, _: Any) -> tuple[TrainState, dict[str, Any]]:
         key, k_reset = jax.random.split(ts.key)
         obs, st = jax.vmap(E.reset, in_axes=(0, None))(jax.random.split(k_reset, config.n_envs), ts.env_params)
         ts = dataclasses.replace(ts, env_state=st, obs=obs, key=key)
         ts, (rews, losses) = jax.lax.scan(env_step, ts, jnp.arange(steps_per_ep))
-        n_ep = ts.steps // (config.n_envs * steps_per_ep)
-        eval_ret = jax.lax.cond(
-            (n_ep - 1) % config.eval_every == 0,
-            evaluate,
-            lambda _op: last_eval,
-            (ts.params, ts.env_params),
-        )
-        return (ts, eval_ret), {"train_return": rews.sum(), "eval_return": eval_ret, "loss": jnp.nanmean(losses)}
+        return ts, {"train_return": rews.sum(), "loss": jnp.nanmean(losses), "params": ts.params}
 
-    def run(ts: TrainState, n_episodes: int) -> tuple[TrainState, dict[str, jax.Array]]:
-        (ts, _), metrics = jax.lax.scan(episode, (ts, jnp.array(jnp.nan, jnp.float32)), None, length=n_episodes)
-        return ts, metrics
+    def run(ts: TrainState, n_episodes: int) -> tuple[TrainState, dict[str, Any]]:
+        return jax.lax.scan(episode, ts, None, length=n_episodes)
 
-    return init, run
+    return init, run, evaluate
 
 
 def eval_keys(config: DQNConfig) -> jax.Array:

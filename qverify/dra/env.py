@@ -30,6 +30,7 @@ is the simulator's training signal and may read the truth; the agent's input may
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -39,6 +40,7 @@ from flax import struct
 
 from qverify.errors import ParameterError, QverifyError
 from qverify.network import model as M
+from qverify.physics._validate import check_range
 
 EnvParams = M.NetParams
 EnvState = M.NetState
@@ -208,29 +210,67 @@ def static_action(params: EnvParams) -> Action:
     )
 
 
+PARAM_RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
+    # (field, low, high, low open, high open): the ranges the constructors refuse outside
+    # (LinkParams, Fluctuation, SimConfig), so params edited after construction meet the same rules.
+    ("loss_db_per_km", 0.0, 10.0, False, False),
+    ("eta_det", 0.0, 1.0, True, False),
+    ("p_dark", 0.0, 1.0, False, True),
+    ("e_mis", 0.0, 0.5, False, False),
+    ("f_ec", 1.0, 10.0, False, False),
+    ("sift_mdi", 0.0, 1.0, True, False),
+    ("sift_bb84", 0.0, 1.0, True, False),
+    ("clock_hz", 0.0, math.inf, True, True),
+    ("inject_prob", 0.0, 1.0, False, False),
+    ("inject_error", 0.0, 0.5, False, False),
+    ("demand_bits", 0.0, math.inf, True, True),
+    ("pool_cap_bits", 0.0, math.inf, True, False),
+    ("slot_s", 0.0, math.inf, True, True),
+    ("qber_threshold", 0.0, 0.5, True, False),
+    ("violation_cost", 0.0, math.inf, False, True),
+    ("loss_sigma_db", 0.0, math.inf, False, True),
+    ("loss_theta", 0.0, 1.0, True, False),
+    ("fade_rate", 0.0, 1.0, False, False),
+    ("fade_db", 0.0, math.inf, False, True),
+    ("fade_slots", 1.0, math.inf, False, True),
+    ("eta_sigma", 0.0, math.inf, False, True),
+    ("source_sigma", 0.0, math.inf, False, True),
+    ("drift_theta", 0.0, 1.0, True, False),
+    ("verify_rounds", 3.0, math.inf, False, True),
+    ("pe_confidence", 0.0, 1.0, True, True),
+    ("monitor_sigma_db", 0.0, math.inf, False, True),
+    ("node_rounds", 0.0, math.inf, False, True),
+)
+
+
 def check_params(params: EnvParams) -> None:
-    """Raise a clear error for invalid parameters (call outside ``jit``)."""
+    """Raise a clear error (``ParameterError`` naming field, value and allowed range) for invalid
+    parameters; call outside ``jit``.
+
+    The same ranges as the constructors (:class:`qverify.physics.params.LinkParams`,
+    :class:`qverify.network.sim.Fluctuation`, :class:`qverify.network.sim.SimConfig`), so params
+    edited after construction (``params.replace(verify_rounds=-5)``) are refused alike; the gymnax
+    environment applies it to params passed at ``reset``/``step`` time.
+
+    >>> from qverify.network.sim import SimConfig
+    >>> from qverify.network.topology import grid
+    >>> params = from_network(grid(1, 2), SimConfig(n_demands=1))
+    >>> check_params(params.replace(verify_rounds=-5))
+    Traceback (most recent call last):
+    ...
+    qverify.errors.ParameterError: verify_rounds = -5 is outside the allowed range [3, inf)
+    """
     if params.length_km.shape[0] == 0:
         raise QverifyError("empty topology: the environment needs at least one link")
-    if np.any(np.asarray(params.length_km) <= 0):
-        raise ParameterError("length_km", float(np.min(np.asarray(params.length_km))), "(0, 1e5) km")
-    for name, lo, hi in (
-        ("loss_db_per_km", 0.0, 10.0),
-        ("eta_det", 1e-12, 1.0),
-        ("p_dark", 0.0, 0.999999),
-        ("e_mis", 0.0, 0.5),
-        ("qber_threshold", 1e-6, 0.5),
-    ):
-        v = float(getattr(params, name))
-        if not lo <= v <= hi:
-            raise ParameterError(name, v, f"[{lo:g}, {hi:g}]")
-    mu = np.asarray(params.mu_levels, dtype=float)
-    if not np.all(np.isfinite(mu) & (mu > 0)):
-        raise ParameterError("mu_levels", mu.tolist(), "all finite and > 0")
+    check_range("length_km", params.length_km, 0.0, 1e5, low_open=True)
+    for name, lo, hi, lo_open, hi_open in PARAM_RANGES:
+        value = getattr(params, name)
+        if np.ndim(value) == 0:  # a 0-d array (strongly typed params) is named by its value
+            value = np.asarray(value).item()
+        check_range(name, value, lo, hi, low_open=lo_open, high_open=hi_open)
+    check_range("mu_levels", params.mu_levels, 0.0, math.inf, low_open=True, high_open=True)
     if params.max_steps < 1:
         raise ParameterError("max_steps", params.max_steps, "[1, inf)")
-    if int(params.verify_rounds) < 3:
-        raise ParameterError("verify_rounds", int(params.verify_rounds), "[3, inf) (a share per basis Z, X, Y)")
     if params.epoch_slots < 1:
         raise ParameterError("epoch_slots", int(params.epoch_slots), "[1, inf)")
 

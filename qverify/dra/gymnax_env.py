@@ -29,6 +29,7 @@ import numpy as np
 from gymnax.environments import environment, spaces
 
 from qverify.dra import env as E
+from qverify.errors import ParameterError
 
 
 class MultiDiscrete(spaces.Space):
@@ -64,10 +65,48 @@ class QKDNetworkEnv(environment.Environment[E.EnvState, E.EnvParams]):
         super().__init__()
         E.check_params(template)
         self.template = template
+        self._checked: E.EnvParams = template
 
     @property
     def default_params(self) -> E.EnvParams:
         return self.template
+
+    def check(self, params: E.EnvParams | None) -> None:
+        """Refuse params passed at ``reset``/``step`` time that the constructor would refuse
+        (:func:`qverify.dra.env.check_params`: field, value, allowed range) or whose shapes differ
+        from the template's.
+
+        Checked when the values are concrete, once per params object (the last one checked is
+        remembered, so an eager loop pays for it once). Under a caller's ``jit`` the values are
+        tracers and cannot be read: call :func:`qverify.dra.env.check_params` on them before.
+        """
+        if params is None or params is self._checked:
+            return
+        leaves = jax.tree.leaves(params)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):
+            return
+        want = jax.tree.leaves_with_path(self.template)
+        got = jax.tree.leaves_with_path(params)
+        if len(want) != len(got):
+            raise ParameterError("params", f"{len(got)} array fields", f"the template's {len(want)}")
+        for (path, a), (_, b) in zip(want, got, strict=True):
+            if np.shape(a) != np.shape(b):
+                name = jax.tree_util.keystr(path).lstrip(".")
+                raise ParameterError(f"params.{name} shape", np.shape(b), f"the template's {np.shape(a)}")
+        E.check_params(params)
+        self._checked = params
+
+    def step(
+        self, key: jax.Array, state: E.EnvState, action: Any, params: E.EnvParams | None = None
+    ) -> tuple[jax.Array, E.EnvState, jax.Array, jax.Array, jax.Array, dict[Any, Any]]:
+        """gymnax's step (auto-reset), after :meth:`check` on ``params``."""
+        self.check(params)
+        return super().step(key, state, action, params)
+
+    def reset(self, key: jax.Array, params: E.EnvParams | None = None) -> tuple[jax.Array, E.EnvState]:
+        """gymnax's reset, after :meth:`check` on ``params``."""
+        self.check(params)
+        return super().reset(key, params)
 
     def step_env(
         self, key: jax.Array, state: E.EnvState, action: Any, params: E.EnvParams

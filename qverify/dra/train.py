@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -59,9 +60,9 @@ def train(
         raise ParameterError("seeds", seeds, "[1, inf)")
     E.check_params(env_params)
     t0 = time.perf_counter()
-    init, run = dqn.make_train(config, env_params)
+    init, run, evaluate = dqn.make_train(config, env_params)
     state = jax.vmap(init)(jax.random.split(jax.random.PRNGKey(seed), seeds))
-    return _run_chunks(run, state, episodes, chunks, progress, t0)
+    return _run_chunks(run, evaluate, state, episodes, chunks, config.eval_every, progress, t0)
 
 
 def train_instances(
@@ -91,30 +92,60 @@ def train_instances(
     except ValueError:
         raise ParameterError("instances", len(instances), "instances of one topology (same array shapes)") from None
     t0 = time.perf_counter()
-    init, run = dqn.make_train(config, instances[0])
+    init, run, evaluate = dqn.make_train(config, instances[0])
     keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s), 1)[0] for s in seeds])
     state = jax.vmap(init)(keys, stacked)
-    return _run_chunks(run, state, episodes, chunks, progress, t0)
+    return _run_chunks(run, evaluate, state, episodes, chunks, config.eval_every, progress, t0)
+
+
+SNAPSHOT_BUDGET_BYTES = 256 * 2**20
+"""Most bytes of per-episode parameter snapshots one chunk keeps for the evaluation (chunks shrink to fit)."""
 
 
 def _run_chunks(
-    run: Callable[[dqn.TrainState, int], tuple[dqn.TrainState, dict[str, jax.Array]]],
+    run: Callable[[dqn.TrainState, int], tuple[dqn.TrainState, dict[str, Any]]],
+    evaluate: Callable[[Any, E.EnvParams], jax.Array],
     state: dqn.TrainState,
     episodes: int,
     chunks: int,
+    eval_every: int,
     progress: Callable[[int], None] | None,
     t0: float,
 ) -> TrainResult:
+    """Train chunk by chunk (one program), then evaluate the chunk's episodes that are due (another
+    program, on the snapshots the chunk returned): episode ``e`` (1-based) is evaluated when
+    ``(e − 1) % eval_every == 0``, and the others repeat the last evaluation."""
     import time
 
     chunk = max(1, -(-episodes // max(chunks, 1)))
+    snapshot_bytes = sum(x.nbytes for x in jax.tree.leaves(state.params))
+    chunk = max(1, min(chunk, SNAPSHOT_BUDGET_BYTES // max(snapshot_bytes, 1)))
     run_v = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
+    # (seeds, due episodes) snapshots, each seed on its own instance; a fixed number of due slots per
+    # chunk (padded by repeating the last), so the program compiles once.
+    eval_v = jax.jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, None)), in_axes=(0, 0)))
+    width = -(-chunk // eval_every)
     parts: list[dict[str, np.ndarray]] = []
+    last_eval = np.full(state.steps.shape[0], np.nan, np.float32)
     done = 0
     while done < episodes:
         n = min(chunk, episodes - done)
         state, metrics = run_v(state, n)
-        parts.append(jax.tree.map(np.asarray, metrics))
+        snapshots = metrics.pop("params")
+        due = [i for i in range(n) if (done + i) % eval_every == 0]
+        values = np.empty((last_eval.shape[0], 0), np.float32)
+        if due:
+            pick = jnp.asarray(due + [due[-1]] * (width - len(due)))
+            picked = jax.tree.map(partial(jnp.take, indices=pick, axis=1), snapshots)
+            values = np.asarray(eval_v(picked, state.env_params))
+        evals = np.empty((last_eval.shape[0], n), np.float32)
+        for i in range(n):
+            if i in due:
+                last_eval = values[:, due.index(i)]
+            evals[:, i] = last_eval
+        metrics = jax.tree.map(np.asarray, metrics)
+        metrics["eval_return"] = evals
+        parts.append(metrics)
         done += n
         if progress is not None:
             progress(done)

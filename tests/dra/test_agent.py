@@ -122,3 +122,24 @@ def test_instances_trained_together_equal_agents_trained_alone():
     assert E.EnvParams is type(base)
     with pytest.raises(QverifyError, match="one per seed"):
         T.train_instances([base], config, 2, seeds=[0, 1])
+
+
+def test_evaluation_is_the_greedy_rollout_of_each_due_episode():
+    # The greedy evaluation runs as its own program on the episodes' parameter snapshots. Oracle: the
+    # baselines' rollout (qverify.dra.baselines.evaluate, the same key use) of the trained network on
+    # the same evaluation episodes. With eval_every = 3, episodes 1, 4, 7 are evaluated and the
+    # others repeat the last value; the chunk boundaries (3 chunks of 3, 3, 1) do not line up with it.
+    p = T.small_instance()
+    cfg = dqn.DQNConfig(n_envs=2, buffer_size=256, batch_size=16, warmup=32, hidden=16, eval_every=3, eval_episodes=2)
+    res = T.train(p, cfg, episodes=7, seeds=2, chunks=3)
+    curve = res.eval_return
+    assert np.isfinite(curve).all()
+    np.testing.assert_array_equal(curve[:, 1:3], curve[:, [0, 0]])
+    np.testing.assert_array_equal(curve[:, 4:6], curve[:, [3, 3]])
+    for s in range(2):
+        policy = T.dqn_policy(T.params_of_seed(res.params, s), p, cfg.hidden)
+        rollout = B.evaluate(policy, p, dqn.eval_keys(cfg))["returns"].mean()
+        assert curve[s, 6] == pytest.approx(float(rollout), rel=1e-5, abs=1e-5)
+    # Chunking is bookkeeping: one chunk gives the same curves.
+    whole = T.train(p, cfg, episodes=7, seeds=2, chunks=1)
+    np.testing.assert_array_equal(whole.eval_return, curve)

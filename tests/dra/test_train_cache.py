@@ -34,7 +34,7 @@ def test_second_training_chunk_hits_the_cache():
     # or the jitted chunk (keyed on them) would compile again on its second call.
     p = T.small_instance()
     cfg = dqn.DQNConfig(n_envs=2, buffer_size=128, batch_size=8, hidden=8, eval_episodes=1)
-    init, run = dqn.make_train(cfg, p)
+    init, run, _evaluate = dqn.make_train(cfg, p)
     state = init(jax.random.PRNGKey(0))
     out, _metrics = jax.eval_shape(lambda s: run(s, 1), state)
     assert avals(out) == avals(state)

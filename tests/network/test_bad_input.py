@@ -64,6 +64,51 @@ def test_nan_fluctuation_and_mu_levels_are_refused():
         E.check_params(p.replace(mu_levels=jnp.asarray([0.1, NAN], jnp.float32)))
 
 
+def _just_outside(lo: float, hi: float, lo_open: bool, hi_open: bool) -> list[float]:
+    """Values the range refuses: NaN, and the nearest ones past each finite end."""
+    out = [NAN]
+    out.append(lo if lo_open else lo - 1e-3 * max(1.0, abs(lo)))
+    if math.isfinite(hi):
+        out.append(hi if hi_open else hi + 1e-3 * max(1.0, abs(hi)))
+    return out
+
+
+_OUTSIDE = [(f, v) for f, *r in E.PARAM_RANGES for v in _just_outside(*r)]
+
+
+@pytest.mark.parametrize(("field", "value"), _OUTSIDE, ids=[f"{f}={v:g}" for f, v in _OUTSIDE])
+def test_params_edited_after_construction_are_refused(field, value):
+    # The constructors' ranges hold for params edited afterwards (params.replace), field named.
+    p = build_params(grid(1, 3), SimConfig(n_demands=1, adversary=Adversary(fraction=0.0)))
+    E.check_params(p)
+    with pytest.raises(ParameterError, match=rf"^{field} = "):
+        E.check_params(p.replace(**{field: value}))
+
+
+def test_gymnax_env_refuses_bad_params_at_step_time():
+    import jax
+
+    from qverify.dra.gymnax_env import QKDNetworkEnv
+
+    p = build_params(grid(1, 3), SimConfig(n_demands=1, adversary=Adversary(fraction=0.0)))
+    env = QKDNetworkEnv(p)
+    key = jax.random.PRNGKey(0)
+    _obs, state = env.reset(key)
+    a = env.action_space().sample(key)
+    for bad, field in (
+        (p.replace(verify_rounds=-5), "verify_rounds = -5 "),
+        (p.replace(demand_bits=NAN), "demand_bits = nan"),
+        (p.replace(slot_s=NAN), "slot_s = nan"),
+        (p.replace(length_km=jnp.zeros(3)), "length_km shape"),
+    ):
+        with pytest.raises(ParameterError, match=field):
+            env.step(key, state, a, bad)
+        with pytest.raises(ParameterError, match=field):
+            env.reset(key, bad)
+    # Valid params passed explicitly run; the template (the default) needs no check.
+    env.step(key, state, a, p.replace(demand_bits=1000.0))
+
+
 def test_out_of_range_actions_follow_the_stated_rule():
     # The rule (env.decision_of): μ level, route and block indices are clipped to the nearest valid
     # one; a protocol other than 0 means BB84. validate_action refuses the same actions outside jit.
