@@ -6,8 +6,9 @@ At every epoch boundary of the simulator the control plane:
    built from the sampled test-round counts by :func:`qverify.network.measure.link_reports`) — they
    are the input of the consensus instance, so every correct node folds the same reports;
 2. updates the fidelity scores and the *candidate* weight vector through
-   :meth:`FidelityWeightedVoting.report` (the only way fidelity enters the weights) and
-   ``end_epoch`` (fail-closed);
+   :meth:`FidelityWeightedVoting.report` (the only way fidelity enters the weights; a link report
+   counts by its ``qber_upper``, the Clopper–Pearson upper bound of its claim over the epoch's test
+   rounds at ``Context.pe_confidence``) and ``end_epoch`` (fail-closed);
 3. computes the decision — usable links, route table, relay commit — deterministically from the
    ordered reports;
 4. runs one weighted-PBFT instance ordering the decision (one batch) among the network's nodes, with the epoch's
@@ -138,9 +139,11 @@ class ABFTPolicy:
     # ---- decision computation (deterministic in the ordered reports) ------------------------
     def _decide(self, mean_rep: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         links = self.ctx.links
-        # Usability reads the conservative statistic: each claim's 95 % upper confidence bound over
-        # the epoch's test rounds (qverify.network.measure.claim_upper), not the point value.
-        upper = claim_upper(mean_rep, obs.counts)
+        # Usability, routes and weights read the conservative statistic: each claim's upper confidence
+        # bound at pe_confidence over the epoch's test rounds (qverify.network.measure.claim_upper),
+        # not the point value; the weights through the reports' qber_upper (link_reports).
+        conf = self.ctx.pe_confidence
+        upper = claim_upper(mean_rep, obs.counts, conf)
         if self.sanitise:
             link_err = upper.max(axis=1)
         else:
@@ -149,7 +152,7 @@ class ABFTPolicy:
         suspect = np.zeros(links.n_nodes, dtype=bool)
         if self.sanitise:
             counts = obs.counts if obs.counts is not None else np.zeros((links.n_links, 3, 2), dtype=np.int64)
-            for rep in link_reports(links.nodes, links.a, links.b, counts, mean_rep, float(obs.slot)):
+            for rep in link_reports(links.nodes, links.a, links.b, counts, mean_rep, float(obs.slot), conf):
                 self.voting.report(rep)
             if obs.node_claims is not None and obs.node_counts is not None:
                 for rep in node_reports(links.nodes, self.check_links, links.a, links.b, obs.node_counts,

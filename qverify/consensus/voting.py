@@ -194,11 +194,14 @@ class FidelityWeightedVoting:
     def report(self, fidelity_report: Any) -> None:
         """Record a :class:`~qverify.verify.report.FidelityReport` (or anything with its attributes).
 
-        A link report (``kind == "link"``: ``link``, ``reporter``, ``qber``) counts like
-        :meth:`report_link`. A node report (``kind == "node"``: ``subject`` the checked node,
-        ``reporter`` the partner that verified it, ``qber`` its QBER-equivalent) enters the node's
-        *check loss*, the trimmed upper median of its partners' reports (as for links); a node's
-        loss is the larger of its link loss and its check loss.
+        A link report (``kind == "link"``: ``link``, ``reporter``, ``qber``, optional ``qber_upper``)
+        counts like :meth:`report_link` with its conservative statistic ``qber_upper`` where the
+        report carries one (not ``None``; :func:`qverify.network.measure.link_reports` fills it with
+        the Clopper–Pearson upper bound of the claim over the epoch's test rounds), else ``qber``.
+        A node report (``kind == "node"``: ``subject`` the checked node, ``reporter`` the partner
+        that verified it, ``qber`` its QBER-equivalent, a point value) enters the node's *check
+        loss*, the trimmed upper median of its partners' reports (as for links); a node's loss is
+        the larger of its link loss and its check loss.
         """
         if getattr(fidelity_report, "kind", "link") == "node":
             i, r = self._node(fidelity_report.subject), self._node(str(fidelity_report.reporter))
@@ -218,9 +221,11 @@ class FidelityWeightedVoting:
         reporter = self._node(fidelity_report.reporter)
         if reporter not in (i, j):
             raise ParameterError("reporter", fidelity_report.reporter, f"an endpoint of link {a}–{b}")
-        q = float(fidelity_report.qber)
+        upper = getattr(fidelity_report, "qber_upper", None)
+        field_name = "qber" if upper is None else "qber_upper"
+        q = float(fidelity_report.qber if upper is None else upper)
         if not 0 <= q <= 0.5:
-            raise ParameterError("qber", q, "[0, 0.5]")
+            raise ParameterError(field_name, q, "[0, 0.5]")
         self._reports.setdefault((min(i, j), max(i, j)), {})[reporter] = q
 
     def _project(self, scores: np.ndarray, old: WeightVector) -> list[int]:
@@ -230,7 +235,15 @@ class FidelityWeightedVoting:
         return project_box(adjusted, self.f)
 
     def end_epoch(self) -> EpochChange:
-        """Fold this epoch's reports into scores and adopt a new weight vector if it is safe."""
+        """Fold this epoch's reports into scores and adopt a new weight vector if it is safe.
+
+        A link's error is the worse of its endpoints' statistics (:func:`link_errors`): for a
+        :class:`~qverify.verify.report.FidelityReport` that carries ``qber_upper`` (the network's
+        link reports), that conservative bound, so an epoch with fewer test rounds yields larger
+        errors and lower scores; otherwise the value reported (``qber``, or :meth:`report_link`'s
+        argument as given). Node-check reports enter as their ``qber`` (point values). The network
+        model's :func:`~qverify.network.model.weight_rule` is this arithmetic in WHEAT mode.
+        """
         n = len(self.nodes)
         errors = link_errors(self._reports)
         losses = np.maximum(node_losses(errors, n, self.f, self.abort_qber), self._check_losses())

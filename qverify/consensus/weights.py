@@ -1,7 +1,8 @@
 """Scores → safe integer weights, as small composable steps (sanitise, update, project, check).
 
-1. :func:`link_errors` — a link's error is the *worse* of its two endpoints' reports, so a liar
-   cannot clean its own links.
+1. :func:`link_errors` — a link's error is the *worse* of its two endpoints' reports (their
+   conservative statistic, the Clopper–Pearson upper bound of each claim, where the report carries
+   one), so a liar cannot clean its own links.
 2. :func:`node_losses` — a node's loss is the upper median of its link errors after dropping its
    f worst *and* f best links (robust to ≤ f slanderers and to ≤ f colluders vouching for each
    other), normalised by the abort QBER (11 %) and capped at 1.
@@ -144,10 +145,17 @@ def check_range01(field: str, value: float) -> None:
 
 
 def link_errors(reports: Mapping[tuple[int, int], Mapping[int, float]]) -> dict[tuple[int, int], float]:
-    """Per link ``(i, j)`` (i < j), the worse of the endpoints' reported QBERs.
+    """Per link ``(i, j)`` (i < j), the worse of the endpoints' reported statistics.
 
-    ``reports[(i, j)]`` maps the reporting endpoint (i or j) to its QBER in [0, 0.5]; a missing
-    report counts as the worst value 0.5 (a silent endpoint cannot clean a link).
+    ``reports[(i, j)]`` maps the reporting endpoint (i or j) to its QBER statistic in [0, 0.5]; a
+    missing report counts as the worst value 0.5 (a silent endpoint cannot clean a link). The
+    statistic is the one the reports carry: :meth:`~qverify.consensus.voting.FidelityWeightedVoting.report`
+    passes a report's conservative ``qber_upper`` where it has one (the one-sided Clopper–Pearson
+    upper bound of the claim over the epoch's heralded Z/X test rounds, so fewer rounds give a
+    larger error), else its point ``qber``.
+
+    >>> link_errors({(1, 0): {0: 0.02, 1: 0.05}, (1, 2): {1: 0.01}})
+    {(0, 1): 0.05, (1, 2): 0.5}
     """
     out: dict[tuple[int, int], float] = {}
     for (i, j), by_node in reports.items():

@@ -8,7 +8,9 @@ function ``I``. Finite-key analyses bound the phase error of the key the same wa
 bound of the error rate measured on a random sample of the rounds (e.g. M. Tomamichel et al.,
 Nat. Commun. 3, 634 (2012), Eq. (2), there with a Serfling bound). The abort rule of an honest
 endpoint (:func:`pe_aborts`): abort when this bound exceeds the QBER threshold, or when no test
-round was heralded (nothing verified, nothing kept).
+round was heralded (nothing verified, nothing kept). The control plane's weights read the same
+statistic of each endpoint's *claim* (:func:`claim_bounds`): the claim read as errors out of the
+epoch's heralded Z/X test rounds and bounded the same way, so fewer rounds weigh more conservatively.
 
 JAX has no inverse of ``betainc``; :func:`cp_upper` bisects it (``ITERATIONS`` halvings, static
 shapes, traceable under ``jit``/``vmap``). ``tests/network/test_estimation.py`` checks it against
@@ -61,12 +63,39 @@ def zx_counts(counts: jax.Array) -> tuple[jax.Array, jax.Array]:
     return counts[..., 0, 0] + counts[..., 1, 0], counts[..., 0, 1] + counts[..., 1, 1]
 
 
-def pe_aborts(counts: jax.Array, threshold: Any, confidence: Any) -> tuple[jax.Array, jax.Array]:
+def pe_aborts(
+    counts: jax.Array, threshold: Any, confidence: Any, upper: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     """An honest endpoint's decision from its epoch's counts (E, 3, 2): (abort (E,), upper bound (E,)).
 
     Abort when the Clopper–Pearson upper bound of the pooled Z/X error rate at ``confidence``
-    exceeds ``threshold``, or when no Z/X test round was heralded.
+    exceeds ``threshold``, or when no Z/X test round was heralded. ``upper``: that bound, already
+    computed (by :func:`claim_bounds`); it is not recomputed then.
     """
     k, n = zx_counts(counts)
-    upper = cp_upper(k, n, confidence)
+    if upper is None:
+        upper = cp_upper(k, n, confidence)
     return (upper > threshold) | (n <= 0), upper
+
+
+def claim_bounds(reported: jax.Array, counts: jax.Array, confidence: Any) -> tuple[jax.Array, jax.Array]:
+    """The epoch's conservative statistics: (upper (E,), claim upper (E, 2)).
+
+    ``upper`` is the one-sided Clopper–Pearson bound at ``confidence`` of the pooled Z/X error rate
+    of the public counts (E, 3, 2) (what :func:`pe_aborts` reads). ``claim upper`` is the same bound
+    of each endpoint's claim ``reported`` (E, 2): the claim read as ``k = rint(claim × n)`` errors
+    out of the ``n`` heralded Z/X test rounds (a liar claiming 0 gets the bound of 0 errors out of
+    ``n``, ``1 − (1 − c)^{1/n}``); where no Z/X round was heralded, the claim itself (in [0, 1]).
+    It is the in-scan twin of the host's :func:`qverify.network.measure.claim_upper` (float64
+    scipy; this one float32, see :func:`cp_upper`'s accuracy), the statistic the weight rule reads.
+
+    The three bounds of a link run in one bisection: at a few links per network the loop's
+    iterations, not its width, cost the time.
+    """
+    k, n = zx_counts(counts)
+    n = jnp.asarray(n, jnp.float32)
+    claim = jnp.clip(jnp.asarray(reported, jnp.float32), 0.0, 1.0)
+    claimed = jnp.rint(claim * n[..., None])
+    errors = jnp.concatenate([jnp.asarray(k, jnp.float32)[..., None], claimed], axis=-1)
+    bounds = cp_upper(errors, n[..., None], confidence)
+    return bounds[..., 0], jnp.where(n[..., None] > 0, bounds[..., 1:], claim)

@@ -175,7 +175,10 @@ def claim_upper(reported: np.ndarray, counts: np.ndarray | None, confidence: flo
     of the epoch's heralded Z/X test rounds (``rint(claim × rounds)``, as :func:`link_reports` does),
     and the one-sided Clopper–Pearson upper bound of that rate at ``confidence``. Fewer rounds give a
     larger bound, so a decision made on it is more conservative. Where no round was heralded (before
-    the first epoch) the claim itself stands.
+    the first epoch) the claim itself stands. ``claim × rounds`` is taken in float32, the precision
+    of the network's reports, so that host and model read the same count. Usable links, routes and
+    (through ``FidelityReport.qber_upper``) weights read it; the model computes the same bound in
+    float32 (:func:`qverify.network.estimation.claim_bounds`).
     """
     from scipy.stats import beta
 
@@ -184,7 +187,10 @@ def claim_upper(reported: np.ndarray, counts: np.ndarray | None, confidence: flo
         return rep
     c = np.asarray(counts, dtype=np.int64)
     n = (c[:, 0, 1] + c[:, 1, 1]).astype(float)[:, None]
-    k = np.rint(rep * n)
+    # The product in float32, as the network's reports are and as the model takes it
+    # (qverify.network.estimation.claim_bounds): a claim times n at a half-integer, such as
+    # 0.05 × 90, must round to the same count on both sides (exact integers up to 2^24 rounds).
+    k = np.rint(rep.astype(np.float32) * n.astype(np.float32)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
     return np.where(n > 0, upper, rep)
@@ -206,11 +212,15 @@ def link_reports(
     report (errors = report × heralds in every basis); its fidelity and interval follow from them, so
     a lie is a lie about counts, never a free-standing number. Fidelity ``F = 1 − (e_x + e_y + e_z)/2``
     with per-basis Clopper–Pearson at ``1 − (1 − c)/3`` (Bonferroni), as in :mod:`qverify.verify.bsm`.
+    ``qber_upper``, what the weights read, is :func:`claim_upper` of the claim at ``confidence``
+    (pooled Z/X rounds, one-sided), clipped to [0, 0.5]: the host twin of the model's
+    :func:`qverify.network.estimation.claim_bounds`.
     """
     counts = np.asarray(counts, dtype=np.int64)
     reported = np.asarray(reported, dtype=float)
     heralds = counts[..., 1]
     measured = measured_qber(counts)
+    upper = np.clip(claim_upper(reported, counts, confidence), 0.0, 0.5)
     per_basis_conf = 1 - (1 - confidence) / 3
     out: list[FidelityReport] = []
     for side in (0, 1):
@@ -229,7 +239,10 @@ def link_reports(
                 float(fid[k]), float(f_lo[k]), float(f_hi[k]), confidence, int(heralds[k].min()), "exact", "bonferroni"
             )
             reporter = a if side == 0 else b
+            qber = float(np.clip(claim[k], 0.0, 0.5))
             out.append(
-                FidelityReport(f"{a}–{b}", "link", est, float(np.clip(claim[k], 0.0, 0.5)), time_s, reporter, (a, b))
+                FidelityReport(
+                    f"{a}–{b}", "link", est, qber, time_s, reporter, (a, b), qber_upper=float(upper[k, side])
+                )
             )
     return out

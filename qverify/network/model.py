@@ -53,11 +53,17 @@ One slot:
    seven neighbours (:mod:`qverify.network.node_checks`): pass counts sampled from the GHZ circuits'
    exact pass probabilities under the epoch's per-link noise, one QBER-equivalent report per partner.
 5. **Weights.** At the same epoch end the control plane's weight rule folds the reports into node
-   scores and WHEAT weights (:func:`weight_rule`: the arithmetic of
+   scores and WHEAT weights. It reads the conservative statistic of each link report, not its point
+   value: the one-sided Clopper–Pearson upper bound (``pe_confidence``) of the endpoint's claim read
+   as errors out of the epoch's heralded Z/X test rounds
+   (:func:`qverify.network.estimation.claim_bounds`; a liar's claim of 0 becomes the bound of 0
+   errors out of those rounds), so fewer test rounds make the weights more conservative; node-check
+   reports enter as point values. :func:`weight_rule` is the arithmetic of
    :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch`, from the same functions of
-   :mod:`qverify.consensus.weights`), so an agent trains on the weights the control plane would
-   commit; under a host control plane (``qverify simulate`` with ABFT) the weights its PBFT
-   instances adopted replace them at every epoch boundary.
+   :mod:`qverify.consensus.weights` (the host reads the same bound, ``FidelityReport.qber_upper``),
+   so an agent trains on the weights the control plane would commit; under a host control plane
+   (``qverify simulate`` with ABFT) the weights its PBFT instances adopted replace them at every
+   epoch boundary.
 
 Key conservation holds slot by slot (tested): generated = Δpool + consumed + discarded, and every
 delivered bit was consumed on each link of its path.
@@ -88,7 +94,7 @@ from qverify.consensus.weights import (
     with_hysteresis,
 )
 from qverify.network import node_checks
-from qverify.network.estimation import pe_aborts, zx_counts
+from qverify.network.estimation import claim_bounds, pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.physics.rates import fibre_link_rates
 
@@ -544,11 +550,13 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            # The bound is computed here, once per epoch, and kept for the observation: every slot's
-            # observe would otherwise repeat its 26 betainc bisection steps on unchanged counts.
-            abort, upper = endpoint_aborts(counts, active, state.byzantine, params, with_upper=True)
+            # The bounds are computed here, once per epoch, in one bisection: the counts' bound (kept
+            # for the observation, so every slot's observe need not repeat its 26 betainc steps on
+            # unchanged counts; the honest abort reads it) and each endpoint's claim bound (the weights').
+            upper, claim_upper = claim_bounds(reported, counts, params.pe_confidence)
+            abort = endpoint_aborts(counts, active, state.byzantine, params, upper=upper)
             return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
-                    *weight_rule(state.scores, state.weights, reported, claims, params), abort, upper)  # fmt: skip
+                    *weight_rule(state.scores, state.weights, claim_upper, claims, params), abort, upper)  # fmt: skip
 
         kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.node_check, state.scores,
                 state.weights, state.pe_abort, state.pe_upper)  # fmt: skip
@@ -614,28 +622,47 @@ def step(
 
 @overload
 def endpoint_aborts(
-    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: Literal[False] = False
+    counts: jax.Array,
+    active: jax.Array,
+    byzantine: jax.Array,
+    params: NetParams,
+    with_upper: Literal[False] = False,
+    *,
+    upper: jax.Array | None = None,
 ) -> jax.Array: ...
 
 
 @overload
 def endpoint_aborts(
-    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: Literal[True]
+    counts: jax.Array,
+    active: jax.Array,
+    byzantine: jax.Array,
+    params: NetParams,
+    with_upper: Literal[True],
+    *,
+    upper: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]: ...
 
 
 def endpoint_aborts(
-    counts: jax.Array, active: jax.Array, byzantine: jax.Array, params: NetParams, with_upper: bool = False
+    counts: jax.Array,
+    active: jax.Array,
+    byzantine: jax.Array,
+    params: NetParams,
+    with_upper: bool = False,
+    *,
+    upper: jax.Array | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``
     (with ``with_upper``, also the (E,) Clopper–Pearson upper bound the honest decision read).
 
     An honest endpoint aborts by :func:`qverify.network.estimation.pe_aborts` (the Clopper–Pearson
-    upper bound of the epoch's pooled Z/X error rate at ``pe_confidence`` above ``qber_threshold``).
+    upper bound of the epoch's pooled Z/X error rate at ``pe_confidence`` above ``qber_threshold``;
+    ``upper``: that bound, if already computed, e.g. by :func:`~qverify.network.estimation.claim_bounds`).
     An active Byzantine endpoint that lies refuses to abort; one that slanders aborts its links to
     honest neighbours. Either end's abort stops the link: an honest end's decision stands.
     """
-    honest_abort, upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence)
+    honest_abort, upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence, upper)
     a, b = params.link_a, params.link_b
     out = jnp.zeros_like(honest_abort)
     for me, other in ((a, b), (b, a)):
@@ -646,22 +673,28 @@ def endpoint_aborts(
 
 
 def weight_rule(
-    scores: jax.Array, weights: jax.Array, reported: jax.Array, claims: jax.Array, params: NetParams
+    scores: jax.Array, weights: jax.Array, claim_upper: jax.Array, claims: jax.Array, params: NetParams
 ) -> tuple[jax.Array, jax.Array]:
     """One epoch of the control plane's weight rule; returns (scores, weights), both (N,).
 
-    ``reported`` (E, 2) are the link reports, ``claims`` (N, W) the node-check reports
-    (:mod:`qverify.network.node_checks`, ``inf`` padding).
+    ``claim_upper`` (E, 2) is the conservative statistic of each endpoint's link report, not the
+    point value: the one-sided Clopper–Pearson upper bound at ``pe_confidence`` of its claim read
+    as ``rint(claim × n)`` errors out of the epoch's ``n`` heralded Z/X test rounds (the claim itself
+    where ``n = 0``), as :func:`qverify.network.estimation.claim_bounds` computes it in :func:`step`
+    and :func:`qverify.network.measure.claim_upper` on the host (``FidelityReport.qber_upper``).
+    Fewer rounds give larger bounds, hence larger losses and lower scores. ``claims`` (N, W) are the
+    node-check reports (:mod:`qverify.network.node_checks`, ``inf`` padding), read as point values
+    (QBER-equivalents of the partners' pass fractions; they are not bounded).
     :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
-    the same array functions: a link's error is its worse endpoint's report (clipped to [0, 0.5],
-    as a :class:`~qverify.verify.report.FidelityReport` is), a node's loss the larger of the trimmed
+    the same array functions: a link's error is its worse endpoint's bound (clipped to [0, 0.5],
+    as a :class:`~qverify.verify.report.FidelityReport`'s is), a node's loss the larger of the trimmed
     upper median of its links' errors and of its check partners' reports, over the abort QBER; the
     log-score update with decay and floor, the hysteresis bonus of the current weights, and the
     WHEAT projection for ``weight_f``. WHEAT weights are safe by construction (``W ≥ 3·T_f + 1``),
     so the host's fail-closed check never refuses them.
     """
     f = params.weight_f
-    link_err = jnp.clip(reported, 0.0, 0.5).max(axis=1)
+    link_err = jnp.clip(claim_upper, 0.0, 0.5).max(axis=1)
     link_loss = node_losses_array(link_err, params.node_links, f, ABORT_QBER, jnp)
     loss = jnp.maximum(link_loss, check_losses(claims, f, ABORT_QBER, jnp))
     s = score_step(scores, loss, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)

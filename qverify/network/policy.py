@@ -24,6 +24,8 @@ class Context:
 
     ``faulty`` and ``faulty_from_slot`` tell a control-plane *simulation* which replicas to run as
     Byzantine inside its agreement protocol; a policy must never base a decision on them.
+    ``pe_confidence``: the one-sided confidence of the conservative statistic decisions read
+    (:func:`qverify.network.measure.claim_upper`), the network's parameter-estimation confidence.
     """
 
     links: LinkArrays
@@ -33,6 +35,7 @@ class Context:
     qber_threshold: float
     faulty: np.ndarray | None = None
     faulty_from_slot: int = 0
+    pe_confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,10 @@ class Policy(Protocol):
 class BaselinePolicy:
     """Single shortest path, static source settings, every report trusted.
 
-    A link is usable when the mean of its endpoints' conservative QBER (the 95 % upper confidence
-    bound of each claim over the epoch's test rounds, :func:`qverify.network.measure.claim_upper`) is
-    below the QBER threshold; each demand always uses its shortest path; μ stays at the nominal
-    optimum, the protocol as built.
+    A link is usable when the mean of its endpoints' conservative QBER (the upper confidence bound at
+    ``Context.pe_confidence`` of each claim over the epoch's test rounds,
+    :func:`qverify.network.measure.claim_upper`) is below the QBER threshold; each demand always
+    uses its shortest path; μ stays at the nominal optimum, the protocol as built.
     """
 
     name = "baseline"
@@ -113,5 +116,6 @@ class BaselinePolicy:
     def decide(self, obs: Observation) -> Decision:
         from qverify.network.measure import claim_upper
 
-        usable = claim_upper(obs.reported_qber, obs.counts).mean(axis=1) < self.ctx.qber_threshold
+        upper = claim_upper(obs.reported_qber, obs.counts, self.ctx.pe_confidence)
+        usable = upper.mean(axis=1) < self.ctx.qber_threshold
         return Decision(usable, self.ctx.nominal_mu, self.ctx.links.is_mdi, self._route)

@@ -678,7 +678,12 @@ def simulate_seeds(
     state = _stacked([M.init(jax.random.fold_in(k, 0), p) for k, p in zip(keys, per_seed, strict=True)])
     for pol, (links, demands, paths, byz), p in zip(pols, prepared, per_seed, strict=True):
         mu0 = np.asarray(p.nominal_mu, dtype=float)
-        pol.reset(Context(links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot))
+        pol.reset(
+            Context(
+                links, paths, demands, mu0, config.qber_threshold, byz, config.adversary.onset_slot,
+                config.pe_confidence,
+            )
+        )  # fmt: skip
     outs: list[M.SlotOut] = []
     measured: list[np.ndarray] = []
     checked: list[np.ndarray] = []

@@ -22,9 +22,15 @@ class FidelityReport:
         link: the link's two endpoints, if a link report.
         bound: which bound ``estimate`` is, with its trust assumption (node reports from GHZ tests:
             :data:`~qverify.verify.dishonest.DISHONEST_BOUND` unless stated otherwise).
+        qber_upper: the conservative statistic of ``qber`` that weights read, in [0, 0.5], or
+            ``None``: for link reports of the network's test rounds
+            (:func:`qverify.network.measure.link_reports`), the one-sided Clopper–Pearson upper bound
+            at ``estimate.confidence`` of the claim read as ``rint(qber × n)`` errors out of the
+            epoch's ``n`` heralded Z/X test rounds (``qber`` itself when ``n = 0``), clipped to
+            [0, 0.5]; fewer rounds give a larger bound.
 
     Consumed by :meth:`qverify.consensus.FidelityWeightedVoting.report` (``link``, ``reporter``,
-    ``qber``).
+    ``qber_upper`` where not ``None``, else ``qber``).
     """
 
     subject: str
@@ -35,6 +41,7 @@ class FidelityReport:
     reporter: str | None = None
     link: tuple[str, str] | None = None
     bound: str = ""
+    qber_upper: float | None = None
 
     @classmethod
     def from_bsm(cls, a: str, b: str, reporter: str, result: Any, time_s: float = 0.0) -> FidelityReport:

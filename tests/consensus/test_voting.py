@@ -129,3 +129,29 @@ def test_votes_carry_ed25519_signatures_no_key_from_a_name():
         verifier.sign("b", instance=2, value="y")
     with pytest.raises(ParameterError, match=r"keys\['a'\]"):
         FidelityWeightedVoting(nodes, f=1, keys={n: b"secret" for n in nodes})
+
+
+def test_link_reports_count_by_their_conservative_statistic():
+    """A FidelityReport that carries ``qber_upper`` (the network's link reports: its claim's upper
+    confidence bound) counts by it; one without counts by its point ``qber``."""
+    from qverify.verify.report import FidelityReport
+    from qverify.verify.stats import Estimate
+
+    est = Estimate(0.98, 0.97, 0.99, 0.95, 100, "exact")
+
+    def losses(upper: float | None) -> list[float]:
+        v = make()
+        for i in range(len(NODES)):
+            a, b = NODES[i], NODES[(i + 1) % len(NODES)]
+            for reporter in (a, b):
+                q_up = upper if a == "n0" else None
+                v.report(FidelityReport(f"{a}–{b}", "link", est, 0.011, 0.0, reporter, (a, b), qber_upper=q_up))
+        v.end_epoch()
+        return v.losses.tolist()
+
+    point = losses(None)
+    assert point == pytest.approx([0.1] * len(NODES))
+    bounded = losses(0.055)  # n0–n1 weighs as its bound: n0's and n1's loss is its 0.5 over 0.11
+    assert bounded[:2] == pytest.approx([0.5, 0.5]) and bounded[2:] == pytest.approx(point[2:])
+    with pytest.raises(ParameterError, match="qber_upper"):
+        make().report(FidelityReport("n0–n1", "link", est, 0.01, 0.0, "n0", ("n0", "n1"), qber_upper=0.7))

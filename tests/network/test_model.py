@@ -269,6 +269,13 @@ def test_link_reports_carry_intervals_and_consistent_claims():
     assert honest.estimate.value == pytest.approx(f_exact)
     assert honest.estimate.low < f_exact < honest.estimate.high and honest.qber == pytest.approx(measured)
     assert liar.qber == 0.0 and liar.estimate.value == 1.0 and liar.reporter == "b"
+    # What the weights read: the one-sided Clopper–Pearson bound of each claim over the 4000 heralded
+    # Z/X rounds (beta quantile, Clopper & Pearson 1934); the liar's 0 errors give 1 − 0.05^(1/4000).
+    from scipy.stats import beta
+
+    assert honest.qber_upper == pytest.approx(beta.ppf(0.95, 101, 3900), rel=1e-12)
+    assert liar.qber_upper == pytest.approx(1 - 0.05 ** (1 / 4000), rel=1e-12)
+    assert honest.qber < honest.qber_upper < 0.5
 
 
 def test_exposure_shamir_k1_single_path_xor_and_untrusted_relays():
