@@ -237,7 +237,7 @@ PARAM_RANGES: tuple[tuple[str, float, float, bool, bool], ...] = (
     ("source_sigma", 0.0, math.inf, False, True),
     ("drift_theta", 0.0, 1.0, True, False),
     ("verify_rounds", 3.0, math.inf, False, True),
-    ("pe_confidence", 0.0, 1.0, True, True),
+    ("pe_confidence", 0.5, 1.0, False, True),
     ("monitor_sigma_db", 0.0, math.inf, False, True),
     ("node_rounds", 0.0, math.inf, False, True),
 )

@@ -134,7 +134,8 @@ class SimConfig:
             the first size, the DRA agent chooses per link.
         key_epsilon: ε_sec = ε_cor of the finite keys, in (0, 1).
         pe_confidence: one-sided confidence of the endpoints' parameter-estimation upper bound,
-            which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in (0, 1).
+            which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in
+            [0.5, 1) (below ½ the "upper" bound would lie below the median).
         monitor_sigma_db: standard deviation of the loss monitor's Gaussian reading error per slot,
             dB (≥ 0; what the observation shows instead of the exact loss).
         abort_rule: ``"measured"`` (default): links abort on their endpoints' parameter estimation;
@@ -179,8 +180,8 @@ class SimConfig:
             from qverify.network.blocks import check_block_sizes
 
             check_block_sizes(self.block_pulses, self.key_epsilon)
-        if not 0 < self.pe_confidence < 1:
-            raise ParameterError("pe_confidence", self.pe_confidence, "(0, 1)")
+        if not 0.5 <= self.pe_confidence < 1:  # below ½ an upper bound would not be conservative
+            raise ParameterError("pe_confidence", self.pe_confidence, "[0.5, 1)")
         if not 0 <= self.monitor_sigma_db < float("inf"):
             raise ParameterError("monitor_sigma_db", self.monitor_sigma_db, "[0, inf)")
         if self.node_rounds < 0:

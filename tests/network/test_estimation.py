@@ -217,3 +217,24 @@ def test_interval_coverage_is_within_tolerance_of_its_exact_value():
     assert abs(c["covered"] / c["intervals"] - 0.95) <= 0.05  # and so near the nominal level
     assert c["upper_covered"] / c["intervals"] >= 0.95 - tol  # the one-sided bound at pe_confidence
     assert c["covered"] / c["intervals"] == r.interval_coverage()
+
+
+def test_claim_bounds_for_every_kind_of_claim():
+    # Each endpoint's claim as errors out of the link's heralded Z/X rounds, bounded as Clopper and
+    # Pearson (1934) bound a rate (scipy's float64 beta.ppf as the reference), clipped to ½ as every
+    # reader clips it: the counts' own estimate (honest), 0 (a liar), ½ (a slanderer), and other
+    # values, which take their own bisection.
+    from qverify.network.estimation import claim_bounds
+
+    n, k = 400, 20
+    counts = counts_of(np.full(4, k), np.full(4, n))
+    reported = np.array([[0.05, 0.0], [0.05, 0.5], [0.05, 0.03], [0.07, 0.0125]], np.float32)
+    claimed = np.rint(reported * n)
+    want = np.where(claimed < n, beta.ppf(0.95, claimed + 1, np.maximum(n - claimed, 1)), 1.0)
+    upper, per = claim_bounds(jnp.asarray(reported), counts, 0.95)
+    np.testing.assert_allclose(np.asarray(upper), beta.ppf(0.95, k + 1, n - k), atol=2e-5)
+    np.testing.assert_allclose(np.minimum(np.asarray(per), 0.5), np.minimum(want, 0.5), atol=2e-5)
+    # Under vmap, a batch element with an "other" claim gets its bisection even when the rest have none.
+    batch = np.stack([np.array([[0.05, 0.0]] * 4, np.float32), reported])
+    _u, per_b = jax.vmap(claim_bounds, in_axes=(0, None, None))(jnp.asarray(batch), counts, 0.95)
+    np.testing.assert_array_equal(np.asarray(per_b[1]), np.asarray(per))
