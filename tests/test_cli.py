@@ -98,6 +98,9 @@ def test_link_sweep_plot(tmp_path):
         (("simulate", "--seeds", "0", "--slots", "3"), "seeds"),
         (("simulate", "--dead-time-slots", "3", "--block-size", "1e10", "--slots", "3"), "dead_time_slots"),
         (("evaluate", "missing.msgpack", "--dead-time-slots", "-2"), "dead_time_slots"),
+        (("train", "--test-levels", "0.5,x"), "test_levels"),
+        (("train", "--test-levels", "1,0"), "test_levels"),
+        (("evaluate", "missing.msgpack", "--test-levels", "1e-5"), "test_levels"),  # 0.1 rounds an epoch
         (("bsm", "--relay", "evil"), "relay"),
         (("bsm", "--confidence", "1.5"), "confidence"),
         (("bsm", "--method", "stim", "--amp-damping", "0.1"), "not a Pauli channel"),

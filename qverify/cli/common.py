@@ -87,6 +87,35 @@ DeadTimeOption = Annotated[
 ]
 
 
+TestLevelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Test rounds the agent chooses per link and epoch, as multiples of the verification rounds "
+        "(10 000), comma-separated, e.g. 0.5,1,2: adds a 'tests' action branch (more rounds cost key and "
+        "tighten the abort bound; each level > 0 and level × 10 000 ≥ 3). Default: no such branch, every link "
+        "runs 10 000."
+    ),
+]
+
+
+def parse_test_levels(text: str | None) -> tuple[float, ...] | None:
+    """``--test-levels``: comma-separated numbers (``None``: no tests branch); SimConfig checks their range.
+
+    >>> parse_test_levels("0.5, 1,2")
+    (0.5, 1.0, 2.0)
+    >>> parse_test_levels(None) is None
+    True
+    """
+    from qverify.errors import ParameterError
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ParameterError("test_levels", text, "comma-separated numbers, e.g. 0.5,1,2") from None
+
+
 def network_link(double_click: str = "squash", dead_time_slots: int = 0) -> Any:
     """The network's link physics (LCQ 2012 preset) under the given detector conventions."""
     from qverify.physics.params import LCQ_2012

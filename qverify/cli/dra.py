@@ -14,6 +14,7 @@ from qverify.cli.common import (
     DeadTimeOption,
     DoubleClick,
     DoubleClickOption,
+    TestLevelsOption,
     _emit_json,
     _jax_cache,
     _progress,
@@ -21,12 +22,14 @@ from qverify.cli.common import (
     finite_float,
     network_link,
     out,
+    parse_test_levels,
 )
 from qverify.errors import ParameterError, QverifyError
 
 
 def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, steps: int, seed: int,
-             double_click: str = "squash", dead_time_slots: int = 0) -> Any:  # fmt: skip
+             double_click: str = "squash", dead_time_slots: int = 0,
+             test_levels: tuple[float, ...] | None = None) -> Any:  # fmt: skip
     from qverify.dra import env as E
     from qverify.network.adversary import Adversary
     from qverify.network.sim import Fluctuation, SimConfig
@@ -35,7 +38,8 @@ def _dra_env(topology: str, byzantine: float, demands: int, demand_bits: float, 
     if steps < 1:
         raise ParameterError("steps", steps, "[1, inf)")
     cfg = SimConfig(n_demands=demands, demand_bits=demand_bits, fluctuation=Fluctuation(fade_rate=0.02),
-                    adversary=Adversary(fraction=byzantine), link=network_link(double_click, dead_time_slots))  # fmt: skip
+                    adversary=Adversary(fraction=byzantine), link=network_link(double_click, dead_time_slots),
+                    test_levels=test_levels)  # fmt: skip
     return E.from_network(resolve(topology), cfg, seed=seed, max_steps=steps)
 
 
@@ -52,6 +56,7 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for policy and learning curve.")] = Path("policies"),
     double_click: DoubleClickOption = DoubleClick.SQUASH,
     dead_time_slots: DeadTimeOption = 0,
+    test_levels: TestLevelsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Train the branching DQN (prioritised replay, Adam 1e-3, γ 0.99): policy file + learning-curve PNG."""
@@ -59,7 +64,9 @@ def train(
     from qverify.dra import dqn
     from qverify.dra import train as T
 
-    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots)
+    levels = parse_test_levels(test_levels)
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots,
+                          levels)  # fmt: skip
     config = dqn.DQNConfig()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +80,8 @@ def train(
     stem = out_dir / f"dqn_{topology.replace('/', '_')}_seed{seed}"
     meta = {"topology": topology, "byzantine": byzantine, "demands": demands, "demand_bits": demand_bits,
             "steps": steps, "seed": seed, "episodes": episodes, "double_click": str(double_click),
-            "dead_time_slots": dead_time_slots, "qverify_version": __version__}  # fmt: skip
+            "dead_time_slots": dead_time_slots, "test_levels": None if levels is None else list(levels),
+            "qverify_version": __version__}  # fmt: skip
     dqn.save_policy(stem.with_suffix(".msgpack"), T.params_of_seed(res.params, best), env_params, config, meta)
     png = stem.with_suffix(".png")
     from qverify.dra.plots import plot_learning_curves
@@ -116,6 +124,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the instance and the episodes.")] = 0,
     double_click: DoubleClickOption = DoubleClick.SQUASH,
     dead_time_slots: DeadTimeOption = 0,
+    test_levels: TestLevelsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Evaluate a trained policy against static, random and greedy baselines (same episodes)."""
@@ -128,7 +137,9 @@ def evaluate(
 
     if episodes < 1:
         raise ParameterError("episodes", episodes, "[1, inf)")
-    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots)
+    levels = parse_test_levels(test_levels)
+    env_params = _dra_env(topology, byzantine, demands, demand_bits, steps, seed, double_click, dead_time_slots,
+                          levels)  # fmt: skip
     params, config, _meta = dqn.load_policy(policy, env_params)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1000), episodes)
     rows: dict[str, dict[str, float]] = {}
@@ -151,7 +162,8 @@ def evaluate(
         }
     if as_json:
         _emit_json({"params": {"topology": topology, "byzantine": byzantine, "episodes": episodes, "seed": seed,
-                               "double_click": str(double_click), "dead_time_slots": dead_time_slots},
+                               "double_click": str(double_click), "dead_time_slots": dead_time_slots,
+                               "test_levels": None if levels is None else list(levels)},
                     "results": rows, "qverify_version": __version__})  # fmt: skip
         return
     table = Table(title=f"Policy evaluation on {topology}, {episodes} episodes")

@@ -3,12 +3,15 @@
 A policy here is ``policy(key, obs, state) -> branch choices`` (a flat int vector, one entry per
 action branch; see :func:`qverify.dra.env.branch_sizes`).
 
-* :func:`static_policy` — the static defaults (middle μ level, protocol as built, shortest path);
+* :func:`static_policy` — the static defaults (middle μ level, protocol as built, shortest path;
+  with test levels, ``verify_rounds`` test rounds: :func:`qverify.dra.env.static_action`);
 * :func:`random_policy` — uniform over every branch;
 * :func:`greedy_policy` — per link, the (μ, protocol) with the highest key rate under last slot's
   monitored conditions among those predicted below the QBER threshold, where the attacker's extra
   error is estimated from the worse endpoint's *reported* QBER; per demand, the path with the
-  largest bottleneck of (pool + predicted rate) that avoids links predicted above the threshold;
+  largest bottleneck of (pool + predicted rate) that avoids links predicted above the threshold.
+  With test levels it keeps the static level (1×): fewer rounds save key but loosen the bound
+  that aborts links, and no one-slot rule weighs the two, so the greedy heuristic does not try;
 * :func:`greedy_oracle_policy` — the same rule fed the true injected error (reads the Byzantine
   set: an oracle, labelled as such wherever it is reported);
 * ``evaluate(..., oracle=True)`` — the per-step optimum by enumeration: every joint action is
@@ -96,7 +99,9 @@ def _greedy(params: E.EnvParams, extra_error: Callable[[E.EnvState], jax.Array],
         route = jnp.argmax(bottleneck, axis=1).astype(jnp.int32)
         if E.n_blocks(params):
             blocks = [jnp.argmax(value[jnp.arange(protocol.shape[0]), protocol], axis=1).astype(jnp.int32)]
-        return jnp.concatenate([mu_level, protocol, route, *blocks])
+        # Test levels: the static one (module docstring).
+        tests = [E.static_action(params).tests] if E.n_test_levels(params) else []
+        return jnp.concatenate([mu_level, protocol, route, *blocks, *tests])
 
     return policy
 

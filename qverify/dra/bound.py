@@ -27,6 +27,8 @@ episode from above, including policies that see the future. It is solved per epi
 (:func:`scipy.optimize.linprog`). Only the single-path relay of the DRA environment is covered.
 With finite-key blocks the LP still uses the asymptotic ``r``: a block keeps at most what it
 accumulated (``block_keep ≤ 1``) and delivers it later, so the bound stays valid (and looser).
+``r`` is the key before test rounds are paid for, so it also bounds every choice of test level
+(a slot keeps a fraction ≤ 1 of ``r`` whatever its test rounds); the LP plans no test level.
 """
 
 from __future__ import annotations

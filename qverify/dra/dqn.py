@@ -295,15 +295,24 @@ def save_policy(
     """Write ``<path>`` (Flax msgpack) and ``<path>.json`` (topology signature, config, metadata)."""
     p = Path(path)
     p.write_bytes(serialization.to_bytes(params))
-    signature = {
+    signature = _signature(env_params)
+    p.with_suffix(p.suffix + ".json").write_text(
+        json.dumps({"signature": signature, "config": asdict(config), **meta}, indent=2)
+    )
+
+
+def _signature(env_params: E.EnvParams) -> dict[str, Any]:
+    """What a policy file records of its instance, and what loading it checks: the action and
+    observation layout, the fibre lengths, and the test levels when the agent chooses them."""
+    sig: dict[str, Any] = {
         "branch_sizes": list(E.branch_sizes(env_params)),
         "obs_size": E.obs_size(env_params),
         "obs_link_fields": list(OBS_LINK_FIELDS),
         "length_km": np.asarray(env_params.length_km).round(3).tolist(),
     }
-    p.with_suffix(p.suffix + ".json").write_text(
-        json.dumps({"signature": signature, "config": asdict(config), **meta}, indent=2)
-    )
+    if env_params.test_levels is not None:
+        sig["test_levels"] = np.asarray(env_params.test_levels, np.float64).round(6).tolist()
+    return sig
 
 
 def load_policy(path: str | Path, env_params: E.EnvParams) -> tuple[Any, DQNConfig, dict[str, Any]]:
@@ -322,14 +331,10 @@ def load_policy(path: str | Path, env_params: E.EnvParams) -> tuple[Any, DQNConf
         sig = meta["signature"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
         raise QverifyError(f"policy metadata {str(meta_path)!r} is truncated or corrupt") from None
-    here = {
-        "branch_sizes": list(E.branch_sizes(env_params)),
-        "obs_size": E.obs_size(env_params),
-        "obs_link_fields": list(OBS_LINK_FIELDS),
-        "length_km": np.asarray(env_params.length_km).round(3).tolist(),
-    }
+    here = _signature(env_params)
     if sig != here:
-        differ = ", ".join(f"{k}: policy {sig.get(k)} vs here {v}" for k, v in here.items() if sig.get(k) != v)
+        keys = [*here, *(k for k in sig if k not in here)]
+        differ = ", ".join(f"{k}: policy {sig.get(k)} vs here {here.get(k)}" for k in keys if sig.get(k) != here.get(k))
         raise QverifyError(f"policy {str(p)!r} was trained on another observation/action layout ({differ})")
     config = DQNConfig(**meta["config"])
     net = BranchingQ(E.branch_sizes(env_params), config.hidden)

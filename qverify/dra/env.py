@@ -21,7 +21,18 @@ Actions are factored (one branch per decision, for action-branching agents):
 * ``protocol`` (E,) — 0 = MDI-QKD, 1 = decoy BB84;
 * ``route`` (D,) — candidate path per demand;
 * ``block`` (E,) — finite-key block size per link, an index into ``params.block_pulses`` (only
-  when the network distils finite keys, :func:`qverify.network.blocks.with_finite_blocks`).
+  when the network distils finite keys, :func:`qverify.network.blocks.with_finite_blocks`);
+* ``tests`` (E,) — test rounds per link and epoch, an index into ``params.test_levels``, multiples
+  of ``params.verify_rounds`` (only when the params carry levels, e.g.
+  ``SimConfig(test_levels=(0.5, 1, 2))``; without them every link runs ``verify_rounds``). Test
+  rounds cost key (a slot keeps ``1 − (rounds / epoch_slots) / detections`` of its key, see
+  :mod:`qverify.network.model`); more rounds tighten the endpoints' Clopper–Pearson bound, so fewer
+  honest links are aborted by chance. The agent sees the rounds its links ran: the observation's
+  ``tests`` field per link is log10(1 + heralded Z/X test rounds) / 5, with the ``upper`` bound
+  they gave.
+
+The branches come in this order, flat: μ levels, protocols, routes, then blocks and test levels
+when present (:func:`branch_sizes`).
 
 Reward per step = delivered key / requested key (in [0, 1]) − ``violation_cost`` × (links on the
 chosen routes whose true QBER exceeds ``qber_threshold``) / (links on the chosen routes). The reward
@@ -55,6 +66,7 @@ class Action:
     protocol: jax.Array  # (E,) int
     route: jax.Array  # (D,) int
     block: Any = None  # (E,) int, with finite-key blocks only
+    tests: Any = None  # (E,) int, index into params.test_levels, with test levels only
 
 
 def n_blocks(params: EnvParams) -> int:
@@ -62,25 +74,37 @@ def n_blocks(params: EnvParams) -> int:
     return 0 if params.block_pulses is None else int(params.block_pulses.shape[0])
 
 
+def n_test_levels(params: EnvParams) -> int:
+    """Test-round levels the agent chooses from (0: no ``tests`` branch, every link runs ``verify_rounds``)."""
+    return 0 if params.test_levels is None else int(params.test_levels.shape[0])
+
+
 def branch_sizes(params: EnvParams) -> tuple[int, ...]:
-    """Options of every action branch: E × K (μ), E × 2 (protocol), D × P (route)[, E × B (block)]."""
+    """Options of every action branch: E × K (μ), E × 2 (protocol), D × P (route), then E × B (block)
+    and E × T (tests) when the params carry block sizes and test levels."""
     e = params.length_km.shape[0]
     d, p = params.path_valid.shape
     k = params.mu_levels.shape[0]
     b = n_blocks(params)
-    return (k,) * e + (2,) * e + (p,) * d + ((b,) * e if b else ())
+    t = n_test_levels(params)
+    return (k,) * e + (2,) * e + (p,) * d + ((b,) * e if b else ()) + ((t,) * e if t else ())
 
 
 def action_from_branches(branches: jax.Array, params: EnvParams) -> Action:
     """Split a flat (B,) int vector of branch choices into an :class:`Action`."""
     e = params.length_km.shape[0]
     d = params.path_valid.shape[0]
-    block = branches[2 * e + d :] if n_blocks(params) else None
-    return Action(branches[:e], branches[e : 2 * e], branches[2 * e : 2 * e + d], block)
+    at = 2 * e + d
+    block = None
+    if n_blocks(params):
+        block, at = branches[at : at + e], at + e
+    tests = branches[at : at + e] if n_test_levels(params) else None
+    return Action(branches[:e], branches[e : 2 * e], branches[2 * e : 2 * e + d], block, tests)
 
 
 def branches_from_action(action: Action) -> jax.Array:
-    parts = [action.mu_level, action.protocol, action.route] + ([] if action.block is None else [action.block])
+    optional = [a for a in (action.block, action.tests) if a is not None]
+    parts = [action.mu_level, action.protocol, action.route, *optional]
     return jnp.concatenate(parts).astype(jnp.int32)
 
 
@@ -88,11 +112,16 @@ def decision_of(action: Action, params: EnvParams, usable: jax.Array | None = No
     """The network decision an action stands for (every link usable unless ``usable`` says otherwise).
 
     Out-of-range actions (the rule; :func:`validate_action` refuses them outside ``jit``): a μ level,
-    route or block index is clipped to the nearest valid one, a protocol other than 0 means BB84.
+    route, block or test-level index is clipped to the nearest valid one, a protocol other than 0
+    means BB84. The test level becomes ``Decision.test_scale = test_levels[index]``; without test
+    levels in ``params``, or without a ``tests`` choice, every link runs ``verify_rounds`` (scale 1).
     """
     mu = params.mu_levels[jnp.clip(action.mu_level, 0, params.mu_levels.shape[0] - 1)]
     use = jnp.ones(params.length_km.shape[0], dtype=bool) if usable is None else usable
-    return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32), action.block)
+    scale = None
+    if n_test_levels(params) and action.tests is not None:
+        scale = params.test_levels[jnp.clip(action.tests, 0, n_test_levels(params) - 1)]
+    return M.Decision(use, mu, action.protocol == 0, action.route.astype(jnp.int32), action.block, scale)
 
 
 # Jitted, so that eager calls in a loop compile once per shape (see qverify.network.model.run).
@@ -182,6 +211,10 @@ def validate_action(action: Action, params: EnvParams) -> None:
         if action.block is None:
             raise ParameterError("action.block", None, f"(E,) indices in [0, {n_blocks(params) - 1}]")
         branches.append(("block", action.block, n_blocks(params)))
+    if n_test_levels(params):
+        if action.tests is None:
+            raise ParameterError("action.tests", None, f"(E,) indices in [0, {n_test_levels(params) - 1}]")
+        branches.append(("tests", action.tests, n_test_levels(params)))
     for name, arr, hi in branches:
         a = np.asarray(arr)
         want = np.asarray(getattr(static_action(params), name)).shape
@@ -193,8 +226,9 @@ def validate_action(action: Action, params: EnvParams) -> None:
 
 
 def static_action(params: EnvParams) -> Action:
-    """The static default: the middle μ level, the protocol as built, the shortest path, and the
-    largest block that closes within half an episode at the nominal clock (else the smallest)."""
+    """The static default: the middle μ level, the protocol as built, the shortest path, the
+    largest block that closes within half an episode at the nominal clock (else the smallest), and
+    the test level equal to 1 (``verify_rounds``; else the nearest to it, the first of a tie)."""
     e = params.length_km.shape[0]
     d = params.path_valid.shape[0]
     k = params.mu_levels.shape[0]
@@ -202,11 +236,15 @@ def static_action(params: EnvParams) -> Action:
     if n_blocks(params):
         fits = params.block_pulses / M.pulses_per_slot(params) <= params.max_steps / 2
         block = jnp.full(e, jnp.maximum(fits.sum() - 1, 0), dtype=jnp.int32)
+    tests = None
+    if n_test_levels(params):
+        tests = jnp.full(e, jnp.argmin(jnp.abs(params.test_levels - 1.0)), dtype=jnp.int32)
     return Action(
         jnp.full(e, k // 2, dtype=jnp.int32),
         jnp.where(params.is_mdi, 0, 1).astype(jnp.int32),
         jnp.zeros(d, dtype=jnp.int32),
         block,
+        tests,
     )
 
 
@@ -273,6 +311,11 @@ def check_params(params: EnvParams) -> None:
         raise ParameterError("max_steps", params.max_steps, "[1, inf)")
     if params.epoch_slots < 1:
         raise ParameterError("epoch_slots", int(params.epoch_slots), "[1, inf)")
+    if params.test_levels is not None:
+        levels = np.asarray(params.test_levels, dtype=float)
+        if levels.ndim != 1:
+            raise ParameterError("test_levels shape", levels.shape, "(T,) with T ≥ 1")
+        M.check_test_levels(levels.tolist(), int(params.verify_rounds))
 
 
 def from_network(g: Any, config: Any, seed: int = 0, mu_levels: tuple[float, ...] = (0.1, 0.25, 0.45, 0.7),

@@ -6,7 +6,8 @@ auto-reset (an episode ends by time limit, ``truncated``; the state and observat
 step are those of a fresh episode, the last one's observation is in ``info["final_observation"]``).
 
 Actions are integer arrays, one entry per decision branch (μ level and protocol per link, route per
-demand), in the space :class:`MultiDiscrete`. gymnax ≥ 1.0 (the Gymnasium-style step signature
+demand, then block size and test level per link when the params carry them:
+:func:`qverify.dra.env.branch_sizes`), in the space :class:`MultiDiscrete`. gymnax ≥ 1.0 (the Gymnasium-style step signature
 ``(obs, state, reward, terminated, truncated, info)``).
 
 >>> import jax

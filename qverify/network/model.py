@@ -15,7 +15,8 @@ One slot:
    ``inject`` relay circuit. Test rounds cost key: the epoch's ``verify_rounds`` are drawn from
    the link's detected rounds (detections = gain × pulses, spread evenly over the epoch's slots),
    so a slot keeps ``1 − (verify_rounds / epoch_slots) / detections`` of its key (none when the
-   tests need every detection). A link distils nothing in an epoch after its endpoints' parameter
+   tests need every detection); a decision's ``test_scale`` multiplies the rounds (the DRA agent
+   picks it per link from ``test_levels``). A link distils nothing in an epoch after its endpoints' parameter
    estimation aborted it (step 4); pools fill at rate × slot up to ``pool_cap_bits`` (the excess is
    *discarded*). The true QBER decides nothing: a link whose true QBER exceeds ``qber_threshold``
    and that its estimation let through is a *missed abort*, one aborted below it a *false abort*
@@ -77,12 +78,14 @@ rate — lives in the state for the simulator and the reward only (``NetState`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from qverify.consensus.weights import (
@@ -93,6 +96,7 @@ from qverify.consensus.weights import (
     wheat_array,
     with_hysteresis,
 )
+from qverify.errors import ParameterError
 from qverify.network import node_checks
 from qverify.network.estimation import claim_bounds, pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
@@ -172,6 +176,7 @@ class NetParams:
     weight_hysteresis: Any = 0.05
     block_pulses: Any = None  # (B,) pulses (MDI: pulse pairs) per finite-key block; None: asymptotic key
     block_keep: Any = None  # (E, 2, B) key a block keeps, as a fraction of the asymptotic key (MDI, BB84)
+    test_levels: Any = None  # (T,) test-round multipliers of verify_rounds an agent chooses from; None: 1× only
     relay: str = struct.field(pytree_node=False, default="single")
     shamir_k: int = struct.field(pytree_node=False, default=2)
     max_steps: int = struct.field(pytree_node=False, default=100)
@@ -253,7 +258,9 @@ class Decision:
         block: (E,) finite-key block size per link, an index into ``NetParams.block_pulses``
             (``None``: the smallest; ignored when the network distils asymptotic key).
         test_scale: (E,) test rounds per epoch as a multiple of ``NetParams.verify_rounds``
-            (``None``: 1); more rounds tighten the estimate and cost key.
+            (``None``: 1); more rounds tighten the estimate and cost key. The DRA agent sets it
+            from ``NetParams.test_levels`` (its ``tests`` branch, :mod:`qverify.dra.env`); the
+            epoch's rounds follow the scale of its last slot.
     """
 
     usable: jax.Array
@@ -439,6 +446,40 @@ def _relay(
 def pulses_per_slot(params: NetParams, clock_scale: Any = 1.0) -> Any:
     """Pulses (MDI-QKD: pulse pairs) a source sends in one slot at ``clock_scale`` × its nominal clock."""
     return params.clock_hz * clock_scale * params.slot_s
+
+
+MIN_TEST_ROUNDS = 3
+"""Fewest test rounds a link may run in an epoch: one per basis Z, X, Y."""
+
+
+def check_test_levels(levels: Sequence[float], verify_rounds: int) -> tuple[float, ...]:
+    """The test-round multipliers ``levels`` (of ``verify_rounds``) as floats, else a ``ParameterError``.
+
+    Every level must be finite and > 0, and level × ``verify_rounds`` ≥ :data:`MIN_TEST_ROUNDS` in
+    the model's float32 arithmetic (a test round per basis Z, X, Y every epoch).
+
+    >>> check_test_levels((0.5, 1, 2), 10_000)
+    (0.5, 1.0, 2.0)
+    >>> check_test_levels((1.0, 1e-4), 10_000)
+    Traceback (most recent call last):
+    ...
+    qverify.errors.ParameterError: test_levels = 0.0001 is outside the allowed range [0.0003, inf) (level × verify_rounds ≥ 3 test rounds per epoch, one per basis Z, X, Y; verify_rounds = 10000)
+    """
+    try:
+        values = tuple(float(x) for x in levels)
+    except (TypeError, ValueError):
+        raise ParameterError("test_levels", levels, "a sequence of numbers, e.g. (0.5, 1, 2)") from None
+    if not values:
+        raise ParameterError("test_levels", tuple(levels), "at least one level (None: no tests branch)")
+    for v in values:
+        if not (math.isfinite(v) and v > 0):
+            raise ParameterError("test_levels", v, "(0, inf), finite")
+        if np.float32(v) * np.float32(verify_rounds) < MIN_TEST_ROUNDS:
+            raise ParameterError(
+                "test_levels", v, f"[{MIN_TEST_ROUNDS / verify_rounds:g}, inf) (level × verify_rounds ≥ "
+                f"{MIN_TEST_ROUNDS} test rounds per epoch, one per basis Z, X, Y; verify_rounds = {verify_rounds})",
+            )  # fmt: skip
+    return values
 
 
 def _blocks(

@@ -133,6 +133,11 @@ class SimConfig:
             its pool only when its block closes (:mod:`qverify.network.blocks`); host policies use
             the first size, the DRA agent chooses per link.
         key_epsilon: ε_sec = ε_cor of the finite keys, in (0, 1).
+        test_levels: test rounds per link and epoch the DRA agent chooses from, as multiples of
+            ``verify_rounds`` (each finite, > 0, and level × ``verify_rounds`` ≥ 3); ``None``
+            (default): no such choice, every link runs ``verify_rounds``. With levels the DRA
+            environment has a ``tests`` branch per link (:mod:`qverify.dra.env`); host policies
+            still run ``verify_rounds``.
         pe_confidence: one-sided confidence of the endpoints' parameter-estimation upper bound,
             which aborts a link above ``qber_threshold`` (:mod:`qverify.network.estimation`), in
             [0.5, 1) (below ½ the "upper" bound would lie below the median).
@@ -164,6 +169,7 @@ class SimConfig:
     node_rounds: int = 3_000
     block_pulses: tuple[float, ...] = ()
     key_epsilon: float = 1e-10
+    test_levels: tuple[float, ...] | None = None
     pe_confidence: float = 0.95
     monitor_sigma_db: float = 0.5
     abort_rule: str = "measured"
@@ -188,6 +194,8 @@ class SimConfig:
             raise ParameterError("node_rounds", self.node_rounds, "[0, inf) (0: no node checks)")
         if self.verify_rounds < 3:
             raise ParameterError("verify_rounds", self.verify_rounds, "[3, inf) (a share per basis Z, X, Y)")
+        if self.test_levels is not None:
+            object.__setattr__(self, "test_levels", M.check_test_levels(self.test_levels, self.verify_rounds))
         if not 0 < self.slot_s < float("inf"):  # NaN fails too
             raise ParameterError("slot_s", self.slot_s, "(0, inf)")
         if self.n_demands < 1:
@@ -534,6 +542,7 @@ def _params(
         shamir_k=config.shamir_k,
         max_steps=max_steps,
         observation=config.observation,
+        test_levels=None if config.test_levels is None else jnp.asarray(config.test_levels, f32),
     )
     if config.block_pulses:
         from qverify.network.blocks import with_finite_blocks
@@ -587,6 +596,14 @@ def _stack(params: list[M.NetParams]) -> M.NetParams:
         for p in params
     ]
     return _stacked(same)
+
+
+def _same_levels(trained: Any, configured: tuple[float, ...] | None) -> bool:
+    """Whether an agent's test levels (float32 array or ``None``) are the configured ones."""
+    if trained is None or configured is None:
+        return trained is None and configured is None
+    a = np.asarray(trained, np.float32)
+    return a.shape == (len(configured),) and bool(np.all(a == np.asarray(configured, np.float32)))
 
 
 def _stacked(trees: list[Any]) -> Any:
@@ -670,6 +687,9 @@ def simulate_seeds(
         raise ParameterError(
             "observation", config.observation, f"{trained.observation!r}, the observation the agent was trained on"
         )
+    if trained is not None and not _same_levels(trained.test_levels, config.test_levels):
+        levels = None if trained.test_levels is None else tuple(np.asarray(trained.test_levels).tolist())
+        raise ParameterError("test_levels", config.test_levels, f"{levels}, the test levels the agent was trained with")
     shape = (
         {"mu_levels": tuple(np.asarray(trained.mu_levels).tolist()), "max_steps": trained.max_steps} if trained else {}
     )
