@@ -65,6 +65,25 @@ def old_observation(state: M.NetState, params: M.NetParams) -> jax.Array:
     ).ravel()  # fmt: skip
 
 
+def _epoch_arrays(new: M.NetState, out: M.SlotOut, p: M.NetParams) -> tuple[jax.Array, ...]:
+    """(observation, old observation, true epoch QBER, binomial variance of its estimate), per seed."""
+    obs = jax.vmap(M.observe, in_axes=(0, None))(new, p)
+    old = jax.vmap(old_observation, in_axes=(0, None))(new, p)
+    _k, n = zx_counts(new.counts)
+    truth = out.qber.mean(axis=1)
+    return obs, old, truth, truth * (1 - truth) / jnp.maximum(n, 1)
+
+
+def _collect(epoch, state, epochs: int, first_key: int, seeds: int) -> tuple[np.ndarray, ...]:
+    """Run ``epochs`` epochs; (observations, old observations, truth, variance, epoch index), stacked."""
+    rows = []
+    for i in range(epochs):
+        state, *arrays = epoch(jax.random.PRNGKey(first_key + i), state)
+        rows.append([np.asarray(a) for a in arrays])
+    obs, old, truth, var = (np.concatenate([r[j] for r in rows]) for j in range(4))
+    return obs, old, truth, var, np.repeat(np.arange(epochs), seeds)
+
+
 CONFIG = SimConfig(
     n_demands=2, epoch_slots=2, verify_rounds=900, node_rounds=300,
     adversary=Adversary(fraction=0.2, behaviours=("inject", "lie")),
@@ -98,19 +117,9 @@ def dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarra
         )  # fmt: skip
         run = jax.vmap(lambda k, s, d: M.run(k, s, d, p, p.epoch_slots, aligned=True))
         new, out = run(jax.random.split(k_run, SEEDS), state, dec)
-        obs = jax.vmap(M.observe, in_axes=(0, None))(new, p)
-        old = jax.vmap(old_observation, in_axes=(0, None))(new, p)
-        _k, n = zx_counts(new.counts)
-        truth = out.qber.mean(axis=1)
-        return new, obs, old, truth, truth * (1 - truth) / jnp.maximum(n, 1)
+        return new, *_epoch_arrays(new, out, p)
 
-    rows = []
-    for i in range(EPOCHS):
-        state, *arrays = epoch(jax.random.PRNGKey(100 + i), state)
-        rows.append([np.asarray(a) for a in arrays])
-    obs, old, truth, var = (np.concatenate([r[j] for r in rows]) for j in range(4))
-    which = np.repeat(np.arange(EPOCHS), SEEDS)
-    return obs, old, truth, var, which
+    return _collect(epoch, state, EPOCHS, 100, SEEDS)
 
 
 def held_out_rmse(features: np.ndarray, link: int) -> float:
@@ -184,18 +193,9 @@ def flat_dataset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.n
     def epoch(key, state):
         run = jax.vmap(lambda k, s: M.run(k, s, dec, p, p.epoch_slots, aligned=True))
         new, out = run(jax.random.split(key, FLAT_SEEDS), state)
-        obs = jax.vmap(M.observe, in_axes=(0, None))(new, p)
-        old = jax.vmap(old_observation, in_axes=(0, None))(new, p)
-        _k, n = zx_counts(new.counts)
-        truth = out.qber.mean(axis=1)
-        return new, obs, old, truth, truth * (1 - truth) / jnp.maximum(n, 1)
+        return new, *_epoch_arrays(new, out, p)
 
-    rows = []
-    for i in range(FLAT_EPOCHS):
-        state, *arrays = epoch(jax.random.PRNGKey(500 + i), state)
-        rows.append([np.asarray(a) for a in arrays])
-    obs, old, truth, var = (np.concatenate([r[j] for r in rows]) for j in range(4))
-    return obs, old, truth, var, np.repeat(np.arange(FLAT_EPOCHS), FLAT_SEEDS)
+    return _collect(epoch, state, FLAT_EPOCHS, 500, FLAT_SEEDS)
 
 
 def flat_rmse(features: np.ndarray, link: int) -> tuple[float, float]:
