@@ -81,7 +81,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Literal, overload
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -661,41 +661,14 @@ def step(
     return new, out
 
 
-@overload
 def endpoint_aborts(
     counts: jax.Array,
     active: jax.Array,
     byzantine: jax.Array,
     params: NetParams,
-    with_upper: Literal[False] = False,
-    *,
     upper: jax.Array | None = None,
-) -> jax.Array: ...
-
-
-@overload
-def endpoint_aborts(
-    counts: jax.Array,
-    active: jax.Array,
-    byzantine: jax.Array,
-    params: NetParams,
-    with_upper: Literal[True],
-    *,
-    upper: jax.Array | None = None,
-) -> tuple[jax.Array, jax.Array]: ...
-
-
-def endpoint_aborts(
-    counts: jax.Array,
-    active: jax.Array,
-    byzantine: jax.Array,
-    params: NetParams,
-    with_upper: bool = False,
-    *,
-    upper: jax.Array | None = None,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
-    """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``
-    (with ``with_upper``, also the (E,) Clopper–Pearson upper bound the honest decision read).
+) -> jax.Array:
+    """(E,) links stopped for the next epoch by their endpoints' parameter estimation on ``counts``.
 
     An honest endpoint aborts by :func:`qverify.network.estimation.pe_aborts` (the Clopper–Pearson
     upper bound of the epoch's pooled Z/X error rate at ``pe_confidence`` above ``qber_threshold``;
@@ -703,14 +676,14 @@ def endpoint_aborts(
     An active Byzantine endpoint that lies refuses to abort; one that slanders aborts its links to
     honest neighbours. Either end's abort stops the link: an honest end's decision stands.
     """
-    honest_abort, upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence, upper)
+    honest_abort, _upper = pe_aborts(counts, params.qber_threshold, params.pe_confidence, upper)
     a, b = params.link_a, params.link_b
     out = jnp.zeros_like(honest_abort)
     for me, other in ((a, b), (b, a)):
         mine = jnp.where(params.lie & active[me], False, honest_abort)
         mine = jnp.where(params.slander & active[me] & ~byzantine[other], True, mine)
         out = out | mine
-    return (out, upper) if with_upper else out
+    return out
 
 
 def weight_rule(
