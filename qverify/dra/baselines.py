@@ -38,6 +38,7 @@ import numpy as np
 from qverify.dra import env as E
 from qverify.errors import QverifyError
 from qverify.network import model as M
+from qverify.xla import jit
 
 PolicyFn = Callable[[jax.Array, jax.Array, E.EnvState], jax.Array]
 MAX_JOINT_ACTIONS = 100_000
@@ -180,7 +181,7 @@ def evaluate(
     ``qber_var`` is the variance over time of the QBER of each link while it is in use, averaged
     over links and episodes (the paper's "variance of QBER during fluctuation").
     """
-    fn = jax.jit(jax.vmap(lambda k: rollout(policy or (lambda *_: None), params, k, oracle)))  # type: ignore[arg-type]
+    fn = jit(jax.vmap(lambda k: rollout(policy or (lambda *_: None), params, k, oracle)))  # type: ignore[arg-type]
     return _summarise(jax.tree.map(np.asarray, fn(keys)))
 
 
@@ -225,7 +226,7 @@ def evaluate_many(
     n_k = keys.shape[0]
     index = jnp.repeat(jnp.arange(len(names)), n_k)
     tiled = jnp.tile(keys, (len(names), 1))
-    fn = jax.jit(jax.vmap(lambda i, k: rollout(switched(i), params, k)))
+    fn = jit(jax.vmap(lambda i, k: rollout(switched(i), params, k)))
     out = jax.tree.map(np.asarray, fn(index, tiled))
     return {n: _summarise(jax.tree.map(lambda x, j=j: x[j * n_k : (j + 1) * n_k], out)) for j, n in enumerate(names)}
 
@@ -237,7 +238,7 @@ def best_static(params: E.EnvParams, keys: jax.Array, chunk: int = 512) -> tuple
     def ret(a: jax.Array, k: jax.Array) -> jax.Array:
         return rollout(lambda *_: a, params, k)["reward"].sum()
 
-    fn = jax.jit(jax.vmap(lambda a: jax.vmap(lambda k: ret(a, k))(keys).mean()))
+    fn = jit(jax.vmap(lambda a: jax.vmap(lambda k: ret(a, k))(keys).mean()))
     means = np.concatenate([np.asarray(fn(jnp.asarray(table[i : i + chunk]))) for i in range(0, len(table), chunk)])
     best = int(np.argmax(means))
     return table[best], float(means[best])

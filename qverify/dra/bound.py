@@ -44,6 +44,7 @@ from scipy.optimize import linprog
 from qverify.dra import env as E
 from qverify.errors import ParameterError, QverifyError
 from qverify.network import model as M
+from qverify.xla import jit
 
 
 def _exogenous(params: E.EnvParams, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -93,7 +94,7 @@ def option_bits(params: E.EnvParams, keys: jax.Array) -> tuple[np.ndarray, np.nd
 
         return jax.vmap(slot)(excess, eta, src, extra), active
 
-    bits, active = jax.jit(jax.vmap(one))(keys)
+    bits, active = jit(jax.vmap(one))(keys)
     return np.asarray(bits, dtype=np.float64), np.asarray(active)
 
 

@@ -140,7 +140,7 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
 @jax.jit
 def step(
     key: jax.Array, state: EnvState, action: Action, params: EnvParams, measure_now: jax.Array | None = None
-) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:
+) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
     """Advance one slot. Returns ``(obs, state, reward, done, info)``; no auto-reset.
 
     ``measure_now``: see :func:`qverify.network.model.step` (pass

@@ -17,6 +17,7 @@ from qverify.dra import dqn
 from qverify.dra import env as E
 from qverify.errors import ParameterError, QverifyError
 from qverify.interrupts import check as check_interrupt
+from qverify.xla import jit
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,10 @@ def _run_chunks(
     chunk = max(1, -(-episodes // max(chunks, 1)))
     snapshot_bytes = sum(x.nbytes for x in jax.tree.leaves(state.params))
     chunk = max(1, min(chunk, SNAPSHOT_BUDGET_BYTES // max(snapshot_bytes, 1)))
-    run_v = jax.jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
+    run_v = jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
     # (seeds, due episodes) snapshots, each seed on its own instance; a fixed number of due slots per
     # chunk (padded by repeating the last), so the program compiles once.
-    eval_v = jax.jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, None)), in_axes=(0, 0)))
+    eval_v = jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, None)), in_axes=(0, 0)))
     width = -(-chunk // eval_every)
     parts: list[dict[str, np.ndarray]] = []
     last_eval = np.full(state.steps.shape[0], np.nan, np.float32)

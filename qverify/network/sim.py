@@ -47,6 +47,7 @@ from qverify.network.measure import corner_distributions, measured_qber
 from qverify.network.policy import BaselinePolicy, Context, Observation, Policy
 from qverify.physics.params import LCQ_2012, LinkParams
 from qverify.physics.relay import MAX_DEAD_TIME_SLOTS as MAX_RELAY_DEAD_TIME
+from qverify.xla import jit
 
 RELAYS = ("single", "xor", "shamir")
 ABORT_RULES = ("measured", "oracle")
@@ -551,7 +552,7 @@ def _params(
     return params
 
 
-@partial(jax.jit, static_argnames=("slots", "alloc"))
+@partial(jit, static_argnames=("slots", "alloc"))
 def _stretch(
     keys: jax.Array,
     state: M.NetState,
