@@ -6,6 +6,11 @@ creates the folder and exports it through JAX's environment variables before pyt
 workers, so the workers and every notebook kernel they launch inherit it. A program compiled by a
 notebook (the notebooks run first) is then a cache hit in the tests that build the same program,
 and the other way round. The folder is removed when the session ends, so no run sees another's.
+
+Items marked ``after_notebooks`` are moved to the end of the collection. pytest-xdist hands each
+worker a contiguous share of the items in collection order, and the notebooks come first, so a test
+that builds the programs a notebook builds (``qverify reproduce --quick`` and notebook 06 run the
+same sizes) then finds them compiled instead of compiling them at the same time on the other core.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SAVED] = {k: os.environ.get(k) for k in ("JAX_COMPILATION_CACHE_DIR", *_CACHE_ENV)}
     os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
     os.environ.update(_CACHE_ENV)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("after_notebooks") is not None)  # stable
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

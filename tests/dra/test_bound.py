@@ -87,8 +87,10 @@ def test_other_relay_modes_are_refused():
 
 
 def test_evaluate_many_equals_one_policy_at_a_time():
+    # The instance and episode count of test_bound_is_above_every_policy_on_every_episode: the
+    # one-policy programs are then the same programs, compiled once in a session.
     params = T.small_instance(adversary=Adversary(fraction=0.34)).replace(max_steps=12)
-    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
     policies = {"static": B.static_policy(params), "random": B.random_policy(params),
                 "greedy": B.greedy_policy(params)}  # fmt: skip
     many = B.evaluate_many(policies, params, keys)

@@ -22,6 +22,7 @@ def _quick(out, run, *extra):
     )  # fmt: skip
 
 
+@pytest.mark.after_notebooks  # notebook 06 compiles the programs of `reproduce --quick`
 def test_reproduce_quick_writes_report_and_repeats_its_numbers(tmp_path):
     # One test, so the second run finds the first one's compiled programs in the session's cache
     # (the two could otherwise land on different workers and both compile cold).
