@@ -591,8 +591,8 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            # The bounds are computed here, once per epoch, in one solve: the counts' bound (kept
-            # for the observation, so every slot's observe need not repeat its solve on
+            # The bounds are computed here, once per epoch (claim_bounds): the counts' bound (kept
+            # for the observation, so every slot's observe need not solve for it again on
             # unchanged counts; the honest abort reads it) and each endpoint's claim bound (the weights').
             upper, claim_upper = claim_bounds(reported, counts, params.pe_confidence)
             abort = endpoint_aborts(counts, active, state.byzantine, params, upper=upper)

@@ -142,3 +142,7 @@ def test_evaluation_is_the_greedy_rollout_of_each_due_episode():
         policy = T.dqn_policy(T.params_of_seed(res.params, s), p, cfg.hidden)
         rollout = B.evaluate(policy, p, dqn.eval_keys(cfg))["returns"].mean()
         assert curve[s, 6] == pytest.approx(float(rollout), rel=1e-5, abs=1e-5)
+    # Chunking is bookkeeping: chunks of one episode (every boundary moved) give the same curves.
+    # Their programs (1-episode chunk, one due slot) are the last chunk's above: no new compile.
+    single = T.train(p, cfg, episodes=7, seeds=2, chunks=7)
+    np.testing.assert_array_equal(single.eval_return, curve)
