@@ -141,7 +141,8 @@ class ABFTPolicy:
         links = self.ctx.links
         # Usability, routes and weights read the conservative statistic: each claim's upper confidence
         # bound at pe_confidence over the epoch's test rounds (qverify.network.measure.claim_upper),
-        # not the point value; the weights through the reports' qber_upper (link_reports).
+        # not the point value; the weights through the reports' qber_upper (link_reports, and
+        # node_reports for the node checks' claims, both at pe_confidence).
         conf = self.ctx.pe_confidence
         upper = claim_upper(mean_rep, obs.counts, conf)
         if self.sanitise:
@@ -156,7 +157,7 @@ class ABFTPolicy:
                 self.voting.report(rep)
             if obs.node_claims is not None and obs.node_counts is not None:
                 for rep in node_reports(links.nodes, self.check_links, links.a, links.b, obs.node_counts,
-                                        obs.node_claims, float(obs.slot)):  # fmt: skip
+                                        obs.node_claims, float(obs.slot), conf):  # fmt: skip
                     self.voting.report(rep)
             self.voting.end_epoch()  # fail-closed: an unsafe candidate vector is refused there
             suspect = self.voting.losses >= self.suspect_loss

@@ -199,10 +199,17 @@ class FidelityWeightedVoting:
         report carries one (not ``None``; :func:`qverify.network.measure.link_reports` fills it with
         the Clopper–Pearson upper bound of the claim over the epoch's test rounds), else ``qber``.
         A node report (``kind == "node"``: ``subject`` the checked node, ``reporter`` the partner
-        that verified it, ``qber`` its QBER-equivalent, a point value) enters the node's *check
-        loss*, the trimmed upper median of its partners' reports (as for links); a node's loss is
-        the larger of its link loss and its check loss.
+        that verified it, ``qber`` its QBER-equivalent, optional ``qber_upper``) enters the node's
+        *check loss*, the trimmed upper median of its partners' reports (as for links), by its
+        ``qber_upper`` where it carries one (:func:`qverify.network.node_checks.node_reports` fills it
+        with the QBER-equivalent of the pass fraction's lower Clopper–Pearson bound), else ``qber``;
+        a node's loss is the larger of its link loss and its check loss.
         """
+        upper = getattr(fidelity_report, "qber_upper", None)
+        field_name = "qber" if upper is None else "qber_upper"
+        q = float(fidelity_report.qber if upper is None else upper)
+        if not 0 <= q <= 0.5:
+            raise ParameterError(field_name, q, "[0, 0.5]")
         if getattr(fidelity_report, "kind", "link") == "node":
             i, r = self._node(fidelity_report.subject), self._node(str(fidelity_report.reporter))
             if i == r:
@@ -211,9 +218,6 @@ class FidelityWeightedVoting:
                     fidelity_report.reporter,
                     f"a check partner of {fidelity_report.subject}, not the node itself",
                 )
-            q = float(fidelity_report.qber)
-            if not 0 <= q <= 0.5:
-                raise ParameterError("qber", q, "[0, 0.5]")
             self._checks.setdefault(i, {})[r] = q
             return
         a, b = fidelity_report.link
@@ -221,11 +225,6 @@ class FidelityWeightedVoting:
         reporter = self._node(fidelity_report.reporter)
         if reporter not in (i, j):
             raise ParameterError("reporter", fidelity_report.reporter, f"an endpoint of link {a}–{b}")
-        upper = getattr(fidelity_report, "qber_upper", None)
-        field_name = "qber" if upper is None else "qber_upper"
-        q = float(fidelity_report.qber if upper is None else upper)
-        if not 0 <= q <= 0.5:
-            raise ParameterError(field_name, q, "[0, 0.5]")
         self._reports.setdefault((min(i, j), max(i, j)), {})[reporter] = q
 
     def _project(self, scores: np.ndarray, old: WeightVector) -> list[int]:
@@ -241,7 +240,7 @@ class FidelityWeightedVoting:
         :class:`~qverify.verify.report.FidelityReport` that carries ``qber_upper`` (the network's
         link reports), that conservative bound, so an epoch with fewer test rounds yields larger
         errors and lower scores; otherwise the value reported (``qber``, or :meth:`report_link`'s
-        argument as given). Node-check reports enter as their ``qber`` (point values). The network
+        argument as given). Node-check reports likewise, by their ``qber_upper`` where they carry one. The network
         model's :func:`~qverify.network.model.weight_rule` is this arithmetic in WHEAT mode.
         """
         n = len(self.nodes)

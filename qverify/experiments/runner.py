@@ -156,7 +156,9 @@ class TaskPool:
         self.store, self.executor, self.workers, self.address = store, executor, workers, address
         self.progress, self.caller_busy = progress, caller_busy
         self.total = self.finished = 0
-        self.deferred: list[Task] = []
+        # One list per submit, run as its own seed batches: the same units (hence the same compiled
+        # programs, shared through the persistent cache) as a pool of workers would run.
+        self.deferred: list[list[Task]] = []
         self.queued: set[str] = set()
         self.backlog: deque[tuple[Task, ...]] = deque()
         self.in_flight: list[int] = []  # per pool
@@ -210,7 +212,8 @@ class TaskPool:
                 todo.append(t)
         self._tick()
         if not self.pools:
-            self.deferred += todo
+            if todo:
+                self.deferred.append(todo)
             return
         with self._lock:
             self.backlog.extend(spread_programs(seed_batches(todo), task_of=lambda unit: unit[0]))
@@ -252,14 +255,15 @@ class TaskPool:
     def wait(self) -> None:
         """Block until every submitted task is stored; re-raises a task's exception."""
         if self.deferred:
-            base = self.finished
-            todo, self.deferred = self.deferred, []
+            batches, self.deferred = self.deferred, []
+            for todo in batches:
+                base = self.finished
 
-            def moved(done: int, _total: int) -> None:
-                self.finished = base + done
-                self._tick()
+                def moved(done: int, _total: int, base: int = base) -> None:
+                    self.finished = base + done
+                    self._tick()
 
-            run_tasks(todo, self.store, self.executor, 1, self.address, moved)
+                run_tasks(todo, self.store, self.executor, 1, self.address, moved)
             self._tick()
         backlog = sum(len(u) for u in self.backlog)
         if self.pools and self.caller_busy and len(self.pools) == 1 and backlog >= self.LATE_WORKER_MIN_TASKS:

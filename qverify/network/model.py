@@ -59,7 +59,8 @@ One slot:
    as errors out of the epoch's heralded Z/X test rounds
    (:func:`qverify.network.estimation.claim_bounds`; a liar's claim of 0 becomes the bound of 0
    errors out of those rounds), so fewer test rounds make the weights more conservative; node-check
-   reports enter as point values. :func:`weight_rule` is the arithmetic of
+   reports likewise, by the QBER-equivalent of the lower bound of the pass fraction they imply
+   (:func:`qverify.network.node_checks.upper_qber`). :func:`weight_rule` is the arithmetic of
    :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch`, from the same functions of
    :mod:`qverify.consensus.weights` (the host reads the same bound, ``FidelityReport.qber_upper``),
    so an agent trains on the weights the control plane would commit; under a host control plane
@@ -98,7 +99,7 @@ from qverify.consensus.weights import (
 )
 from qverify.errors import ParameterError
 from qverify.network import node_checks
-from qverify.network.estimation import claim_bounds, pe_aborts, zx_counts
+from qverify.network.estimation import epoch_bounds, pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.physics.rates import fibre_link_rates
 
@@ -591,13 +592,17 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            # The bounds are computed here, once per epoch (claim_bounds): the counts' bound (kept
-            # for the observation, so every slot's observe need not solve for it again on
-            # unchanged counts; the honest abort reads it) and each endpoint's claim bound (the weights').
-            upper, claim_upper = claim_bounds(reported, counts, params.pe_confidence)
+            # The bounds are computed here, once per epoch, in one Newton loop (epoch_bounds): the
+            # counts' bound (kept for the observation, so every slot's observe need not solve for it
+            # again on unchanged counts; the honest abort reads it), each endpoint's claim bound and
+            # each node-check claim's bound (the weights').
+            k = (params.check_links >= 0).sum(axis=1)[:, None]
+            fails = node_checks.implied_failures(claims, rounds, k, jnp)
+            upper, claim_upper, fail_upper = epoch_bounds(reported, counts, fails, rounds, params.pe_confidence)
+            check_upper = node_checks.upper_qber(fail_upper, claims, k, jnp)
             abort = endpoint_aborts(counts, active, state.byzantine, params, upper=upper)
             return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
-                    *weight_rule(state.scores, state.weights, claim_upper, claims, params), abort, upper)  # fmt: skip
+                    *weight_rule(state.scores, state.weights, claim_upper, check_upper, params), abort, upper)  # fmt: skip
 
         kept = (state.reported, state.counts, state.node_claims, state.node_counts, state.node_check, state.scores,
                 state.weights, state.pe_abort, state.pe_upper)  # fmt: skip
@@ -687,7 +692,7 @@ def endpoint_aborts(
 
 
 def weight_rule(
-    scores: jax.Array, weights: jax.Array, claim_upper: jax.Array, claims: jax.Array, params: NetParams
+    scores: jax.Array, weights: jax.Array, claim_upper: jax.Array, check_upper: jax.Array, params: NetParams
 ) -> tuple[jax.Array, jax.Array]:
     """One epoch of the control plane's weight rule; returns (scores, weights), both (N,).
 
@@ -696,9 +701,11 @@ def weight_rule(
     as ``rint(claim × n)`` errors out of the epoch's ``n`` heralded Z/X test rounds (the claim itself
     where ``n = 0``), as :func:`qverify.network.estimation.claim_bounds` computes it in :func:`step`
     and :func:`qverify.network.measure.claim_upper` on the host (``FidelityReport.qber_upper``).
-    Fewer rounds give larger bounds, hence larger losses and lower scores. ``claims`` (N, W) are the
-    node-check reports (:mod:`qverify.network.node_checks`, ``inf`` padding), read as point values
-    (QBER-equivalents of the partners' pass fractions; they are not bounded).
+    Fewer rounds give larger bounds, hence larger losses and lower scores. ``check_upper`` (N, W) is
+    the same kind of statistic of the node-check reports (:mod:`qverify.network.node_checks`,
+    ``inf`` padding): the QBER-equivalent of the lower Clopper–Pearson bound of the pass fraction each
+    partner's claim implies over its GHZ rounds (:func:`qverify.network.node_checks.upper_qber`; the
+    host reads the same bound, :func:`qverify.network.node_checks.claim_upper`).
     :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
     the same array functions: a link's error is its worse endpoint's bound (clipped to [0, 0.5],
     as a :class:`~qverify.verify.report.FidelityReport`'s is), a node's loss the larger of the trimmed
@@ -710,7 +717,7 @@ def weight_rule(
     f = params.weight_f
     link_err = jnp.clip(claim_upper, 0.0, 0.5).max(axis=1)
     link_loss = node_losses_array(link_err, params.node_links, f, ABORT_QBER, jnp)
-    loss = jnp.maximum(link_loss, check_losses(claims, f, ABORT_QBER, jnp))
+    loss = jnp.maximum(link_loss, check_losses(check_upper, f, ABORT_QBER, jnp))
     s = score_step(scores, loss, params.weight_alpha, params.weight_floor, params.weight_decay, jnp)
     adjusted = with_hysteresis(s, weights, params.weight_hysteresis, jnp)
     return s, wheat_array(adjusted, params.weight_f, jnp).astype(s.dtype)

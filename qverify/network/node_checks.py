@@ -152,6 +152,52 @@ def qber_equivalent(pass_fraction: Any, partners_n: Any, xp: Any = np) -> Any:
     return xp.where(base > 0, (1 - base ** (1.0 / xp.maximum(partners_n, 1))) / 2, 0.5)
 
 
+def implied_failures(claims: Any, rounds: Any, partners_n: Any, xp: Any = np) -> Any:
+    """Failed rounds a partner's claim (QBER-equivalent) implies, out of its ``rounds``: ``rounds −
+    rint(rounds × P)`` with ``P = ½ + ½ (1 − 2·claim)^k`` the pass fraction :func:`qber_equivalent`
+    inverts (``k = partners_n``); 0 where there is no claim (``inf``). float32 on both sides, so host
+    and model read the same count (an honest partner's claim gives back its own count).
+
+    >>> implied_failures(np.array([0.02, 0.5, 0.0, np.inf]), np.array([1000, 1000, 1000, 0]), 3).tolist()
+    [58.0, 500.0, 0.0, 0.0]
+    """
+    has = xp.isfinite(claims)
+    c = xp.asarray(xp.clip(xp.where(has, claims, 0.5), 0.0, 0.5), xp.float32)
+    n = xp.asarray(rounds, xp.float32)
+    k = xp.asarray(xp.maximum(partners_n, 1), xp.float32)
+    one, half = xp.float32(1.0), xp.float32(0.5)
+    passes = xp.rint(n * (half + half * (one - 2 * c) ** k))
+    return xp.where(has, n - passes, 0.0).astype(xp.float32)
+
+
+def upper_qber(failure_upper: Any, claims: Any, partners_n: Any, xp: Any = np) -> Any:
+    """The conservative statistic of node-check claims: the QBER-equivalent of the pass fraction's
+    lower confidence bound ``1 − failure_upper`` (the failure rate's one-sided Clopper–Pearson upper
+    bound, of the failures the claim implies), ``inf`` where there is no claim. Fewer rounds give a
+    larger statistic; a claim of 0.5 stays 0.5, a claim of 0 becomes the bound of no failure."""
+    q = qber_equivalent(1.0 - failure_upper, partners_n, xp)
+    return xp.where(xp.isfinite(claims), q, xp.inf)
+
+
+def claim_upper(claims: Any, rounds: Any, partners_n: Any, confidence: float = 0.95) -> np.ndarray:
+    """Host side (float64 scipy) of the model's node-check statistic (:func:`upper_qber` of
+    :func:`qverify.network.estimation.epoch_bounds`' check bound): per claim (any shape) its
+    QBER-equivalent upper bound at ``confidence`` over the partner's ``rounds``, ``inf`` where none.
+
+    >>> claim_upper(np.array([0.02, 0.02, 0.5]), np.array([4000, 250, 250]), 3).round(4).tolist()
+    [0.0224, 0.0305, 0.5]
+    """
+    from scipy.stats import beta
+
+    claims = np.asarray(claims, dtype=float)
+    n = np.broadcast_to(np.asarray(rounds, dtype=float), claims.shape)
+    fails = implied_failures(claims, n, partners_n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(fails < n, beta.ppf(confidence, fails + 1, np.maximum(n - fails, 1)), 1.0)
+    u = np.where((2 * fails >= n) & (n > 0), 0.5, u)
+    return np.asarray(upper_qber(u, claims, partners_n))
+
+
 def trials(lam: jax.Array, active: jax.Array, params: Any) -> tuple[jax.Array, jax.Array]:
     """(rounds (N, W), pass probability (N, W)) of one epoch's node checks: the binomial draws
     :func:`claims` turns into reports (W from :func:`partners`)."""
@@ -221,7 +267,8 @@ def node_reports(
 
     The estimate is the dishonest-party fidelity bound (:data:`BOUND`, any coalition) from the
     partner's *claimed* pass count (a partner whose claim differs from its counts claims the count its report implies) with a
-    Clopper–Pearson interval; ``qber`` is the claim. The method names the bound.
+    Clopper–Pearson interval; ``qber`` is the claim, ``qber_upper`` its conservative statistic at
+    ``confidence`` (:func:`claim_upper`, what the weights read). The method names the bound.
     """
     counts = np.asarray(counts, dtype=np.int64)
     claims = np.asarray(claims, dtype=float)
@@ -241,12 +288,22 @@ def node_reports(
         return np.atleast_1d(np.asarray(dishonest_fidelity_bound(np.clip(np.asarray(p, float), 0.0, 1.0), 3, 1)))
 
     fid, f_lo, f_hi = bound(p_hat), bound(lo), bound(hi)
+    upper = claim_upper(np.where(has, claims, np.inf), rounds, k, confidence)
     out: list[FidelityReport] = []
     for m, (i, j) in enumerate(zip(*np.nonzero(has), strict=True)):
         link = int(check_links[i, j])
         partner = int(link_b[link]) if int(link_a[link]) == i else int(link_a[link])
         est = Estimate(float(fid[m]), float(f_lo[m]), float(f_hi[m]), confidence, int(rounds[i, j]), BOUND)
         out.append(
-            FidelityReport(nodes[i], "node", est, float(claim[i, j]), time_s, nodes[partner], bound=REPORT_BOUND)
+            FidelityReport(
+                nodes[i],
+                "node",
+                est,
+                float(claim[i, j]),
+                time_s,
+                nodes[partner],
+                qber_upper=float(upper[i, j]),
+                bound=REPORT_BOUND,
+            )
         )
     return out

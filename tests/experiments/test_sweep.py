@@ -160,3 +160,28 @@ def test_busy_caller_gets_a_late_worker_for_a_long_backlog(tmp_path, monkeypatch
         assert pool.sizes == [1, 1]
     assert store.keys() == {t.key for t in tasks}
     assert {r["key"]: r for r in store.rows()}[tasks[5].key] == run_task(tasks[5])
+
+
+def test_one_worker_runs_the_units_a_pool_would(tmp_path, monkeypatch):
+    # Without worker processes (workers=1) the pool runs its submits at wait(), each submit as its own
+    # seed batches, as the pool's workers would: the same vmapped units, so the same compiled
+    # programs (a run with --workers 1 finds every program of a two-worker run in the cache).
+    from qverify.experiments.grid import seed_batches
+    from qverify.experiments.runner import TaskPool
+
+    units: list[tuple[int, ...]] = []
+
+    def recording(unit):
+        units.append(tuple(t.seed for t in unit))
+        return [{"seed": t.seed} for t in unit]
+
+    monkeypatch.setattr(runner, "run_seeds", recording)
+    tasks = small_tasks(5)
+    store = ResultStore(tmp_path / "r.sqlite")
+    with TaskPool(store, workers=1) as pool:
+        pool.submit(tasks[:2])
+        pool.submit(tasks[2:])
+        pool.wait()
+    expected = [tuple(t.seed for t in u) for part in (tasks[:2], tasks[2:]) for u in seed_batches(part)]
+    assert units == expected == [(0, 1), (2, 3, 4)]
+    assert store.keys() == {t.key for t in tasks}

@@ -162,10 +162,11 @@ def test_node_checks_only_add_loss_and_separate_byzantine_sources():
     checks are never below those without (a check loss can only raise a node's loss: max of link and
     check losses), the checks raise some, and every Byzantine node ends at the worst loss.
 
-    Link losses read the upper confidence bound of each link report, check losses the partners'
-    point values: with the default 10⁴ test rounds per link the links' bounds (losses 0.18–0.20 on
-    the honest nodes here) exceed every check, so the links are tested on 10⁵ rounds, where their
-    bounds are tight and the checks raise two honest nodes' losses by 3–4e-3."""
+    Link losses read the upper confidence bound of each link report, check losses the bound of the
+    pass fraction each partner's claim implies (6000 GHZ rounds per node, 1500–3000 per partner):
+    with the default 10⁴ test rounds per link the links' bounds (losses 0.18–0.20 on the honest
+    nodes here) exceed every check, so the links are tested on 10⁵ rounds, where their bounds are
+    tight; the checks then raise five honest nodes' losses by 0.011–0.032 (seed 2)."""
     g = grid(3, 3)
     base = dict(adversary=Adversary(fraction=0.25, behaviours=("inject", "lie")), epoch_slots=5, verify_rounds=100_000)
     pol = ABFTPolicy(signatures="ideal")
@@ -192,3 +193,73 @@ def test_a_partner_that_verified_nothing_reports_nothing():
     claims = np.asarray(state.node_claims)
     assert np.all(np.isinf(claims[counts[..., 1] == 0]))
     assert np.all(np.isfinite(claims[counts[..., 1] > 0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    frac=st.floats(0.0, 1.0),
+    k=st.integers(2, NC.MAX_PARTIES - 1),
+    conf=st.floats(0.5, 0.999),
+)
+def test_node_check_bound_is_conservative_and_tightens_with_rounds(n, frac, k, conf):
+    """Issue #30, node checks: a partner's claim counts by the QBER-equivalent of the lower one-sided
+    Clopper–Pearson bound of the pass fraction it implies (C. J. Clopper and E. S. Pearson, Biometrika
+    26, 404 (1934)), never below the claim; the same pass fraction over 4× the rounds bounds tighter,
+    a higher confidence looser, and the bound is ``qber_equivalent`` of ``1 − beta.ppf(c, f + 1, n − f)``
+    for f failures (½ when f ≥ n/2)."""
+    from scipy.stats import beta
+
+    passes = round(frac * n)
+    claim = float(NC.qber_equivalent(passes / n, k))
+    fails = n - round(float(n * (0.5 + 0.5 * (1 - 2 * np.float32(claim)) ** k)))
+    up = float(NC.claim_upper(claim, n, k, conf))
+    up4 = float(NC.claim_upper(claim, 4 * n, k, conf))
+    up_more = float(NC.claim_upper(claim, n, k, min(0.9999, conf + 0.05)))
+    if 2 * fails >= n:
+        expected = 0.5
+    else:
+        expected = float(NC.qber_equivalent(1 - beta.ppf(conf, fails + 1, n - fails), k))
+    assert up == pytest.approx(expected, abs=1e-12)
+    # The claim's own count may differ from `passes` by the float32 round trip only where it is ½.
+    assert up >= claim - 1e-6
+    assert up4 <= up + 1e-12
+    assert up_more >= up - 1e-12
+
+
+def test_fewer_check_rounds_weigh_a_node_more_conservatively():
+    """The same honest claims on every node, node 0's partners verifying 30 and 3000 rounds: node 0's
+    check bound, hence its check loss, is larger on 30 rounds, on the host (``node_reports``'
+    ``qber_upper`` → the voting layer) and in the model (``epoch_bounds`` → ``upper_qber``)."""
+    from qverify.consensus.voting import FidelityWeightedVoting
+    from qverify.consensus.weights import check_losses
+    from qverify.network.estimation import epoch_bounds
+
+    n, width = 5, 3
+    nodes = [f"n{i}" for i in range(n)]
+    # Node i's partners are nodes i+1, i+2, i+3 (mod n): links of a complete graph on 5 nodes.
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    link = {frozenset(p): e for e, p in enumerate(pairs)}
+    cl = np.array([[link[frozenset((i, (i + 1 + w) % n))] for w in range(width)] for i in range(n)])
+    losses = {}
+    for few in (30, 3000):
+        rounds = np.full((n, width), 3000)
+        rounds[0] = few
+        passes = np.rint(0.97 * rounds).astype(np.int64)
+        claims = np.asarray(NC.qber_equivalent(passes / rounds, width))
+        counts = np.stack([passes, rounds], axis=-1)
+        voting = FidelityWeightedVoting(nodes, 1)
+        reps = NC.node_reports(nodes, cl, a, b, counts, claims, 0.0, 0.95)
+        for r in reps:
+            voting.report(r)
+        host = voting._check_losses()
+        fails = NC.implied_failures(claims, rounds, width, jnp)
+        _, _, fail_up = epoch_bounds(jnp.zeros((1, 2)), jnp.zeros((1, 3, 2)), fails, rounds, 0.95)
+        model = np.asarray(check_losses(NC.upper_qber(fail_up, claims, width, jnp), 1, xp=jnp))
+        np.testing.assert_allclose(model, host, atol=1e-3)  # float32 bound, amplified by the QBER-equivalent
+        assert all(r.qber_upper >= r.qber for r in reps)
+        losses[few] = host
+    assert losses[30][0] > losses[3000][0] + 0.05
+    np.testing.assert_allclose(losses[30][1:], losses[3000][1:], rtol=0, atol=0)

@@ -26,8 +26,9 @@ from qverify.consensus.weights import (
     trimmed_losses,
 )
 from qverify.network import model as M
+from qverify.network import node_checks as NC
 from qverify.network.adversary import Adversary
-from qverify.network.estimation import claim_bounds
+from qverify.network.estimation import epoch_bounds
 from qverify.network.measure import link_reports
 from qverify.network.node_checks import node_reports
 from qverify.network.sim import Fluctuation, SimConfig, build_params
@@ -46,19 +47,32 @@ ROUNDS = st.sampled_from([0, 1, 7, 40, 300, 1000])
 BOUND_ATOL = 2e-5
 BOUND_ATOL_LARGE_N = 1e-4  # n ≤ 20 000
 MAX_EDGES = 36  # graphs() draws at most 9 nodes
-_claim_bounds = jax.jit(claim_bounds)
+CHECKS = (9, 3)  # node-check claims: at most 9 nodes, 3 partners each (as drawn below)
+_epoch_bounds = jax.jit(epoch_bounds)
 
 
-def model_bounds(claims: np.ndarray, counts: np.ndarray, confidence: float = 0.95) -> np.ndarray:
-    """(E, 2) the model's claim bounds (:func:`claim_bounds`, float32), compiled once: padded to
-    ``MAX_EDGES`` links with no round (an eager call re-traces the bisection, a new shape recompiles it)."""
+def model_epoch_bounds(
+    claims: np.ndarray, counts: np.ndarray, check_fails: np.ndarray, check_rounds: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's (E, 2) claim bounds and (N, W) node-check failure bounds (:func:`epoch_bounds`,
+    float32), compiled once: padded to ``MAX_EDGES`` links and ``CHECKS`` claims with no round (an
+    eager call re-traces the Newton loop, a new shape recompiles it)."""
     e = len(claims)
     width = max(e, MAX_EDGES)
     c = np.zeros((width, 2), np.float32)
     c[:e] = claims
     k = np.zeros((width, 3, 2), np.int32)
     k[:e] = counts
-    return np.asarray(_claim_bounds(jnp.asarray(c), jnp.asarray(k), confidence)[1])[:e]
+    fails, rounds = np.zeros(CHECKS, np.float32), np.zeros(CHECKS, np.float32)
+    rows, cols = check_fails.shape
+    fails[:rows, :cols], rounds[:rows, :cols] = check_fails, check_rounds
+    _, claim_up, check_up = _epoch_bounds(jnp.asarray(c), jnp.asarray(k), fails, rounds, confidence)
+    return np.asarray(claim_up)[:e], np.asarray(check_up)[:rows, :cols]
+
+
+def model_bounds(claims: np.ndarray, counts: np.ndarray, confidence: float = 0.95) -> np.ndarray:
+    """(E, 2) the model's claim bounds (:func:`model_epoch_bounds` without node checks)."""
+    return model_epoch_bounds(claims, counts, np.zeros((0, 0)), np.zeros((0, 0)), confidence)[0]
 
 
 def epoch_counts(zx: np.ndarray, errors: np.ndarray) -> np.ndarray:
@@ -156,10 +170,13 @@ def test_model_weight_rule_equals_the_voting_layer(g, data):
     zx = zx.reshape(epochs, len(edges))
     # Errors the counts show (what an honest endpoint's claim would be; the claims above are free).
     wrong = np.array([data.draw(st.integers(0, int(m))) for m in zx.ravel()], dtype=np.int64).reshape(zx.shape)
-    # Node-check reports: partner w of node i (any other node here) reports a QBER-equivalent, or nothing.
-    width = 3
+    # Node-check reports: partner w of node i (any other node here) reports a QBER-equivalent over its
+    # GHZ rounds, or nothing.
+    width = CHECKS[1]
     claims = np.array(data.draw(st.lists(st.one_of(REPORT, st.just(np.inf)), min_size=epochs * n * width,
                                          max_size=epochs * n * width))).reshape(epochs, n, width)  # fmt: skip
+    check_rounds = np.array(data.draw(st.lists(st.sampled_from([1, 7, 40, 300, 1000]), min_size=claims.size,
+                                               max_size=claims.size))).reshape(claims.shape)  # fmt: skip
     names = [f"n{i}" for i in range(n)]
     voting = FidelityWeightedVoting(names, f)
     with jax.enable_x64(True):
@@ -183,16 +200,23 @@ def test_model_weight_rule_equals_the_voting_layer(g, data):
             )
             for i in range(n):
                 for w in range(width):
-                    if np.isfinite(claims[k, i, w]):
-                        partner = names[(i + 1 + w) % n]
-                        if partner != names[i]:
-                            voting.report(
-                                SimpleNamespace(kind="node", subject=names[i], reporter=partner, qber=claims[k, i, w])
-                            )
-                        else:
-                            claims[k, i, w] = np.inf
+                    if names[(i + 1 + w) % n] == names[i]:
+                        claims[k, i, w] = np.inf
+            # Node-check claims by their bound: host (float64) and model (float32) within BOUND_ATOL on
+            # the failure rate, the scale of cp_upper's float32 error (the QBER-equivalent amplifies it).
+            host_check = NC.claim_upper(claims[k], check_rounds[k], width)
+            fails = NC.implied_failures(claims[k], check_rounds[k], width)
+            _, model_fail = model_epoch_bounds(reports[k], counts, fails, check_rounds[k])
+            has = np.isfinite(claims[k])
+            host_fail = 1 - (0.5 + 0.5 * (1 - 2 * host_check[has]) ** width)
+            np.testing.assert_allclose(np.minimum(model_fail[has], 0.5), host_fail, rtol=0, atol=BOUND_ATOL)
+            for i, w in zip(*np.nonzero(has), strict=True):
+                voting.report(
+                    SimpleNamespace(kind="node", subject=names[i], reporter=names[(i + 1 + w) % n],
+                                    qber=claims[k, i, w], qber_upper=host_check[i, w])
+                )  # fmt: skip
             voting.end_epoch()
-            scores, weights = M.weight_rule(scores, weights, jnp.asarray(host_upper), jnp.asarray(claims[k]), params)
+            scores, weights = M.weight_rule(scores, weights, jnp.asarray(host_upper), jnp.asarray(host_check), params)
             np.testing.assert_allclose(np.asarray(scores), voting.scores, rtol=0, atol=1e-12)
             assert tuple(int(w) for w in np.asarray(weights)) == voting.weights().weights
 
