@@ -202,7 +202,7 @@ class FidelityWeightedVoting:
         that verified it, ``qber`` its QBER-equivalent, optional ``qber_upper``) enters the node's
         *check loss*, the trimmed upper median of its partners' reports (as for links), by its
         ``qber_upper`` where it carries one (:func:`qverify.network.node_checks.node_reports` fills it
-        with the QBER-equivalent of the pass fraction's lower Clopper–Pearson bound), else ``qber``;
+        with the QBER-equivalent of the pass fraction's lower confidence bound), else ``qber``;
         a node's loss is the larger of its link loss and its check loss.
         """
         upper = getattr(fidelity_report, "qber_upper", None)

@@ -592,10 +592,10 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            # The bounds are computed here, once per epoch, in one Newton loop (epoch_bounds): the
-            # counts' bound (kept for the observation, so every slot's observe need not solve for it
-            # again on unchanged counts; the honest abort reads it), each endpoint's claim bound and
-            # each node-check claim's bound (the weights').
+            # The bounds are computed here, once per epoch (epoch_bounds): the counts' bound (kept for
+            # the observation, so every slot's observe need not solve for it again on unchanged counts;
+            # the honest abort reads it), each endpoint's claim bound and each node-check claim's
+            # bound (the weights').
             k = (params.check_links >= 0).sum(axis=1)[:, None]
             fails = node_checks.implied_failures(claims, rounds, k, jnp)
             upper, claim_upper, fail_upper = epoch_bounds(reported, counts, fails, rounds, params.pe_confidence)
@@ -703,8 +703,8 @@ def weight_rule(
     and :func:`qverify.network.measure.claim_upper` on the host (``FidelityReport.qber_upper``).
     Fewer rounds give larger bounds, hence larger losses and lower scores. ``check_upper`` (N, W) is
     the same kind of statistic of the node-check reports (:mod:`qverify.network.node_checks`,
-    ``inf`` padding): the QBER-equivalent of the lower Clopper–Pearson bound of the pass fraction each
-    partner's claim implies over its GHZ rounds (:func:`qverify.network.node_checks.upper_qber`; the
+    ``inf`` padding): the QBER-equivalent of a lower confidence bound (Hoeffding / relative Chernoff,
+    closed form) of the pass fraction each partner's claim implies over its GHZ rounds (:func:`qverify.network.node_checks.upper_qber`; the
     host reads the same bound, :func:`qverify.network.node_checks.claim_upper`).
     :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
     the same array functions: a link's error is its worse endpoint's bound (clipped to [0, 0.5],

@@ -172,28 +172,30 @@ def implied_failures(claims: Any, rounds: Any, partners_n: Any, xp: Any = np) ->
 
 def upper_qber(failure_upper: Any, claims: Any, partners_n: Any, xp: Any = np) -> Any:
     """The conservative statistic of node-check claims: the QBER-equivalent of the pass fraction's
-    lower confidence bound ``1 − failure_upper`` (the failure rate's one-sided Clopper–Pearson upper
-    bound, of the failures the claim implies), ``inf`` where there is no claim. Fewer rounds give a
-    larger statistic; a claim of 0.5 stays 0.5, a claim of 0 becomes the bound of no failure."""
+    lower confidence bound ``1 − failure_upper`` (an upper confidence bound of the failure rate the
+    claim implies, :func:`qverify.network.estimation.epoch_bounds`), ``inf`` where there is no claim.
+    Fewer rounds give a larger statistic; a claim of 0.5 stays 0.5, a claim of 0 becomes the bound
+    of no failure."""
     q = qber_equivalent(1.0 - failure_upper, partners_n, xp)
     return xp.where(xp.isfinite(claims), q, xp.inf)
 
 
 def claim_upper(claims: Any, rounds: Any, partners_n: Any, confidence: float = 0.95) -> np.ndarray:
-    """Host side (float64 scipy) of the model's node-check statistic (:func:`upper_qber` of
-    :func:`qverify.network.estimation.epoch_bounds`' check bound): per claim (any shape) its
-    QBER-equivalent upper bound at ``confidence`` over the partner's ``rounds``, ``inf`` where none.
+    """Host side (float64) of the model's node-check statistic: per claim (any shape) :func:`upper_qber`
+    of the failures it implies (:func:`implied_failures`) out of the partner's ``rounds``, bounded at
+    ``confidence`` by the closed form the model uses (the smaller of Hoeffding's and the relative
+    Chernoff bound, :func:`qverify.network.estimation.cp_bracket`; ½ where the failures are half the
+    rounds or more), ``inf`` where there is no claim.
 
     >>> claim_upper(np.array([0.02, 0.02, 0.5]), np.array([4000, 250, 250]), 3).round(4).tolist()
-    [0.0224, 0.0305, 0.5]
+    [0.0237, 0.0384, 0.5]
     """
-    from scipy.stats import beta
+    from qverify.network.estimation import cp_bracket
 
     claims = np.asarray(claims, dtype=float)
     n = np.broadcast_to(np.asarray(rounds, dtype=float), claims.shape)
     fails = implied_failures(claims, n, partners_n).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.where(fails < n, beta.ppf(confidence, fails + 1, np.maximum(n - fails, 1)), 1.0)
+    u = np.where(n > 0, cp_bracket(fails, np.maximum(n, 1.0), confidence, np)[1], 1.0)
     u = np.where((2 * fails >= n) & (n > 0), 0.5, u)
     return np.asarray(upper_qber(u, claims, partners_n))
 

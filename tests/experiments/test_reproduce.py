@@ -156,6 +156,7 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.after_notebooks  # the DQN programs it waits on are then in the cache (notebook 06 built them)
 def test_sigterm_leaves_no_worker_behind(tmp_path):
     import os
     import signal
