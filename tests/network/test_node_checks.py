@@ -166,7 +166,8 @@ def test_node_checks_only_add_loss_and_separate_byzantine_sources():
     pass fraction each partner's claim implies (6000 GHZ rounds per node, 1500–3000 per partner):
     with the default 10⁴ test rounds per link the links' bounds (losses 0.18–0.20 on the honest
     nodes here) exceed every check, so the links are tested on 10⁵ rounds, where their bounds are
-    tight; the checks then raise five honest nodes' losses by 0.011–0.032 (seed 2)."""
+    tight; the checks then raise six honest nodes' losses by 0.013–0.049 (seed 2; their bound is the
+    closed-form Hoeffding/Chernoff one, looser than the links' Clopper–Pearson)."""
     g = grid(3, 3)
     base = dict(adversary=Adversary(fraction=0.25, behaviours=("inject", "lie")), epoch_slots=5, verify_rounds=100_000)
     pol = ABFTPolicy(signatures="ideal")
