@@ -12,7 +12,8 @@ round was heralded (nothing verified, nothing kept). The control plane's weights
 statistic of each endpoint's *claim* (:func:`claim_bounds`): the claim read as errors out of the
 epoch's heralded Z/X test rounds and bounded the same way, so fewer rounds weigh more conservatively;
 node-check reports likewise, as the failures their claim implies out of the partner's GHZ rounds,
-bounded in closed form (:func:`epoch_bounds`).
+bounded in closed form by :func:`cp_bracket`'s upper end
+(:func:`qverify.network.node_checks.claim_upper`).
 
 JAX has no inverse of ``betainc``; :func:`cp_upper` solves ``I_u(k + 1, n − k) = c`` by Newton's
 method inside a bracket known in closed form (traceable under ``jit``/``vmap``).
@@ -29,8 +30,8 @@ from jax.scipy.special import betainc, gammaln, ndtri
 
 MAX_STEPS = 24
 """Most Newton steps :func:`cp_upper` takes (each a ``betainc`` per element). An epoch's bounds at the
-default 10⁴ test rounds settle in 2 from the Cornish–Fisher
-start (3 from the plain normal one; the bisection this replaced took 22: the cost of an epoch's end
+default 10⁴ test rounds settle in 2 from the Cornish–Fisher start (3 from the plain normal one;
+the bisection this replaced took 22: the cost of an epoch's end
 under ``vmap``, where every iteration runs to the slowest element); small ``n`` at high confidence
 takes up to 7, and float32 noise in ``betainc`` can keep a few elements moving at the 1e-6 level
 until the cap."""
@@ -64,8 +65,8 @@ def cp_upper(errors: Any, trials: Any, confidence: Any, where: Any = None) -> ja
     ``errors`` ``k`` out of ``trials`` ``n`` (broadcast together); ``k = n`` and ``n ≤ 0`` give 1,
     ``k = 0`` the closed form ``1 − (1 − c)^{1/n}``. ``where``: the elements wanted (default all);
     the others read 1. Newton's method on ``I_u(k + 1, n − k) − c`` (derivative: the Beta density),
-    started from the Cornish–Fisher (normal plus skewness) approximation of the Beta quantile and kept inside :func:`cp_bracket`
-    (a step leaving the bracket is replaced by its midpoint, and every evaluation narrows the
+    started from the Cornish–Fisher (normal plus skewness) approximation of the Beta quantile and
+    kept inside :func:`cp_bracket` (a step leaving the bracket is replaced by its midpoint, and every evaluation narrows the
     bracket), until every wanted element moves less than ``TOLERANCE`` or ``MAX_STEPS`` is reached;
     a call in which no element is wanted (under ``vmap``: in no batch element) costs no ``betainc``.
 
@@ -137,16 +138,7 @@ def pe_aborts(
 
 
 def claim_bounds(reported: jax.Array, counts: jax.Array, confidence: Any) -> tuple[jax.Array, jax.Array]:
-    """The epoch's link statistics: (upper (E,), claim upper (E, 2)); :func:`epoch_bounds` without
-    node checks."""
-    upper, claim_upper, _ = epoch_bounds(reported, counts, jnp.zeros(0), jnp.zeros(0), confidence)
-    return upper, claim_upper
-
-
-def epoch_bounds(
-    reported: jax.Array, counts: jax.Array, check_failures: jax.Array, check_rounds: jax.Array, confidence: Any
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The epoch's conservative statistics: (upper (E,), claim upper (E, 2), check upper (…)).
+    """The epoch's conservative statistics: (upper (E,), claim upper (E, 2)).
 
     ``upper`` is the one-sided Clopper–Pearson bound at ``confidence`` of the pooled Z/X error rate
     of the public counts (E, 3, 2) (what :func:`pe_aborts` reads). ``claim upper`` is the same bound
@@ -159,34 +151,18 @@ def epoch_bounds(
     solve of its own, which costs nothing where there is none: the model's endpoints make none, and
     under ``vmap`` every solve runs to the slowest element, where ``betainc`` near ½ (large, equal
     parameters) converges slowly enough to dominate an epoch's end.
-    ``check upper`` is an upper confidence bound at ``confidence`` of the node checks' failure rates,
-    ``check_failures`` out of ``check_rounds`` (any shape, e.g. (N, W);
-    :func:`qverify.network.node_checks.implied_failures`): the closed-form upper end of
-    :func:`cp_bracket`, the smaller of Hoeffding's and the relative Chernoff bound — each a valid
-    one-sided bound at level ≥ ``confidence``, looser than Clopper–Pearson (at 50 failures in 1000
-    rounds, c = 0.95: 0.0706 against 0.0629) and free of ``betainc``; ½ where the failures are half
-    the rounds or more (the reader's clip), 1 where there is no round.
-    It is the in-scan twin of the host's :func:`qverify.network.measure.claim_upper` (float64 scipy;
-    this one float32, see :func:`cp_upper`'s accuracy) and :func:`qverify.network.node_checks.claim_upper`
-    (the same closed form in float64), the statistics the weight rule reads.
+    It is the in-scan twin of the host's :func:`qverify.network.measure.claim_upper` (float64
+    scipy; this one float32, see :func:`cp_upper`'s accuracy), the statistic the weight rule reads.
     """
     k, n = zx_counts(counts)
     k = jnp.asarray(k, jnp.float32)
     n = jnp.asarray(n, jnp.float32)
     claim = jnp.clip(jnp.asarray(reported, jnp.float32), 0.0, 1.0)
     claimed = jnp.rint(claim * n[..., None])
-    half = 2.0 * claimed >= n[..., None]
-    fails = jnp.asarray(check_failures, jnp.float32)
-    rounds = jnp.asarray(check_rounds, jnp.float32)
-    check_half = (2.0 * fails >= rounds) & (rounds > 0)
     upper = cp_upper(k, n, confidence)
-    # The node checks' bound in closed form (cp_bracket's upper end: Hoeffding / relative Chernoff),
-    # not by Newton: every element of a Newton batch costs a betainc per step under vmap, and an
-    # epoch's (N, W) checks outnumber its links (SECOQC: 24 against 8; solving them exactly cut
-    # bench_network's slot-seeds/s from 2.5e5 to 1.75e5).
-    check = cp_bracket(fails, jnp.maximum(rounds, 1.0), jnp.asarray(confidence, jnp.float32))[1]
-    check = jnp.where(rounds > 0, check, 1.0)
+    half = 2.0 * claimed >= n[..., None]
+    # cp_upper reads a claim of 0 in closed form, without a Newton step.
     own = cp_upper(claimed, n[..., None], confidence, where=(claimed != k[..., None]) & ~half)
     per = jnp.where(half, 0.5, own)
     per = jnp.where(claimed == k[..., None], upper[..., None], per)
-    return upper, jnp.where(n[..., None] > 0, per, claim), jnp.where(check_half, 0.5, check)
+    return upper, jnp.where(n[..., None] > 0, per, claim)

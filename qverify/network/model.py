@@ -60,7 +60,7 @@ One slot:
    (:func:`qverify.network.estimation.claim_bounds`; a liar's claim of 0 becomes the bound of 0
    errors out of those rounds), so fewer test rounds make the weights more conservative; node-check
    reports likewise, by the QBER-equivalent of the lower bound of the pass fraction they imply
-   (:func:`qverify.network.node_checks.upper_qber`). :func:`weight_rule` is the arithmetic of
+   (:func:`qverify.network.node_checks.claim_upper`). :func:`weight_rule` is the arithmetic of
    :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch`, from the same functions of
    :mod:`qverify.consensus.weights` (the host reads the same bound, ``FidelityReport.qber_upper``),
    so an agent trains on the weights the control plane would commit; under a host control plane
@@ -99,7 +99,7 @@ from qverify.consensus.weights import (
 )
 from qverify.errors import ParameterError
 from qverify.network import node_checks
-from qverify.network.estimation import epoch_bounds, pe_aborts, zx_counts
+from qverify.network.estimation import claim_bounds, pe_aborts, zx_counts
 from qverify.network.measure import corner_weights, depolarising, measure
 from qverify.physics.rates import fibre_link_rates
 
@@ -592,14 +592,13 @@ def step(
             n_tests = jnp.minimum(wanted, jnp.floor(detected))
             reported, counts, passes = measure(k_meas, mix, active, state.byzantine, params, (rounds, chance), n_tests)
             claims, node_counts = node_checks.claims(passes, rounds, active, state.byzantine, params)
-            # The bounds are computed here, once per epoch (epoch_bounds): the counts' bound (kept for
-            # the observation, so every slot's observe need not solve for it again on unchanged counts;
+            # The bounds are computed here, once per epoch: the counts' bound (kept for the
+            # observation, so every slot's observe need not solve for it again on unchanged counts;
             # the honest abort reads it), each endpoint's claim bound and each node-check claim's
             # bound (the weights').
+            upper, claim_upper = claim_bounds(reported, counts, params.pe_confidence)
             k = (params.check_links >= 0).sum(axis=1)[:, None]
-            fails = node_checks.implied_failures(claims, rounds, k, jnp)
-            upper, claim_upper, fail_upper = epoch_bounds(reported, counts, fails, rounds, params.pe_confidence)
-            check_upper = node_checks.upper_qber(fail_upper, claims, k, jnp)
+            check_upper = node_checks.claim_upper(claims, rounds, k, params.pe_confidence, jnp)
             abort = endpoint_aborts(counts, active, state.byzantine, params, upper=upper)
             return (reported, counts, claims, node_counts, node_checks.median_claim(claims),
                     *weight_rule(state.scores, state.weights, claim_upper, check_upper, params), abort, upper)  # fmt: skip
@@ -704,8 +703,8 @@ def weight_rule(
     Fewer rounds give larger bounds, hence larger losses and lower scores. ``check_upper`` (N, W) is
     the same kind of statistic of the node-check reports (:mod:`qverify.network.node_checks`,
     ``inf`` padding): the QBER-equivalent of a lower confidence bound (Hoeffding / relative Chernoff,
-    closed form) of the pass fraction each partner's claim implies over its GHZ rounds (:func:`qverify.network.node_checks.upper_qber`; the
-    host reads the same bound, :func:`qverify.network.node_checks.claim_upper`).
+    closed form) of the pass fraction each partner's claim implies over its GHZ rounds, as
+    :func:`qverify.network.node_checks.claim_upper` computes it in :func:`step` and on the host.
     :meth:`qverify.consensus.voting.FidelityWeightedVoting.end_epoch` in WHEAT mode, composed from
     the same array functions: a link's error is its worse endpoint's bound (clipped to [0, 0.5],
     as a :class:`~qverify.verify.report.FidelityReport`'s is), a node's loss the larger of the trimmed

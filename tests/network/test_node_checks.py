@@ -234,11 +234,10 @@ def test_node_check_bound_is_conservative_and_tightens_with_rounds(n, frac, k, c
 def test_fewer_check_rounds_weigh_a_node_more_conservatively():
     """The same honest claims on every node, node 0's partners verifying 30 and 3000 rounds: node 0's
     check bound, hence its check loss, is larger on 30 rounds, on the host (``node_reports``'
-    ``qber_upper`` → the voting layer) and in the model (``epoch_bounds`` → ``upper_qber``), which
-    agree to float32 rounding (the same closed form)."""
+    ``qber_upper`` → the voting layer) and in the model (``claim_upper`` on jax.numpy, float32), which
+    agree to float32 rounding (the same function)."""
     from qverify.consensus.voting import FidelityWeightedVoting
     from qverify.consensus.weights import check_losses
-    from qverify.network.estimation import epoch_bounds
 
     n, width = 5, 3
     nodes = [f"n{i}" for i in range(n)]
@@ -260,9 +259,7 @@ def test_fewer_check_rounds_weigh_a_node_more_conservatively():
         for r in reps:
             voting.report(r)
         host = voting._check_losses()
-        fails = NC.implied_failures(claims, rounds, width, jnp)
-        _, _, fail_up = epoch_bounds(jnp.zeros((1, 2)), jnp.zeros((1, 3, 2)), fails, rounds, 0.95)
-        model = np.asarray(check_losses(NC.upper_qber(fail_up, claims, width, jnp), 1, xp=jnp))
+        model = np.asarray(check_losses(NC.claim_upper(claims, rounds, width, 0.95, jnp), 1, xp=jnp))
         np.testing.assert_allclose(model, host, atol=1e-5)  # the same closed form, float32 against float64
         assert all(r.qber_upper >= r.qber for r in reps)
         losses[few] = host

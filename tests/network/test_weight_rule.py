@@ -28,7 +28,7 @@ from qverify.consensus.weights import (
 from qverify.network import model as M
 from qverify.network import node_checks as NC
 from qverify.network.adversary import Adversary
-from qverify.network.estimation import epoch_bounds
+from qverify.network.estimation import claim_bounds
 from qverify.network.measure import link_reports
 from qverify.network.node_checks import node_reports
 from qverify.network.sim import Fluctuation, SimConfig, build_params
@@ -48,31 +48,29 @@ BOUND_ATOL = 2e-5
 BOUND_ATOL_LARGE_N = 1e-4  # n ≤ 20 000
 MAX_EDGES = 36  # graphs() draws at most 9 nodes
 CHECKS = (9, 3)  # node-check claims: at most 9 nodes, 3 partners each (as drawn below)
-_epoch_bounds = jax.jit(epoch_bounds)
+_claim_bounds = jax.jit(claim_bounds)
+_check_upper = jax.jit(lambda claims, rounds: NC.claim_upper(claims, rounds, CHECKS[1], 0.95, jnp))
 
 
-def model_epoch_bounds(
-    claims: np.ndarray, counts: np.ndarray, check_fails: np.ndarray, check_rounds: np.ndarray, confidence: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """The model's (E, 2) claim bounds and (N, W) node-check failure bounds (:func:`epoch_bounds`,
-    float32), compiled once: padded to ``MAX_EDGES`` links and ``CHECKS`` claims with no round (an
-    eager call re-traces the Newton loop, a new shape recompiles it)."""
+def model_bounds(claims: np.ndarray, counts: np.ndarray, confidence: float = 0.95) -> np.ndarray:
+    """(E, 2) the model's claim bounds (:func:`claim_bounds`, float32), compiled once: padded to
+    ``MAX_EDGES`` links with no round (an eager call re-traces the Newton loop, a new shape recompiles it)."""
     e = len(claims)
     width = max(e, MAX_EDGES)
     c = np.zeros((width, 2), np.float32)
     c[:e] = claims
     k = np.zeros((width, 3, 2), np.int32)
     k[:e] = counts
-    fails, rounds = np.zeros(CHECKS, np.float32), np.zeros(CHECKS, np.float32)
-    rows, cols = check_fails.shape
-    fails[:rows, :cols], rounds[:rows, :cols] = check_fails, check_rounds
-    _, claim_up, check_up = _epoch_bounds(jnp.asarray(c), jnp.asarray(k), fails, rounds, confidence)
-    return np.asarray(claim_up)[:e], np.asarray(check_up)[:rows, :cols]
+    return np.asarray(_claim_bounds(jnp.asarray(c), jnp.asarray(k), confidence)[1])[:e]
 
 
-def model_bounds(claims: np.ndarray, counts: np.ndarray, confidence: float = 0.95) -> np.ndarray:
-    """(E, 2) the model's claim bounds (:func:`model_epoch_bounds` without node checks)."""
-    return model_epoch_bounds(claims, counts, np.zeros((0, 0)), np.zeros((0, 0)), confidence)[0]
+def model_check_upper(claims: np.ndarray, rounds: np.ndarray) -> np.ndarray:
+    """The model's node-check statistic (:func:`NC.claim_upper` on jax.numpy, float32) at 95 % and
+    ``CHECKS[1]`` partners, compiled once: padded to ``CHECKS`` with no claim."""
+    c, r = np.full(CHECKS, np.inf, np.float32), np.zeros(CHECKS, np.float32)
+    rows, cols = claims.shape
+    c[:rows, :cols], r[:rows, :cols] = claims, rounds
+    return np.asarray(_check_upper(c, r))[:rows, :cols]
 
 
 def epoch_counts(zx: np.ndarray, errors: np.ndarray) -> np.ndarray:
@@ -205,11 +203,11 @@ def test_model_weight_rule_equals_the_voting_layer(g, data):
             # Node-check claims by their bound: host (float64) and model (float32) evaluate the same
             # closed form; compared on the failure rate (the QBER-equivalent amplifies rounding near ½).
             host_check = NC.claim_upper(claims[k], check_rounds[k], width)
-            fails = NC.implied_failures(claims[k], check_rounds[k], width)
-            _, model_fail = model_epoch_bounds(reports[k], counts, fails, check_rounds[k])
+            model_check = model_check_upper(claims[k], check_rounds[k]).astype(float)
             has = np.isfinite(claims[k])
-            host_fail = 1 - (0.5 + 0.5 * (1 - 2 * host_check[has]) ** width)
-            np.testing.assert_allclose(np.minimum(model_fail[has], 0.5), host_fail, rtol=0, atol=1e-6)
+            assert np.array_equal(has, np.isfinite(model_check))
+            host_fail, model_fail = (1 - (0.5 + 0.5 * (1 - 2 * q[has]) ** width) for q in (host_check, model_check))
+            np.testing.assert_allclose(model_fail, host_fail, rtol=0, atol=1e-6)
             for i, w in zip(*np.nonzero(has), strict=True):
                 voting.report(
                     SimpleNamespace(kind="node", subject=names[i], reporter=names[(i + 1 + w) % n],
