@@ -121,7 +121,9 @@ def _run_chunks(
     chunk = max(1, -(-episodes // max(chunks, 1)))
     snapshot_bytes = sum(x.nbytes for x in jax.tree.leaves(state.params))
     chunk = max(1, min(chunk, SNAPSHOT_BUDGET_BYTES // max(snapshot_bytes, 1)))
-    run_v = jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1)
+    # XLA's fusion emitters kept for training alone (qverify.xla): the elemental emitter rounds some
+    # fused multiply-adds differently, and training turns those last bits into other agents.
+    run_v = jit(jax.vmap(run, in_axes=(0, None)), static_argnums=1, fusion_emitters=True)
     # (seeds, due episodes) snapshots, each seed on its own instance; a fixed number of due slots per
     # chunk (padded by repeating the last), so the program compiles once.
     eval_v = jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, None)), in_axes=(0, 0)))

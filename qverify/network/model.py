@@ -821,11 +821,20 @@ def run(
     params: NetParams,
     slots: int,
     *,
+    count: jax.Array | None = None,
     allocator: Callable[..., Decision] | None = None,
     allocator_params: Any = None,
     aligned: bool = False,
 ) -> tuple[NetState, SlotOut]:
     """``slots`` slots (``lax.scan``); outputs stacked along axis 0.
+
+    ``count`` (int32 scalar, traced): only the first ``count`` slots run; the later ones leave the
+    state as it is and output zeros. One compiled program then serves every stretch up to ``slots``
+    long (a run's last, partial epoch, or runs shorter than an epoch), where a static length would
+    compile one per length. Slot ``i`` draws from ``split(key, slots)[i]`` either way, and splits
+    of a key agree on their common prefix, so a slot's randomness does not depend on ``slots``.
+    Under ``vmap`` pass ``count`` unbatched: the test ``i < count`` is then a real branch, and the
+    idle slots cost nothing.
 
     Without ``allocator`` every slot runs under ``decision``; with it, each slot's decision is
     ``allocator(allocator_params, observe(state), decision, params)``, taken inside the scan.
@@ -839,10 +848,16 @@ def run(
     use up the process's memory mappings.
     """
 
-    def body(s: NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[NetState, SlotOut]:
-        k, i = xs
+    def advance(s: NetState, k: jax.Array, i: jax.Array) -> tuple[NetState, SlotOut]:
         dec = decision if allocator is None else allocator(allocator_params, observe(s, params), decision, params)
         return step(k, s, dec, params, epoch_end(i, params) if aligned else None)
+
+    def body(s: NetState, xs: tuple[jax.Array, jax.Array]) -> tuple[NetState, SlotOut]:
+        k, i = xs
+        if count is None:
+            return advance(s, k, i)
+        idle = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(advance, s, k, i)[1])
+        return jax.lax.cond(i < count, advance, lambda s, _k, _i: (s, idle), s, k, i)
 
     return jax.lax.scan(body, state, (jax.random.split(key, slots), jnp.arange(slots)))
 

@@ -559,15 +559,19 @@ def _stretch(
     host: M.Decision,
     params: M.NetParams,
     alloc_params: Any,
+    count: jax.Array,
     slots: int,
     alloc: Callable[..., M.Decision] | None,
 ) -> tuple[M.NetState, M.SlotOut]:
-    """``slots`` slots of every seed at once: state, decision, parameters and allocator parameters
-    stacked along axis 0."""
+    """``count`` (≤ ``slots``, traced) slots of every seed at once: state, decision, parameters and
+    allocator parameters stacked along axis 0; outputs ``slots`` long, zero past ``count``.
+
+    ``slots`` is the epoch length, so a run's last, shorter epoch (and a run shorter than an epoch)
+    reuses the full epochs' program instead of compiling its own."""
 
     def one(key: jax.Array, s: M.NetState, h: M.Decision, p: M.NetParams, a: Any) -> tuple[M.NetState, M.SlotOut]:
         # Every stretch starts at an epoch boundary.
-        return M.run(key, s, h, p, slots, allocator=alloc, allocator_params=a, aligned=True)
+        return M.run(key, s, h, p, slots, count=count, allocator=alloc, allocator_params=a, aligned=True)
 
     return jax.vmap(one)(keys, state, host, params, alloc_params)
 
@@ -736,7 +740,10 @@ def simulate_seeds(
         # constraints differ per seed), stacked like the states.
         alloc_params = _stacked([getattr(p, "allocator_params", None) for p in pols])
         epoch_keys = jnp.stack([jax.random.fold_in(k, epoch + 1) for k in keys])
-        state, out = _stretch(epoch_keys, state, decision, params, alloc_params, n, alloc)
+        state, out = _stretch(
+            epoch_keys, state, decision, params, alloc_params, jnp.int32(n), config.epoch_slots, alloc
+        )
+        out = jax.tree.map(lambda x, n=n: np.asarray(x)[:, :n], out)  # on the host: no program per n
         outs.append(out)
         host = _host_copy(state)  # what the next epoch's policies read, and this epoch's reports
         host["distilled_bps"] = np.asarray(out.generated).sum(axis=1) / (n * config.slot_s)

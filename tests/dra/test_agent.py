@@ -61,13 +61,15 @@ def test_an_empty_buffer_gives_zero_weights_not_nan():
 
 
 def test_dqn_learns_small_instance_and_beats_static():
+    # Notebook 05's run (two seeds, 40 episodes, the default agent), so its programs are shared.
     p = T.small_instance()
     cfg = dqn.DQNConfig()
-    res = T.train(p, cfg, episodes=40, seeds=1)
+    res = T.train(p, cfg, episodes=40, seeds=2)
     refs = T.reference_returns(p, dqn.eval_keys(cfg))
     assert refs["optimum"] >= refs["greedy"] - 1e-6 >= refs["static"]
-    assert res.eval_return[0, -5:].mean() > 0.8 * refs["optimum"]
-    assert res.eval_return[0, -5:].mean() > 3 * refs["static"]
+    last = res.eval_return[:, -5:].mean(axis=1)
+    assert (last > 0.8 * refs["optimum"]).all(), (last, refs)
+    assert (last > 3 * refs["static"]).all(), (last, refs)
 
 
 def test_oracle_at_least_every_fixed_action_per_step():

@@ -118,3 +118,31 @@ def test_agent_policies_each_seed_as_if_alone(with_abft: bool) -> None:
     together = simulate_seeds(g, cfg, 40, seeds, [make() for _ in seeds])
     for seed, res in zip(seeds, together, strict=True):
         assert_same(res, simulate(g, cfg, 40, seed, make()))
+
+
+def test_a_short_last_epoch_reuses_the_epochs_program() -> None:
+    # A run whose slots are not a multiple of the epoch ends on a shorter stretch; it runs in the
+    # full epochs' compiled program (the slots past the count are skipped), not in one compiled for
+    # its length, and every slot is the one a longer run gives (a slot's randomness does not depend
+    # on how long its stretch was compiled). A 2 × 2 grid with 7-slot epochs: shapes no other test builds.
+    from qverify.network import sim
+
+    g = grid(2, 2)
+    cfg = SimConfig(n_demands=1, epoch_slots=7)
+    before = sim._stretch._cache_size()
+    short = simulate(g, cfg, 10, seed=1)  # 7 + 3 slots
+    assert sim._stretch._cache_size() - before == 1
+    full = simulate(g, cfg, 14, seed=1)  # 7 + 7
+    assert sim._stretch._cache_size() - before == 1
+    for name in (
+        "availability",
+        "delivered_bits",
+        "exposed_bits",
+        "qber_series",
+        "in_use",
+        "pool_mean_bits",
+        "aborted",
+    ):
+        np.testing.assert_array_equal(getattr(short, name), getattr(full, name)[:10], err_msg=name)
+    np.testing.assert_array_equal(short.measured_qber, full.measured_qber[:1])  # the one complete epoch
+    assert short.delivered_bits.shape[0] == 10 and full.delivered_bits.shape[0] == 14
