@@ -251,6 +251,7 @@ def test_choice_lists_equal_the_library():
         (("reproduce", "--run", "../../etc", "--quick"), "run"),
         (("reproduce", "--topology", "cambridge", "--run", "c"), "fractions"),  # 3 nodes: 20 % and 40 % are both 1
         (("reproduce", "--topology", "arpanet", "--run", "c"), "topology"),
+        (("reproduce", "--signatures", "rsa", "--run", "c"), "signatures"),
         (("evaluate", "README.md"), "README.md"),
     ],
 )

@@ -53,6 +53,12 @@ class GridConfig:
         convergence_seeds, convergence_episodes: DQN runs on the small enumerable instance.
         convergence_enumerate: enumerate its 4096 joint actions for the lower bound on the optimum
             (False: the greedy heuristics alone give it, a looser bound; the quick size).
+        signatures: how the ABFT control plane signs its PBFT messages
+            (:data:`qverify.consensus.signing.SCHEMES`). ``"ideal"`` (a keyed hash only the simulator
+            can make and check) by default: as unforgeable for the replicas as Ed25519, which the
+            grid does not test, and every row comes out the same under both (a run's outcomes never
+            read signature bytes; ``tests/experiments/test_signatures.py``), while real Ed25519
+            signing and verification took a quarter of a default run's processor time.
     """
 
     topology: str = "secoqc"
@@ -70,6 +76,7 @@ class GridConfig:
     convergence_seeds: int = 5
     convergence_episodes: int = 300
     convergence_enumerate: bool = True
+    signatures: str = "ideal"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,6 +89,10 @@ class GridConfig:
         for p in self.policies:
             if p not in POLICIES:
                 raise ChoiceError("policies", p, POLICIES)
+        from qverify.consensus.signing import SCHEMES
+
+        if self.signatures not in SCHEMES:
+            raise ChoiceError("signatures", self.signatures, SCHEMES)
         for name in ("seeds", "slots", "demands", "dra_episodes", "convergence_seeds", "convergence_episodes"):
             if getattr(self, name) < 1:
                 raise ParameterError(name, getattr(self, name), "[1, inf)")
@@ -142,6 +153,8 @@ class Task:
     ``e_mis`` overrides the links' misalignment (``None``: the link preset's). ``aborts`` and
     ``observation`` are :class:`~qverify.network.sim.SimConfig`'s ``abort_rule`` and
     ``observation``: ``"oracle"`` only in the price-of-realism runs, which read the truth.
+    ``signatures``: how the ABFT control plane's PBFT messages are signed
+    (:data:`qverify.consensus.signing.SCHEMES`; see :class:`GridConfig`).
     """
 
     topology: str
@@ -160,6 +173,7 @@ class Task:
     e_mis: float | None = None
     aborts: str = "measured"
     observation: str = "measured"
+    signatures: str = "ideal"
 
     @property
     def key(self) -> str:
@@ -173,6 +187,8 @@ class Task:
         for name in ("aborts", "observation"):
             if d[name] == "measured":
                 d.pop(name)
+        if d["signatures"] == "ideal":  # outcomes do not depend on it (tests/experiments/test_signatures.py)
+            d.pop("signatures")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -266,7 +282,7 @@ def _policy(task: Task, g: Any, cfg: Any) -> Any:
     from qverify.network.policy import BaselinePolicy
 
     if task.policy == "abft":
-        return ABFTPolicy(alpha=task.alpha)
+        return ABFTPolicy(alpha=task.alpha, signatures=task.signatures)
     if task.policy in ("dra", "abft+dra"):
         from qverify.dra import dqn
         from qverify.dra import env as E
@@ -277,7 +293,10 @@ def _policy(task: Task, g: Any, cfg: Any) -> Any:
         env_params = E.from_network(g, cfg, seed=task.seed, max_steps=50, random_byzantine=True)
         params, dcfg, _meta = dqn.load_policy(task.agent, env_params)
         return DRAPolicy(
-            params, env_params, dcfg.hidden, ABFTPolicy(alpha=task.alpha) if task.policy == "abft+dra" else None
+            params,
+            env_params,
+            dcfg.hidden,
+            ABFTPolicy(alpha=task.alpha, signatures=task.signatures) if task.policy == "abft+dra" else None,
         )
     return BaselinePolicy()
 
@@ -356,7 +375,8 @@ def build_tasks(config: GridConfig, agents: dict[str, str]) -> list[Task]:
                     for seed in range(config.seeds):
                         agent = agents.get(agent_key(config.topology, fraction, beh, fl)) if "dra" in policy else None
                         tasks.append(Task(config.topology, fraction, beh, fl, policy, seed, config.slots,
-                                          config.demands, config.demand_bits, agent=agent))  # fmt: skip
+                                          config.demands, config.demand_bits, agent=agent,
+                                          signatures=config.signatures))  # fmt: skip
     base = Task(
         config.topology,
         config.claim_fraction(),
@@ -367,6 +387,7 @@ def build_tasks(config: GridConfig, agents: dict[str, str]) -> list[Task]:
         config.slots,
         config.demands,
         config.demand_bits,
+        signatures=config.signatures,
     )
     for alpha in config.alphas:
         for thr in config.thresholds:

@@ -61,7 +61,8 @@ def realism_tasks(config: GridConfig, oracle_agent: str | None) -> list[Task]:
     Each differs from a task of :func:`qverify.experiments.grid.build_tasks` in its oracle field only.
     """
     f, b, fl = realism_cell(config)
-    base = Task(config.topology, f, b, fl, "baseline", 0, config.slots, config.demands, config.demand_bits)
+    base = Task(config.topology, f, b, fl, "baseline", 0, config.slots, config.demands, config.demand_bits,
+                signatures=config.signatures)  # fmt: skip
     out = []
     for policy, field, _label in ORACLES:
         if policy not in config.policies or (policy == "dra" and oracle_agent is None):
