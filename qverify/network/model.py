@@ -832,7 +832,8 @@ def run(
     state as it is and output zeros. One compiled program then serves every stretch up to ``slots``
     long (a run's last, partial epoch, or runs shorter than an epoch), where a static length would
     compile one per length. Slot ``i`` draws from ``split(key, slots)[i]`` either way, and splits
-    of a key agree on their common prefix, so a slot's randomness does not depend on ``slots``.
+    of a key agree on their common prefix (threefry with ``jax_threefry_partitionable``, JAX's
+    default), so a slot's randomness does not depend on ``slots``.
     Under ``vmap`` pass ``count`` unbatched: the test ``i < count`` is then a real branch, and the
     idle slots cost nothing.
 
