@@ -1,5 +1,5 @@
-"""The project's ``jax.jit`` for its top-level programs: XLA backend optimisation level 2, and (all
-but the DQN's training) without the CPU backend's MLIR fusion emitters.
+"""The project's ``jax.jit`` for its top-level programs: XLA backend optimisation level 2, and (the
+evaluations and rollouts) without the CPU backend's MLIR fusion emitters.
 
 The programs the CLI builds (the simulator's stretch, the DQN's training and evaluation, the
 baselines' rollouts, the policy bound) are compiled with :func:`jit`. The building blocks they call
@@ -14,20 +14,21 @@ noise, 500 training episodes 52 s → 46 s including compilation).
 
 XLA's CPU backend emits each fusion through its MLIR fusion emitters by default
 (``xla_cpu_use_fusion_emitters``); the older elemental emitter it falls back to without them
-compiles the network model's programs about a third faster and runs them as fast: the simulator's
-stretch (SECOQC, one seed, 10 slots) 6.3 s → 4.0 s of XLA compilation, the binomial sampler alone
-1.7 s → 0.8 s; ``python bench/bench_compile.py --only simulate --only train`` measured, side by side
-on one machine, the stretch's XLA stage 7.6 s → 4.9 s, the greedy evaluation's 10.0 s → 7.4 s and the
-reference rollouts' 8.4 s → 6.1 s; ``bench/bench_network.py`` ran 2.6e5 slot-seeds/s with it off, as
-before. Neither option enables fast-math (``xla_cpu_enable_fast_math`` stays off), and each op alone
+compiles the network model's programs about a third faster: ``python bench/bench_compile.py --only
+simulate --only train`` measured, side by side on one machine, the simulator's stretch's XLA stage
+7.6 s → 4.9 s, the greedy evaluation's 10.0 s → 7.4 s and the reference rollouts' 8.4 s → 6.1 s. But
+the code it emits runs slower: the stretch at 256 seeds × 1000 slots took 1.38 s instead of 1.05 s
+(level 2, ``bench/bench_network.py``'s program, both options side by side, two runs each). So the
+default (``FUSION_EMITTERS = False``) serves the programs that run briefly per compile — the DQN's
+greedy evaluations and the baselines' rollouts — and the two that run long keep the emitters: the
+simulator's stretch (:data:`qverify.network.sim.STRETCH_FUSION_EMITTERS`) and the DQN's training
+program. Neither option enables fast-math (``xla_cpu_enable_fast_math`` stays off), and each op alone
 gives the same bits either way; fused into larger kernels, a few multiply-adds round differently
 (the greedy rollouts' per-slot QBER of the links in use moved by float32 ulps; delivered key, rewards
-and returns did not). The simulator's figures came out equal field by field (``qverify simulate
---policy abft --byzantine 0.2 --json``; every figure of ``qverify reproduce --quick``'s
-``metrics.json``). Training is the exception: it feeds those last bits back through thousands of
-gradient steps, and 6 episodes × 2 seeds already gave other weights in every layer. So the DQN's
-training program (:mod:`qverify.dra.train`) keeps the fusion emitters (``jit(...,
-fusion_emitters=True)``): trained agents, and every figure that reads them, stay what they were.
+and returns did not). Training would feed those last bits back through thousands of gradient steps
+(6 episodes × 2 seeds gave other weights in every layer without the emitters), a second reason its
+program keeps them (``jit(..., fusion_emitters=True)``): trained agents, and every figure that reads
+them, stay what they were; every figure of ``qverify reproduce``'s ``metrics.json`` came out equal.
 Level 2 alone changed no bit: 7 training episodes × 2 seeds gave the same returns and weights, and
 mean losses differing in the last bit (≤ 6e-8), where a reduction was vectorised in another order
 (``tests/test_xla.py`` compares the baselines' rollouts compiled both ways).

@@ -44,7 +44,8 @@ def test_options_change_no_result_beyond_rounding():
 
 def test_training_keeps_the_fusion_emitters(monkeypatch):
     # Training amplifies the last-bit differences between XLA's two CPU emitters into other agents
-    # (qverify.xla), so its program keeps XLA's default emitters; the others compile without them.
+    # (qverify.xla), so its program keeps XLA's default emitters; the evaluation compiles without them
+    # (the simulator's stretch keeps them too: qverify.network.sim.STRETCH_FUSION_EMITTERS).
     built = []
 
     class Built(Exception):

@@ -552,7 +552,13 @@ def _params(
     return params
 
 
-@partial(jit, static_argnames=("slots", "alloc"))
+STRETCH_FUSION_EMITTERS = True
+"""Whether the stretch compiles with XLA's CPU fusion emitters (:mod:`qverify.xla`): it does, because
+without them it compiled in 4.9 s instead of 7.6 s but ran 1.3× slower (``python
+bench/bench_network.py``, 256 seeds × 1000 slots), and a stretch runs many times per compile."""
+
+
+@partial(jit, static_argnames=("slots", "alloc"), fusion_emitters=STRETCH_FUSION_EMITTERS)
 def _stretch(
     keys: jax.Array,
     state: M.NetState,
