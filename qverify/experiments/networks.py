@@ -153,13 +153,14 @@ def path_diversity(g: Any, demands: Sequence[tuple[str, str]]) -> float:
 
 
 def _task(topology: str, n: int, count: int, behaviours: str, policy: str, seed: int, slots: int, demands: int,
-          demand_bits: float, e_mis: float | None = None) -> Task:  # fmt: skip
+          demand_bits: float, signatures: str, e_mis: float | None = None) -> Task:  # fmt: skip
     return Task(topology, count / n, behaviours, True, policy, seed, slots, demands, demand_bits,
-                demand_seed=None, e_mis=e_mis)  # fmt: skip
+                demand_seed=None, e_mis=e_mis, signatures=signatures)  # fmt: skip
 
 
-def study_tasks(config: NetworkStudyConfig) -> list[Task]:
-    """Every run of the network study (paired: both policies on each seed)."""
+def study_tasks(config: NetworkStudyConfig, signatures: str = "ideal") -> list[Task]:
+    """Every run of the network study (paired: both policies on each seed); ``signatures``: the
+    control plane's signature scheme (:class:`~qverify.experiments.grid.GridConfig`)."""
     from qverify.network.topology import resolve
 
     tasks = []
@@ -170,12 +171,12 @@ def study_tasks(config: NetworkStudyConfig) -> list[Task]:
                 for policy in STUDY_POLICIES:
                     for seed in range(config.seeds):
                         tasks.append(_task(topo, n, count, beh, policy, seed, config.slots, config.demands,
-                                           config.demand_bits))  # fmt: skip
+                                           config.demand_bits, signatures))  # fmt: skip
     return tasks
 
 
-def map_tasks(config: MapConfig) -> list[Task]:
-    """Every run of the claims map."""
+def map_tasks(config: MapConfig, signatures: str = "ideal") -> list[Task]:
+    """Every run of the claims map; ``signatures`` as in :func:`study_tasks`."""
     from qverify.network.topology import resolve
 
     tasks = []
@@ -188,7 +189,7 @@ def map_tasks(config: MapConfig) -> list[Task]:
                 for policy in STUDY_POLICIES:
                     for seed in range(config.seeds):
                         tasks.append(_task(topo, n, count, config.behaviours, policy, seed, config.slots,
-                                           config.demands, config.demand_bits, e_mis=e))  # fmt: skip
+                                           config.demands, config.demand_bits, signatures, e_mis=e))  # fmt: skip
     return tasks
 
 

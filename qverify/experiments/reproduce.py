@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,8 @@ def reproduce(
     store = ResultStore(run_dir / "results.sqlite")
     early = [t for t in build_tasks(config, {}) if "dra" not in t.policy]
     early += realism_tasks(config, None)  # the oracle-abort runs of the price of realism
-    s_tasks = [replace(t, signatures=config.signatures) for t in (study_tasks(study) if study is not None else [])]
-    m_tasks = [
-        replace(t, signatures=config.signatures) for t in (map_tasks(claims_map) if claims_map is not None else [])
-    ]
+    s_tasks = study_tasks(study, config.signatures) if study is not None else []
+    m_tasks = map_tasks(claims_map, config.signatures) if claims_map is not None else []
     with TaskPool(
         store, executor, workers, address, lambda d, t: tick("scenario runs", d, t), caller_busy=True
     ) as pool:

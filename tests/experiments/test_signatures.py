@@ -14,6 +14,7 @@ import pytest
 from qverify.consensus.control import ABFTPolicy
 from qverify.errors import ChoiceError
 from qverify.experiments.grid import GridConfig, Task, build_tasks
+from qverify.experiments.networks import MapConfig, NetworkStudyConfig, map_tasks, study_tasks
 from qverify.network.adversary import Adversary
 from qverify.network.sim import SimConfig, simulate
 from qverify.network.topology import load_builtin
@@ -44,6 +45,8 @@ def test_the_scheme_is_a_setting_of_the_grid() -> None:
     assert {t.signatures for t in tasks} == {"ideal"}
     real = build_tasks(replace(GridConfig.quick(), signatures="ed25519"), {})
     assert {t.signatures for t in real} == {"ed25519"}
+    assert {t.signatures for t in study_tasks(NetworkStudyConfig.quick(), "ed25519")} == {"ed25519"}
+    assert {t.signatures for t in map_tasks(MapConfig.quick(), "ed25519")} == {"ed25519"}
     # A store written before the field existed (keys without it) stays valid for ideal-signature
     # tasks, whose rows are the same; an Ed25519 task has a key of its own.
     t = Task("secoqc", 0.2, "inject-drop-lie", True, "abft", 0, 80, 3, 5e3)
