@@ -9,12 +9,10 @@ import numpy as np
 
 def plot_learning_curves(curves: np.ndarray, refs: dict[str, float], path: Path) -> None:
     """Greedy-return learning curves (one line per seed) with the baselines' returns as dashed lines; PNG at ``path``."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     x = np.arange(1, curves.shape[1] + 1)
     for i, c in enumerate(curves):
         ax.plot(x, c, lw=1, alpha=0.8, label=f"DQN seed {i}")
@@ -28,4 +26,3 @@ def plot_learning_curves(curves: np.ndarray, refs: dict[str, float], path: Path)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -244,12 +244,10 @@ def render_markdown(m: dict[str, Any], plot_name: str = "rates.png") -> str:
 
 def plot_rates(m: dict[str, Any], path: Path) -> None:
     """Key rate (bit/pulse) vs distance for the four curves, log scale."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     d = np.asarray(m["distances_km"])
     for k, c in m["curves"].items():
         r = np.asarray(c["key_rate"])
@@ -262,4 +260,3 @@ def plot_rates(m: dict[str, Any], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

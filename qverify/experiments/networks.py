@@ -386,14 +386,12 @@ def map_markdown(config: MapConfig, summary: dict[str, Any], figure: str | None)
 
 def plot_study(summary: dict[str, Any], path: Any) -> None:
     """Availability against Byzantine count, per network and policy, with BCa intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     nets = list(summary["networks"])
     behs = sorted({c["behaviours"] for c in summary["cells"]})
-    fig, axes = plt.subplots(len(behs), len(nets), figsize=(4.2 * len(nets), 3.4 * len(behs)), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(nets), 3.4 * len(behs)))
+    axes = fig.subplots(len(behs), len(nets), squeeze=False)
     for i, beh in enumerate(behs):
         for j, net in enumerate(nets):
             ax = axes[i][j]
@@ -414,16 +412,12 @@ def plot_study(summary: dict[str, Any], path: Any) -> None:
             ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_map(summary: dict[str, Any], path: Any) -> None:
     """One panel per claim: verdict per (topology by path diversity, Byzantine count) cell, per e_mis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
 
     cells = summary["cells"]
     claims = list(cells[0]["verdicts"]) if cells else []
@@ -434,7 +428,8 @@ def plot_map(summary: dict[str, Any], path: Any) -> None:
     counts = sorted({c["count"] for c in cells})
     code = {"no": 0, "inconclusive": 1, "yes": 2}
     cmap = ListedColormap(["#d9534f", "#cccccc", "#5cb85c"])
-    fig, axes = plt.subplots(len(emis), len(claims), figsize=(3.6 * len(claims), 2.6 * len(emis) + 0.6), squeeze=False)
+    fig = Figure(figsize=(3.6 * len(claims), 2.6 * len(emis) + 0.6))
+    axes = fig.subplots(len(emis), len(claims), squeeze=False)
     for i, e in enumerate(emis):
         for j, claim in enumerate(claims):
             ax = axes[i][j]
@@ -457,7 +452,6 @@ def plot_map(summary: dict[str, Any], path: Any) -> None:
                fontsize=8)  # fmt: skip
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def readme_lines(study: dict[str, Any] | None, claims_map: dict[str, Any] | None) -> list[str]:

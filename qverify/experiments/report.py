@@ -18,10 +18,7 @@ log = logging.getLogger(__name__)
 
 def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any], conv: dict[str, Any],
            agents: dict[str, Any], run_dir: Path) -> list[str]:  # fmt: skip
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     figs = []
     b0 = config.behaviours[0]
@@ -30,7 +27,8 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
         ("key_bits_per_slot", "delivered key (bit/slot)", "key_rate_vs_byzantine.png"),
         ("availability", "availability", "availability_vs_byzantine.png"),
     ):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
         for p in config.policies:
             xs, ms, lo, hi = [], [], [], []
             for f in config.fractions:
@@ -47,10 +45,10 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
         ax.legend()
         fig.tight_layout()
         fig.savefig(run_dir / name, dpi=110)
-        plt.close(fig)
         figs.append(name)
     f20 = config.claim_fraction()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for p in config.policies:
         q = [x for r in select_rows(rows, fraction=f20, behaviours=b0, fluctuation=fl, policy=p, alpha=0.5, threshold=0.11)
              for x in r["qber_sample"]]  # fmt: skip
@@ -64,9 +62,9 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(run_dir / "qber_distribution.png", dpi=110)
-    plt.close(fig)
     figs.append("qber_distribution.png")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     for c in conv["curves"]:
         axes[0].plot(np.arange(1, len(c) + 1), c, lw=1)
     refs = conv["references"]
@@ -89,7 +87,6 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
     axes[1].legend(fontsize=5)
     fig.tight_layout()
     fig.savefig(run_dir / "learning_curves.png", dpi=110)
-    plt.close(fig)
     figs.append("learning_curves.png")
     wrows = [r for r in select_rows(rows, fraction=f20, behaviours=b0, fluctuation=fl, policy="abft", alpha=0.5, threshold=0.11)
              if r.get("weights_history")]  # fmt: skip
@@ -99,7 +96,8 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
         from qverify.network.topology import resolve
 
         names = [str(n) for n in resolve(config.topology).nodes]
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
         for i in range(w.shape[1]):
             ax.step(np.arange(len(w)), w[:, i], where="post", ls="--" if names[i] in byz else "-",
                     label=names[i] + (" (Byzantine)" if names[i] in byz else ""))  # fmt: skip
@@ -109,9 +107,9 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(run_dir / "voting_weights.png", dpi=110)
-        plt.close(fig)
         figs.append("voting_weights.png")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     for thr in config.thresholds:
         av, kr = [], []
         for a in config.alphas:
@@ -136,7 +134,6 @@ def plot_grid(config: GridConfig, rows: list[dict[str, Any]], agg: dict[str, Any
     fig.suptitle(f"ABFT sensitivity, {config.label(config.claim_fraction())} Byzantine, fluctuation on")
     fig.tight_layout()
     fig.savefig(run_dir / "sensitivity.png", dpi=110)
-    plt.close(fig)
     figs.append("sensitivity.png")
     return figs
 

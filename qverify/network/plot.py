@@ -20,17 +20,17 @@ def link_rates_bps(g: nx.Graph, params: LinkParams) -> np.ndarray:
 def plot_topology(g: nx.Graph, params: LinkParams, path: str | Path, title: str | None = None) -> None:
     """Draw nodes at their positions, links coloured by log10 key rate (bit/s), lengths labelled."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
     rates = link_rates_bps(g, params)
     pos = {n: (d["x_km"], d["y_km"]) for n, d in g.nodes(data=True)}
     logr = np.log10(np.maximum(rates, 1e-3))
     norm = Normalize(vmin=float(logr.min()), vmax=float(max(logr.max(), logr.min() + 1e-9)))
-    fig, ax = plt.subplots(figsize=(7, 5))
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["viridis"]
     for (u, v, d), lr in zip(g.edges(data=True), logr, strict=True):
         (x0, y0), (x1, y1) = pos[u], pos[v]
         ax.plot([x0, x1], [y0, y1], color=cmap(norm(lr)), lw=2.5, ls="-" if d["protocol"] == "mdi" else "--")
@@ -41,7 +41,7 @@ def plot_topology(g: nx.Graph, params: LinkParams, path: str | Path, title: str 
     if g.number_of_nodes() <= 60:
         for n, (x, y) in pos.items():
             ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    sm = ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, label="log10 key rate (bit/s)")
     ax.set_xlabel("x (km, schematic)")
     ax.set_ylabel("y (km, schematic)")
@@ -49,4 +49,3 @@ def plot_topology(g: nx.Graph, params: LinkParams, path: str | Path, title: str 
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
