@@ -332,7 +332,11 @@ class Node:
         if key in r.sent_commit:
             return
         votes = r.prepares[key]
-        voters = set(votes) | {self.leader(view)}
+        leader = self.leader(view)
+        # Counted before the set is built: most prepares arrive before a quorum could exist.
+        if len(votes) + (leader not in votes) < self.s.min_quorum_size(seq):
+            return
+        voters = set(votes) | {leader}
         if not self.s.is_quorum(voters, seq):
             return
         r.sent_commit.add(key)

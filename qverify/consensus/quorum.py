@@ -37,6 +37,10 @@ class Schedule:
     _plans: dict[tuple[int, bool], tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    # seq → its plan: a vote names its sequence number, and an instance's votes share a few of them.
+    _seq_plans: dict[int, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if not self.vectors:
@@ -79,14 +83,25 @@ class Schedule:
         assert before is not None
         return [before, self.vectors[e]]
 
+    def _plan(self, seq: int) -> tuple[int, tuple[tuple[tuple[int, ...], int], ...]]:
+        plan = self._seq_plans.get(seq)
+        if plan is None:
+            key = self._key(seq)
+            plan = self._plans.get(key)
+            if plan is None:
+                vs = self.vectors_for(seq)
+                plan = (max(v.min_size(v.quorum.quorum) for v in vs), tuple((v.weights, v.quorum.quorum) for v in vs))
+                self._plans[key] = plan
+            self._seq_plans[seq] = plan
+        return plan
+
+    def min_quorum_size(self, seq: int) -> int:
+        """The fewest replicas any quorum for ``seq`` has (fewer can never weigh a quorum)."""
+        return self._plan(seq)[0]
+
     def is_quorum(self, nodes: Collection[int], seq: int) -> bool:
         """Whether ``nodes`` (distinct replica ids) weigh a quorum for ``seq``."""
-        key = self._key(seq)
-        plan = self._plans.get(key)
-        if plan is None:
-            vs = self.vectors_for(seq)
-            plan = (max(v.min_size(v.quorum.quorum) for v in vs), tuple((v.weights, v.quorum.quorum) for v in vs))
-            self._plans[key] = plan
+        plan = self._plan(seq)
         if len(nodes) < plan[0]:
             return False
         for weights, q in plan[1]:

@@ -52,6 +52,9 @@ def test_is_quorum_matches_definition(case, seq):
         for _ in range(2):
             expected = all(v.weight_of(nodes) >= v.quorum.quorum for v in schedule.vectors_for(seq))
             assert schedule.is_quorum(nodes, seq) == expected
+        # The size bound vote counting checks before building a voter set: no smaller set is a quorum.
+        if len(nodes) < schedule.min_quorum_size(seq):
+            assert not expected
         if schedule.previous is not None and 1 <= seq <= schedule.checkpoint_interval:
             # Until the first stable checkpoint a quorum must be one under the replaced vector too.
             q_old = schedule.previous.quorum.quorum
