@@ -40,7 +40,8 @@ def rendered(path: Path, site: Path) -> list[str]:
     if not page.is_file() or page.stat().st_size == 0:
         return [f"no page {page}"]
     want = _pngs(json.loads(path.read_text(encoding="utf-8")))
-    have = page.read_text(encoding="utf-8").count("data:image/png;base64,")
+    # Output images only: the page's stylesheet embeds PNGs of its own as url(data:image/png...).
+    have = page.read_text(encoding="utf-8").count('src="data:image/png;base64,')
     return [] if have >= want else [f"{have} embedded PNG images on its page, the notebook has {want}"]
 
 
