@@ -32,13 +32,9 @@ class Schedule:
     checkpoint_interval: int = 10
     window: int = 40
     previous: WeightVector | None = None
-    # (epoch, joint) → (fewest members any quorum has, ((weights, Q) per vector)): vote counting
-    # asks for a quorum on every vote, so the per-epoch figures are worked out once.
-    _plans: dict[tuple[int, bool], tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
-    # seq → its plan: a vote names its sequence number, and an instance's votes share a few of them.
-    _seq_plans: dict[int, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
+    # seq → (fewest members any quorum has, ((weights, Q) per vector in force)): vote counting asks
+    # for a quorum on every vote, so each sequence number's figures are worked out once.
+    _plans: dict[int, tuple[int, tuple[tuple[tuple[int, ...], int], ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -84,15 +80,11 @@ class Schedule:
         return [before, self.vectors[e]]
 
     def _plan(self, seq: int) -> tuple[int, tuple[tuple[tuple[int, ...], int], ...]]:
-        plan = self._seq_plans.get(seq)
+        plan = self._plans.get(seq)
         if plan is None:
-            key = self._key(seq)
-            plan = self._plans.get(key)
-            if plan is None:
-                vs = self.vectors_for(seq)
-                plan = (max(v.min_size(v.quorum.quorum) for v in vs), tuple((v.weights, v.quorum.quorum) for v in vs))
-                self._plans[key] = plan
-            self._seq_plans[seq] = plan
+            vs = self.vectors_for(seq)
+            plan = (max(v.min_size(v.quorum.quorum) for v in vs), tuple((v.weights, v.quorum.quorum) for v in vs))
+            self._plans[seq] = plan
         return plan
 
     def min_quorum_size(self, seq: int) -> int:
